@@ -1,0 +1,953 @@
+// The worker host: runs inside a pwsh process started by psbridge's Go supervisor and speaks
+// JSON-RPC 2.0 with it over fds 3 and 4 (docs/protocol.md). One integration instance = one runspace.
+using System;
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Collections.ObjectModel;
+using System.IO;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using System.Management.Automation.Runspaces;
+using System.Runtime.InteropServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading;
+
+namespace PSBridge.Host
+{
+    /// <summary>A JSON-RPC error that the worker answers with.</summary>
+    public sealed class RpcException : Exception
+    {
+        /// <summary>The JSON-RPC error code (docs/protocol.md).</summary>
+        public int Code { get; }
+        /// <summary>Structured details, or null.</summary>
+        public JsonNode Details { get; }
+        /// <summary>Creates an RPC error.</summary>
+        public RpcException(int code, string message, JsonNode data = null) : base(message) { Code = code; Details = data; }
+    }
+
+    /// <summary>Error codes of the worker protocol.</summary>
+    public static class RpcCodes
+    {
+        /// <summary>Invalid parameters.</summary>
+        public const int InvalidParams = -32602;
+        /// <summary>Unknown method.</summary>
+        public const int MethodNotFound = -32601;
+        /// <summary>The script does not parse.</summary>
+        public const int ParseFailed = -32001;
+        /// <summary>The script threw a terminating error.</summary>
+        public const int ScriptFailed = -32002;
+        /// <summary>The call was cancelled or timed out.</summary>
+        public const int Cancelled = -32003;
+        /// <summary>The instance is not loaded in this worker.</summary>
+        public const int NotLoaded = -32004;
+        /// <summary>The integration lacks the method.</summary>
+        public const int NotSupported = -32005;
+        /// <summary>The script produced no integration.</summary>
+        public const int NoIntegration = -32006;
+    }
+
+    /// <summary>Framed, thread-safe JSON-RPC transport over two file descriptors.</summary>
+    internal sealed class Channel
+    {
+        private const int MaxMessage = 64 << 20;
+        private readonly Stream _in;
+        private readonly Stream _out;
+        private readonly object _writeLock = new object();
+        private byte[] _buf = new byte[64 * 1024];
+        private int _start, _end;
+
+        [DllImport("libc", SetLastError = true)]
+        private static extern int fcntl(int fd, int cmd, int arg);
+
+        public Channel(int inFd, int outFd)
+        {
+            const int F_SETFD = 2, FD_CLOEXEC = 1;
+            if (fcntl(inFd, F_SETFD, FD_CLOEXEC) != 0 || fcntl(outFd, F_SETFD, FD_CLOEXEC) != 0)
+                throw new IOException("cannot mark protocol fds close-on-exec (errno " + Marshal.GetLastWin32Error() + ")");
+            _in = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(new IntPtr(inFd), true), FileAccess.Read, 1);
+            _out = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(new IntPtr(outFd), true), FileAccess.Write, 1);
+        }
+
+        /// <summary>Reads one message; null at end of stream.</summary>
+        public JsonObject Read()
+        {
+            while (true)
+            {
+                int nl = Array.IndexOf(_buf, (byte)'\n', _start, _end - _start);
+                if (nl >= 0)
+                {
+                    var span = new ReadOnlyMemory<byte>(_buf, _start, nl - _start);
+                    _start = nl + 1;
+                    if (span.Length == 0) continue;
+                    try
+                    {
+                        return JsonNode.Parse(span.Span, HostJson.NodeOptions, HostJson.DocumentOptions) as JsonObject
+                            ?? throw new IOException("protocol message is not a JSON object");
+                    }
+                    catch (JsonException ex)
+                    {
+                        throw new IOException("malformed protocol message: " + ex.Message, ex);
+                    }
+                }
+                if (_start > 0)
+                {
+                    Buffer.BlockCopy(_buf, _start, _buf, 0, _end - _start);
+                    _end -= _start;
+                    _start = 0;
+                }
+                if (_end == _buf.Length)
+                {
+                    if (_buf.Length >= MaxMessage) throw new IOException("protocol message larger than 64 MiB");
+                    Array.Resize(ref _buf, Math.Min(_buf.Length * 2, MaxMessage));
+                }
+                int n = _in.Read(_buf, _end, _buf.Length - _end);
+                if (n <= 0) return null;
+                _end += n;
+            }
+        }
+
+        public void Write(JsonObject message)
+        {
+            byte[] bytes = Encoding.UTF8.GetBytes(message.ToJsonString(HostJson.WriteOptions));
+            lock (_writeLock)
+            {
+                _out.Write(bytes, 0, bytes.Length);
+                _out.WriteByte((byte)'\n');
+                _out.Flush();
+            }
+        }
+    }
+
+    /// <summary>State of the call that is running in this worker.</summary>
+    internal sealed class CallState
+    {
+        public string Id;
+        public PowerShell Shell;
+        public Masker Masker;
+        public Hashtable Context;
+        public Instance Instance;
+        public volatile bool TimedOut;
+        public volatile bool Cancelled;
+        public readonly CancellationTokenSource Cts = new CancellationTokenSource();
+
+        public void Stop(bool timedOut)
+        {
+            if (timedOut) TimedOut = true; else Cancelled = true;
+            try { Cts.Cancel(); } catch { }
+            try { Shell?.BeginStop(null, null); } catch { }
+        }
+
+        public string MaskText(string text)
+        {
+            if (Context != null)
+            {
+                try { Masker.AddLeaves(Context); } catch { }
+            }
+            return Masker.Apply(text);
+        }
+    }
+
+    /// <summary>One loaded integration instance: its runspace and integration object.</summary>
+    internal sealed class Instance
+    {
+        public string Id;
+        public Runspace Runspace;
+        public DynamicIntegration Integration;
+        public JsonObject Description;
+        public long LastUsed;
+        // Host modules this instance imported; re-imported when it is loaded elsewhere.
+        public readonly SortedSet<string> Modules = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
+
+        public JsonArray ModuleList()
+        {
+            var list = new JsonArray();
+            foreach (string m in Modules) list.Add(m);
+            return list;
+        }
+    }
+
+    /// <summary>The worker: reads requests, runs them one at a time, answers.</summary>
+    public sealed class Worker
+    {
+        private const int MaxInstances = 64;
+        private const string InvokeWrapper = @"
+param($__psbBlock, $__psbBind, $__psbVars)
+foreach ($__psbName in @($__psbVars.Keys)) { Set-Variable -Name $__psbName -Value $__psbVars[$__psbName] }
+Remove-Variable -Name __psbName, __psbVars -ErrorAction Ignore
+& $__psbBlock @__psbBind
+";
+        private const string LoadWrapper = @"
+param($__psbScript)
+$__psbOut = @(. $__psbScript)
+$__psbFound = @($__psbOut | Where-Object { $_ -is [PSBridge.DynamicIntegration] })
+if ($__psbFound.Count -gt 0) { $__psbFound[-1] }
+elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PSBridge.DynamicIntegration])) { $Integration }
+";
+
+        private readonly Channel _channel;
+        private readonly string _modulePath;
+        private readonly string _workDir;
+        private readonly InitialSessionState _iss;
+        private readonly Dictionary<string, Instance> _instances = new Dictionary<string, Instance>(StringComparer.Ordinal);
+        private readonly BlockingCollection<JsonObject> _requests = new BlockingCollection<JsonObject>();
+        private readonly ConcurrentDictionary<string, TaskCompletionSourceLite> _pending = new ConcurrentDictionary<string, TaskCompletionSourceLite>();
+        private readonly ConcurrentDictionary<string, string> _moduleFiles = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
+        private long _seq;
+        private volatile CallState _current;
+        private Runspace _spare;
+
+        internal static Worker Current;
+
+        private Worker(Channel channel, string modulePath, string workDir)
+        {
+            _channel = channel;
+            _modulePath = modulePath;
+            _workDir = workDir;
+            _iss = InitialSessionState.CreateDefault2();
+            _iss.ThreadOptions = PSThreadOptions.ReuseThread;
+            _iss.LanguageMode = PSLanguageMode.FullLanguage;
+            _iss.ImportPSModule(new[] { modulePath });
+        }
+
+        /// <summary>Entry point called by worker.ps1. Returns the process exit code.</summary>
+        public static int Run(string modulePath)
+        {
+            Channel channel;
+            try { channel = new Channel(3, 4); }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine("psbridge worker: protocol pipes unavailable (fds 3 and 4): " + ex.Message);
+                return 3;
+            }
+            string workDir = Environment.GetEnvironmentVariable("PSBRIDGE_WORKER_DIR");
+            if (string.IsNullOrEmpty(workDir)) workDir = Path.Combine(Path.GetTempPath(), "psbridge-worker-" + Environment.ProcessId);
+            Directory.CreateDirectory(workDir);
+            var worker = new Worker(channel, modulePath, workDir);
+            Current = worker;
+            try
+            {
+                worker._spare = worker.NewRunspace();
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine("psbridge worker: cannot open a runspace with the PSBridge module: " + ex);
+                return 4;
+            }
+            return worker.Serve();
+        }
+
+        private int Serve()
+        {
+            var reader = new Thread(ReadLoop) { IsBackground = true, Name = "psbridge-reader" };
+            reader.Start();
+            _channel.Write(new JsonObject
+            {
+                ["jsonrpc"] = "2.0",
+                ["method"] = "ready",
+                ["params"] = new JsonObject
+                {
+                    ["protocol"] = 1,
+                    ["pid"] = Environment.ProcessId,
+                    ["psVersion"] = PSVersionInfoText(),
+                    ["moduleVersion"] = typeof(Worker).Assembly.GetName().Version?.ToString() ?? "",
+                },
+            });
+            foreach (JsonObject request in _requests.GetConsumingEnumerable())
+            {
+                string method = request["method"]?.GetValue<string>() ?? "";
+                JsonNode id = request["id"]?.DeepClone();
+                JsonNode result = null;
+                RpcException error = null;
+                try
+                {
+                    var p = request["params"] as JsonObject ?? new JsonObject();
+                    switch (method)
+                    {
+                        case "load": result = Load(p); break;
+                        case "invoke": result = Invoke(p); break;
+                        case "exec": result = Exec(p); break;
+                        case "unload": Unload(Str(p, "instance")); result = new JsonObject(); break;
+                        case "shutdown":
+                            Reply(id, new JsonObject(), null);
+                            Shutdown();
+                            return 0;
+                        default: throw new RpcException(RpcCodes.MethodNotFound, "unknown method " + method);
+                    }
+                }
+                catch (RpcException ex) { error = ex; }
+                catch (Exception ex) { error = new RpcException(-32603, "worker error: " + ex.Message); }
+                if (id != null) Reply(id, result, error);
+            }
+            Shutdown();
+            return 0;
+        }
+
+        private static string PSVersionInfoText()
+        {
+            var table = typeof(PSObject).Assembly.GetType("System.Management.Automation.PSVersionInfo");
+            var prop = table?.GetProperty("PSVersion", System.Reflection.BindingFlags.Static | System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Public);
+            return prop?.GetValue(null)?.ToString() ?? "";
+        }
+
+        private void Shutdown()
+        {
+            foreach (var inst in _instances.Values) { try { inst.Runspace.Dispose(); } catch { } }
+            _instances.Clear();
+            try { _spare?.Dispose(); } catch { }
+            try { Directory.Delete(_workDir, true); } catch { }
+        }
+
+        private void ReadLoop()
+        {
+            try
+            {
+                while (true)
+                {
+                    JsonObject msg = _channel.Read();
+                    if (msg == null) break;
+                    string method = msg["method"]?.GetValue<string>();
+                    if (method == null)
+                    {
+                        string rid = msg["id"]?.ToString();
+                        if (rid != null && _pending.TryRemove(rid, out var waiter)) waiter.Set(msg);
+                        continue;
+                    }
+                    switch (method)
+                    {
+                        case "ping":
+                            var cur = _current;
+                            Reply(msg["id"]?.DeepClone(), new JsonObject
+                            {
+                                ["pid"] = Environment.ProcessId,
+                                ["busy"] = cur != null,
+                                ["callId"] = cur?.Id,
+                            }, null);
+                            break;
+                        case "cancel":
+                            string callId = (msg["params"] as JsonObject)?["callId"]?.GetValue<string>();
+                            var running = _current;
+                            if (running != null && running.Id == callId) running.Stop(false);
+                            break;
+                        default:
+                            _requests.Add(msg);
+                            break;
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine("psbridge worker: protocol read failed: " + ex.Message);
+            }
+            // The supervisor is gone or broke the protocol: nothing left to serve.
+            Environment.Exit(0);
+        }
+
+        private void Reply(JsonNode id, JsonNode result, RpcException error)
+        {
+            var msg = new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id };
+            if (error != null)
+            {
+                var e = new JsonObject { ["code"] = error.Code, ["message"] = error.Message };
+                if (error.Details != null) e["data"] = error.Details;
+                msg["error"] = e;
+            }
+            else msg["result"] = result ?? new JsonObject();
+            _channel.Write(msg);
+        }
+
+        private static string Str(JsonObject p, string name)
+        {
+            var n = p[name];
+            if (n == null) return null;
+            if (n is JsonValue v && v.GetValueKind() == JsonValueKind.String) return v.GetValue<string>();
+            throw new RpcException(RpcCodes.InvalidParams, "parameter " + name + " must be a string");
+        }
+
+        private Runspace NewRunspace()
+        {
+            var rs = RunspaceFactory.CreateRunspace(_iss);
+            rs.Open();
+            return rs;
+        }
+
+        private Runspace TakeRunspace()
+        {
+            var rs = _spare ?? NewRunspace();
+            _spare = null;
+            return rs;
+        }
+
+        private void RefillSpare()
+        {
+            if (_spare == null)
+            {
+                try { _spare = NewRunspace(); } catch { }
+            }
+        }
+
+        // ---- load -------------------------------------------------------------------------
+
+        private static ScriptBlock Parse(string script, string scriptName)
+        {
+            ScriptBlockAst ast = Parser.ParseInput(script ?? "", scriptName, out _, out ParseError[] errors);
+            if (errors.Length > 0)
+            {
+                var list = new JsonArray();
+                foreach (var e in errors)
+                {
+                    list.Add(new JsonObject
+                    {
+                        ["line"] = e.Extent.StartLineNumber,
+                        ["column"] = e.Extent.StartColumnNumber,
+                        ["message"] = e.Message,
+                        ["errorId"] = e.ErrorId,
+                    });
+                }
+                var first = errors[0];
+                throw new RpcException(RpcCodes.ParseFailed,
+                    string.Format("{0}:{1}:{2}: {3}", scriptName ?? "script", first.Extent.StartLineNumber, first.Extent.StartColumnNumber, first.Message),
+                    new JsonObject { ["errors"] = list });
+            }
+            return ast.GetScriptBlock();
+        }
+
+        private JsonNode Load(JsonObject p)
+        {
+            string id = Str(p, "instance") ?? throw new RpcException(RpcCodes.InvalidParams, "load needs instance");
+            string scriptName = Str(p, "scriptName") ?? (id + ".ps1");
+            ScriptBlock sb = Parse(Str(p, "script"), scriptName);
+            Unload(id);
+            var rs = TakeRunspace();
+            var inst = new Instance { Id = id, Runspace = rs, LastUsed = Environment.TickCount64 };
+            var state = new CallState { Id = Str(p, "callId") ?? ("load-" + id), Masker = new Masker(), Instance = inst };
+            AddSecrets(state.Masker, p["secrets"]);
+            var preload = new List<string>();
+            if (p["importModules"] is JsonArray mods)
+            {
+                foreach (var m in mods) if (m is JsonValue mv && mv.GetValueKind() == JsonValueKind.String) preload.Add(mv.GetValue<string>());
+            }
+            Collection<PSObject> output;
+            try
+            {
+                output = RunPipeline(rs, state, ps => ps.AddScript(LoadWrapper, true).AddArgument(sb), 0, out bool hadErrors, out string firstError);
+                if (hadErrors)
+                    throw new RpcException(RpcCodes.ScriptFailed, "loading " + scriptName + " wrote errors: " + firstError, null);
+                if (preload.Count > 0)
+                {
+                    // Modules an earlier call of this instance imported (on another worker) stay
+                    // available, as they would in one long-lived session.
+                    RunPipeline(rs, state, ps => ps.AddScript("param($names) foreach ($n in $names) { Import-Module $n }", true).AddArgument(preload.ToArray()),
+                        0, out bool importErrors, out string importError);
+                    if (importErrors)
+                        throw new RpcException(RpcCodes.ScriptFailed, "re-importing modules for " + scriptName + " failed: " + importError, null);
+                }
+            }
+            catch
+            {
+                rs.Dispose();
+                throw;
+            }
+            DynamicIntegration integration = output.Select(o => o?.BaseObject as DynamicIntegration).LastOrDefault(o => o != null);
+            if (integration == null)
+            {
+                rs.Dispose();
+                throw new RpcException(RpcCodes.NoIntegration,
+                    scriptName + " did not produce an integration: create it with New-DynamicIntegration and either return it, emit it, or assign it to $Integration");
+            }
+            inst.Integration = integration;
+            inst.Description = Describe(integration);
+            _instances[id] = inst;
+            EvictInstances();
+            RefillSpare();
+            var result = (JsonObject)inst.Description.DeepClone();
+            result["modules"] = inst.ModuleList();
+            return result;
+        }
+
+        private void EvictInstances()
+        {
+            while (_instances.Count > MaxInstances)
+            {
+                var oldest = _instances.Values.OrderBy(i => i.LastUsed).First();
+                Unload(oldest.Id);
+            }
+        }
+
+        private void Unload(string id)
+        {
+            if (id != null && _instances.Remove(id, out var inst))
+            {
+                try { inst.Runspace.Dispose(); } catch { }
+            }
+        }
+
+        private static JsonObject Describe(DynamicIntegration integration)
+        {
+            var caps = new JsonArray();
+            var methods = new JsonObject();
+            if (integration.Init != null) methods["Init"] = HostSchema.DescribeBlock(integration.Init, null);
+            if (integration.HealthCheck != null) methods["HealthCheck"] = HostSchema.DescribeBlock(integration.HealthCheck, null);
+            foreach (Capability cap in integration.Capabilities)
+            {
+                var members = new JsonArray();
+                foreach (var kv in cap.Members)
+                {
+                    members.Add(kv.Key);
+                    methods[kv.Key] = HostSchema.DescribeBlock(kv.Value, cap.Interface);
+                }
+                caps.Add(new JsonObject { ["interface"] = cap.Interface, ["members"] = members });
+            }
+            return new JsonObject { ["capabilities"] = caps, ["methods"] = methods };
+        }
+
+        // ---- invoke / exec ----------------------------------------------------------------
+
+        private static void AddSecrets(Masker masker, JsonNode secrets)
+        {
+            if (secrets is JsonArray arr)
+            {
+                foreach (var s in arr)
+                {
+                    if (s is JsonValue v && v.GetValueKind() == JsonValueKind.String) masker.Add(v.GetValue<string>());
+                }
+            }
+        }
+
+        private static int TimeoutMs(JsonObject p)
+        {
+            var n = p["timeoutMs"];
+            if (n == null) return 0;
+            try { return (int)Math.Min(int.MaxValue, Math.Max(0, n.GetValue<long>())); }
+            catch { throw new RpcException(RpcCodes.InvalidParams, "timeoutMs must be a number"); }
+        }
+
+        private static object ConvertArgument(string name, object value, ParameterAst declared)
+        {
+            // Typed objects the host passes as JSON objects.
+            if (value is IDictionary d)
+            {
+                switch (name.ToLowerInvariant())
+                {
+                    case "httpcontext": return Microsoft.AspNetCore.Http.HttpContext.FromDictionary(d);
+                    case "agent":
+                    case "device": return IntegrationAgent.FromDictionary(d);
+                    case "user": return Immybot.Backend.Domain.Models.User.FromDictionary(d);
+                }
+            }
+            if (declared != null && value is string s)
+            {
+                string type = HostSchema.TypeName(declared);
+                if (type == "bool" || type == "boolean" || type == "system.boolean" || type == "switch" || type == "switchparameter")
+                {
+                    switch (s.Trim().ToLowerInvariant())
+                    {
+                        case "true": case "$true": case "1": case "yes": case "on": return true;
+                        case "false": case "$false": case "0": case "no": case "off": case "": return false;
+                    }
+                }
+            }
+            return value;
+        }
+
+        private JsonNode Invoke(JsonObject p)
+        {
+            string id = Str(p, "instance") ?? throw new RpcException(RpcCodes.InvalidParams, "invoke needs instance");
+            string method = Str(p, "method") ?? throw new RpcException(RpcCodes.InvalidParams, "invoke needs method");
+            if (!_instances.TryGetValue(id, out var inst))
+                throw new RpcException(RpcCodes.NotLoaded, "instance " + id + " is not loaded in this worker");
+            inst.LastUsed = Environment.TickCount64;
+            ScriptBlock block;
+            if (string.Equals(method, "Init", StringComparison.OrdinalIgnoreCase)) block = inst.Integration.Init;
+            else if (string.Equals(method, "HealthCheck", StringComparison.OrdinalIgnoreCase)) block = inst.Integration.HealthCheck;
+            else block = inst.Integration.FindMethod(method, out _);
+            if (block == null)
+            {
+                var caps = new JsonArray();
+                foreach (var c in inst.Integration.Capabilities) caps.Add(c.Interface);
+                throw new RpcException(RpcCodes.NotSupported, "the integration does not implement " + method,
+                    new JsonObject { ["method"] = method, ["capabilities"] = caps });
+            }
+
+            var state = new CallState { Id = Str(p, "callId") ?? ("call-" + Interlocked.Increment(ref _seq)), Masker = new Masker(), Instance = inst };
+            AddSecrets(state.Masker, p["secrets"]);
+            Hashtable context = HostJson.FromTypedNode(p["context"]) as Hashtable ?? new Hashtable(StringComparer.OrdinalIgnoreCase);
+            state.Masker.AddLeaves(context);
+            state.Context = context;
+
+            var declared = HostSchema.DeclaredParameters(block);
+            var bind = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            var vars = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            if (string.Equals(method, "Init", StringComparison.OrdinalIgnoreCase))
+            {
+                Hashtable form = HostJson.ToHashtable(p["formData"]) ?? new Hashtable(StringComparer.OrdinalIgnoreCase);
+                foreach (DictionaryEntry e in form)
+                {
+                    string name = (string)e.Key;
+                    if (declared.TryGetValue(name, out var decl))
+                    {
+                        if (HostSchema.IsPassword(decl)) state.Masker.AddLeaves(e.Value);
+                        bind[decl.Name.VariablePath.UserPath] = ConvertArgument(name, e.Value, decl);
+                    }
+                }
+                vars["providerTypeFormData"] = form;
+            }
+            Hashtable args = HostJson.ToHashtable(p["args"]);
+            if (args != null)
+            {
+                foreach (DictionaryEntry e in args)
+                {
+                    string name = (string)e.Key;
+                    declared.TryGetValue(name, out var decl);
+                    object value = ConvertArgument(name, e.Value, decl);
+                    vars[name] = value;
+                    if (decl != null) bind[decl.Name.VariablePath.UserPath] = value;
+                }
+            }
+
+            var rs = inst.Runspace;
+            rs.SessionStateProxy.SetVariable("global:IntegrationContext", context);
+            ApplyPreferences(rs, p["preferences"] as JsonObject, out var restore);
+            try
+            {
+                Collection<PSObject> output;
+                try
+                {
+                    output = RunPipeline(rs, state, ps => ps.AddScript(InvokeWrapper, true).AddArgument(block).AddArgument(bind).AddArgument(vars),
+                        TimeoutMs(p), out bool hadErrors, out _);
+                    var result = OutputToResult(output);
+                    result["hadErrors"] = hadErrors;
+                    result["context"] = FinalContext(rs, state);
+                    result["modules"] = inst.ModuleList();
+                    return result;
+                }
+                catch (RpcException ex)
+                {
+                    var data = ex.Details as JsonObject ?? new JsonObject();
+                    data["context"] = FinalContext(rs, state);
+                    data["modules"] = inst.ModuleList();
+                    throw new RpcException(ex.Code, ex.Message, data);
+                }
+            }
+            finally
+            {
+                restore();
+            }
+        }
+
+        private static void ApplyPreferences(Runspace rs, JsonObject prefs, out Action restore)
+        {
+            var saved = new List<KeyValuePair<string, object>>();
+            if (prefs != null)
+            {
+                foreach (var kv in prefs)
+                {
+                    string var = kv.Key.ToLowerInvariant() switch
+                    {
+                        "verbose" => "VerbosePreference",
+                        "debug" => "DebugPreference",
+                        "information" => "InformationPreference",
+                        "warning" => "WarningPreference",
+                        "progress" => "ProgressPreference",
+                        _ => null,
+                    };
+                    if (var == null) continue;
+                    bool on = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
+                    saved.Add(new KeyValuePair<string, object>(var, rs.SessionStateProxy.GetVariable(var)));
+                    rs.SessionStateProxy.SetVariable(var, on ? ActionPreference.Continue : ActionPreference.SilentlyContinue);
+                }
+            }
+            restore = () =>
+            {
+                foreach (var kv in saved) { try { rs.SessionStateProxy.SetVariable(kv.Key, kv.Value); } catch { } }
+            };
+        }
+
+        private static JsonNode FinalContext(Runspace rs, CallState state)
+        {
+            object v = null;
+            try { v = rs.SessionStateProxy.GetVariable("global:IntegrationContext"); } catch { }
+            if (v is PSObject pso) v = pso.BaseObject;
+            if (v == null) v = state.Context;
+            state.Masker.AddLeaves(v);
+            return HostJson.ToTypedNode(v) ?? new JsonObject();
+        }
+
+        private JsonNode Exec(JsonObject p)
+        {
+            string scriptName = Str(p, "scriptName") ?? "script.ps1";
+            ScriptBlock sb = Parse(Str(p, "script"), scriptName);
+            var state = new CallState { Id = Str(p, "callId") ?? ("call-" + Interlocked.Increment(ref _seq)), Masker = new Masker() };
+            AddSecrets(state.Masker, p["secrets"]);
+            var declared = HostSchema.DeclaredParameters(sb);
+            var bind = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            var vars = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            Hashtable args = HostJson.ToHashtable(p["args"]);
+            if (args != null)
+            {
+                foreach (DictionaryEntry e in args)
+                {
+                    string name = (string)e.Key;
+                    declared.TryGetValue(name, out var decl);
+                    object value = ConvertArgument(name, e.Value, decl);
+                    vars[name] = value;
+                    if (decl != null) bind[decl.Name.VariablePath.UserPath] = value;
+                }
+            }
+            var rs = TakeRunspace();
+            try
+            {
+                // Ordinary scripts see the variable, but never an integration's context.
+                rs.SessionStateProxy.SetVariable("global:IntegrationContext", null);
+                ApplyPreferences(rs, p["preferences"] as JsonObject, out _);
+                var output = RunPipeline(rs, state, ps => ps.AddScript(InvokeWrapper, true).AddArgument(sb).AddArgument(bind).AddArgument(vars),
+                    TimeoutMs(p), out bool hadErrors, out _);
+                var result = OutputToResult(output);
+                result["hadErrors"] = hadErrors;
+                return result;
+            }
+            finally
+            {
+                rs.Dispose();
+                RefillSpare();
+            }
+        }
+
+        private static JsonObject OutputToResult(Collection<PSObject> output)
+        {
+            var values = new JsonArray();
+            var types = new JsonArray();
+            foreach (PSObject o in output)
+            {
+                if (o == null) { values.Add(null); types.Add(null); continue; }
+                object b = o.BaseObject;
+                values.Add(HostJson.ToNode(o));
+                types.Add(b is PSCustomObject ? "PSCustomObject" : b.GetType().FullName);
+            }
+            return new JsonObject { ["output"] = values, ["outputTypes"] = types };
+        }
+
+        // ---- running a pipeline with live streams -----------------------------------------
+
+        private Collection<PSObject> RunPipeline(Runspace rs, CallState state, Action<PowerShell> build, int timeoutMs,
+            out bool hadErrors, out string firstError)
+        {
+            using var ps = PowerShell.Create();
+            ps.Runspace = rs;
+            build(ps);
+            state.Shell = ps;
+            string first = null;
+            ps.Streams.Error.DataAdded += (s, e) =>
+            {
+                var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
+                var n = ErrorRecordNode(rec, state);
+                if (first == null) first = n["message"]?.GetValue<string>();
+                SendRecord(state, "error", n);
+            };
+            ps.Streams.Warning.DataAdded += (s, e) =>
+                SendRecord(state, "warning", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<WarningRecord>)s)[e.Index].Message) });
+            ps.Streams.Verbose.DataAdded += (s, e) =>
+                SendRecord(state, "verbose", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<VerboseRecord>)s)[e.Index].Message) });
+            ps.Streams.Debug.DataAdded += (s, e) =>
+                SendRecord(state, "debug", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<DebugRecord>)s)[e.Index].Message) });
+            ps.Streams.Information.DataAdded += (s, e) =>
+            {
+                var rec = ((PSDataCollection<InformationRecord>)s)[e.Index];
+                var tags = new JsonArray();
+                foreach (var t in rec.Tags) tags.Add(t);
+                string text = rec.MessageData is HostInformationMessage him ? him.Message : Convert.ToString(rec.MessageData);
+                SendRecord(state, "information", new JsonObject { ["message"] = state.MaskText(text), ["tags"] = tags });
+            };
+            ps.Streams.Progress.DataAdded += (s, e) =>
+            {
+                var rec = ((PSDataCollection<ProgressRecord>)s)[e.Index];
+                SendRecord(state, "progress", new JsonObject
+                {
+                    ["message"] = state.MaskText(rec.StatusDescription == "Processing" || string.IsNullOrEmpty(rec.StatusDescription) ? rec.Activity : rec.Activity + ": " + rec.StatusDescription),
+                    ["activity"] = state.MaskText(rec.Activity),
+                    ["status"] = state.MaskText(rec.StatusDescription),
+                    ["percent"] = rec.PercentComplete,
+                    ["completed"] = rec.RecordType == ProgressRecordType.Completed,
+                });
+            };
+
+            Timer timer = null;
+            _current = state;
+            try
+            {
+                if (timeoutMs > 0) timer = new Timer(_ => state.Stop(true), null, timeoutMs, Timeout.Infinite);
+                var output = ps.Invoke();
+                hadErrors = ps.HadErrors;
+                firstError = first;
+                if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
+                return output;
+            }
+            catch (RpcException) { throw; }
+            catch (Exception ex) when (state.TimedOut || state.Cancelled || ex is PipelineStoppedException)
+            {
+                throw Stopped(state, timeoutMs);
+            }
+            catch (RuntimeException ex)
+            {
+                throw ScriptFailure(ex.ErrorRecord, ex, state);
+            }
+            catch (Exception ex)
+            {
+                throw new RpcException(RpcCodes.ScriptFailed, state.MaskText(ex.Message), new JsonObject { ["exceptionType"] = ex.GetType().FullName });
+            }
+            finally
+            {
+                timer?.Dispose();
+                _current = null;
+                state.Shell = null;
+            }
+        }
+
+        private static RpcException Stopped(CallState state, int timeoutMs)
+        {
+            if (state.TimedOut)
+                return new RpcException(RpcCodes.Cancelled, string.Format("the script did not finish within its timeout of {0} s and was stopped", timeoutMs / 1000.0),
+                    new JsonObject { ["reason"] = "timeout" });
+            return new RpcException(RpcCodes.Cancelled, "the call was cancelled", new JsonObject { ["reason"] = "cancelled" });
+        }
+
+        private static JsonObject ErrorRecordNode(ErrorRecord rec, CallState state)
+        {
+            var n = new JsonObject { ["message"] = state.MaskText(rec.ToString()) };
+            var ii = rec.InvocationInfo;
+            if (ii != null)
+            {
+                if (ii.ScriptLineNumber > 0) n["line"] = ii.ScriptLineNumber;
+                if (ii.OffsetInLine > 0) n["column"] = ii.OffsetInLine;
+                if (!string.IsNullOrEmpty(ii.ScriptName)) n["script"] = ii.ScriptName;
+                if (!string.IsNullOrEmpty(ii.PositionMessage)) n["positionMessage"] = state.MaskText(ii.PositionMessage);
+            }
+            n["category"] = rec.CategoryInfo.Category.ToString();
+            if (!string.IsNullOrEmpty(rec.FullyQualifiedErrorId)) n["errorId"] = rec.FullyQualifiedErrorId;
+            if (rec.Exception != null) n["exceptionType"] = rec.Exception.GetType().FullName;
+            return n;
+        }
+
+        private static RpcException ScriptFailure(ErrorRecord rec, Exception ex, CallState state)
+        {
+            if (rec == null)
+                return new RpcException(RpcCodes.ScriptFailed, state.MaskText(ex.Message), new JsonObject { ["exceptionType"] = ex.GetType().FullName });
+            var data = ErrorRecordNode(rec, state);
+            string message = data["message"]?.GetValue<string>() ?? ex.Message;
+            return new RpcException(RpcCodes.ScriptFailed, message, data);
+        }
+
+        private void SendRecord(CallState state, string stream, JsonObject rec)
+        {
+            rec["callId"] = state.Id;
+            rec["stream"] = stream;
+            rec["time"] = DateTime.UtcNow.ToString("o");
+            _channel.Write(new JsonObject { ["jsonrpc"] = "2.0", ["method"] = "record", ["params"] = rec });
+        }
+
+        // ---- callbacks into Go -------------------------------------------------------------
+
+        /// <summary>Calls the Go host while a call runs and waits for its answer.</summary>
+        internal object CallHost(string method, IDictionary parameters)
+        {
+            var state = _current;
+            if (state == null) throw new InvalidOperationException("psbridge: " + method + " can only be used while psbridge runs a call");
+            var p = HostJson.ToNode(parameters) as JsonObject ?? new JsonObject();
+            p["callId"] = state.Id;
+            string id = "w" + Interlocked.Increment(ref _seq);
+            var waiter = new TaskCompletionSourceLite();
+            _pending[id] = waiter;
+            _channel.Write(new JsonObject { ["jsonrpc"] = "2.0", ["id"] = id, ["method"] = method, ["params"] = p });
+            JsonObject reply;
+            try
+            {
+                reply = waiter.Wait(state.Cts.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                _pending.TryRemove(id, out _);
+                throw new PipelineStoppedException();
+            }
+            if (reply["error"] is JsonObject err)
+            {
+                string message = err["message"]?.GetValue<string>() ?? "host call failed";
+                throw new InvalidOperationException(state.MaskText(message));
+            }
+            return HostJson.FromNode(reply["result"]);
+        }
+
+        /// <summary>Asks the host for a module script by name and returns the path of a local copy, or null.</summary>
+        internal string FindModule(string name)
+        {
+            var state = _current;
+            if (state == null) return null;
+            if (!(CallHost("host.findModule", new Hashtable { ["name"] = name }) is Hashtable found)) return null;
+            string script = found["script"] as string;
+            if (script == null) return null;
+            string moduleName = found["name"] as string ?? name;
+            state.Instance?.Modules.Add(moduleName);
+            foreach (char c in Path.GetInvalidFileNameChars()) moduleName = moduleName.Replace(c, '_');
+            string hash = Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(moduleName + "\0" + script))).Substring(0, 16);
+            return _moduleFiles.GetOrAdd(hash, _ =>
+            {
+                string dir = Path.Combine(_workDir, "modules", hash, moduleName);
+                Directory.CreateDirectory(dir);
+                string file = Path.Combine(dir, moduleName + ".psm1");
+                File.WriteAllText(file, script, new UTF8Encoding(false));
+                return file;
+            });
+        }
+    }
+
+    /// <summary>A minimal blocking one-shot signal carrying a message.</summary>
+    internal sealed class TaskCompletionSourceLite
+    {
+        private readonly ManualResetEventSlim _done = new ManualResetEventSlim(false);
+        private JsonObject _value;
+
+        public void Set(JsonObject value)
+        {
+            _value = value;
+            _done.Set();
+        }
+
+        public JsonObject Wait(CancellationToken token)
+        {
+            _done.Wait(token);
+            return _value;
+        }
+    }
+
+}
+
+namespace PSBridge
+{
+    /// <summary>The module's way to reach the psbridge host (Go) while a call runs: token lookups,
+    /// module scripts, computer commands.</summary>
+    public static class HostBridge
+    {
+        /// <summary>True inside a psbridge worker.</summary>
+        public static bool IsAttached => Host.Worker.Current != null;
+
+        /// <summary>Calls a host method (docs/protocol.md, "Worker → Go requests") and returns its
+        /// result; throws with the host's message when the host answers an error.</summary>
+        public static object Call(string method, System.Collections.IDictionary parameters)
+        {
+            var worker = Host.Worker.Current;
+            if (worker == null)
+                throw new InvalidOperationException("psbridge host is not attached: " + method + " only works inside a psbridge worker");
+            return worker.CallHost(method, parameters ?? new System.Collections.Hashtable());
+        }
+
+        /// <summary>Returns the path of a host-provided module script named <paramref name="name"/>, or null.</summary>
+        public static string FindModule(string name)
+        {
+            var worker = Host.Worker.Current;
+            return worker?.FindModule(name);
+        }
+    }
+}

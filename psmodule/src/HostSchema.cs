@@ -1,0 +1,208 @@
+// Describes script blocks from PowerShell's own AST: parameters (the Init form), timeouts and periods.
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Management.Automation;
+using System.Management.Automation.Language;
+using System.Text.Json.Nodes;
+
+namespace PSBridge.Host
+{
+    /// <summary>Extracts parameter schemas and method settings from script block ASTs.</summary>
+    public static class HostSchema
+    {
+        /// <summary>Describes one method block: parameters, [ScriptTimeout] and [JobSettings].</summary>
+        public static JsonObject DescribeBlock(ScriptBlock block, string interfaceName)
+        {
+            var result = new JsonObject();
+            if (interfaceName != null) result["interface"] = interfaceName;
+            var ast = block.Ast as ScriptBlockAst;
+            var parameters = new JsonArray();
+            if (ast?.ParamBlock != null)
+            {
+                CommentHelpInfo help = null;
+                try { help = ast.GetHelpContent(); } catch { }
+                foreach (ParameterAst p in ast.ParamBlock.Parameters) parameters.Add(DescribeParameter(p, help));
+                foreach (AttributeAst a in ast.ParamBlock.Attributes)
+                {
+                    string n = AttributeName(a);
+                    if (n == "scripttimeout") result["timeoutSeconds"] = NamedInt(a, "TimeoutSeconds") ?? PositionalInt(a);
+                    if (n == "jobsettings") result["periodMinutes"] = NamedInt(a, "PeriodMinutes") ?? PositionalInt(a);
+                }
+            }
+            result["parameters"] = parameters;
+            return result;
+        }
+
+        /// <summary>Names of the parameters a block declares (case-insensitive set).</summary>
+        public static Dictionary<string, ParameterAst> DeclaredParameters(ScriptBlock block)
+        {
+            var map = new Dictionary<string, ParameterAst>(StringComparer.OrdinalIgnoreCase);
+            if (block.Ast is ScriptBlockAst ast && ast.ParamBlock != null)
+            {
+                foreach (ParameterAst p in ast.ParamBlock.Parameters) map[p.Name.VariablePath.UserPath] = p;
+            }
+            return map;
+        }
+
+        /// <summary>True when the parameter carries [Password(...)].</summary>
+        public static bool IsPassword(ParameterAst p)
+        {
+            return p.Attributes.OfType<AttributeAst>().Any(a => AttributeName(a) == "password");
+        }
+
+        /// <summary>The normalised lower-case type name of a parameter ("" when untyped).</summary>
+        public static string TypeName(ParameterAst p)
+        {
+            var tc = p.Attributes.OfType<TypeConstraintAst>().LastOrDefault();
+            return tc == null ? "" : tc.TypeName.FullName.ToLowerInvariant();
+        }
+
+        private static string AttributeName(AttributeBaseAst a)
+        {
+            string n = a.TypeName.Name.ToLowerInvariant();
+            int dot = n.LastIndexOf('.');
+            if (dot >= 0) n = n.Substring(dot + 1);
+            if (n.EndsWith("attribute", StringComparison.Ordinal) && n.Length > 9) n = n.Substring(0, n.Length - 9);
+            return n;
+        }
+
+        private static object Value(ExpressionAst e)
+        {
+            if (e == null) return null;
+            if (e is VariableExpressionAst v)
+            {
+                string name = v.VariablePath.UserPath.ToLowerInvariant();
+                if (name == "true") return true;
+                if (name == "false") return false;
+                if (name == "null") return null;
+            }
+            try { return e.SafeGetValue(); } catch { return e.Extent.Text; }
+        }
+
+        private static object Named(AttributeAst a, string name, out bool found)
+        {
+            foreach (NamedAttributeArgumentAst n in a.NamedArguments)
+            {
+                if (string.Equals(n.ArgumentName, name, StringComparison.OrdinalIgnoreCase))
+                {
+                    found = true;
+                    return n.ExpressionOmitted ? true : Value(n.Argument);
+                }
+            }
+            found = false;
+            return null;
+        }
+
+        private static int? NamedInt(AttributeAst a, string name)
+        {
+            object v = Named(a, name, out bool found);
+            if (!found) return null;
+            try { return Convert.ToInt32(v, System.Globalization.CultureInfo.InvariantCulture); } catch { return null; }
+        }
+
+        private static int? PositionalInt(AttributeAst a)
+        {
+            if (a.PositionalArguments.Count == 0) return null;
+            try { return Convert.ToInt32(Value(a.PositionalArguments[0]), System.Globalization.CultureInfo.InvariantCulture); } catch { return null; }
+        }
+
+        private static bool Truthy(object v)
+        {
+            if (v is bool b) return b;
+            try { return LanguagePrimitives.IsTrue(v); } catch { return false; }
+        }
+
+        private static string NormaliseType(string psType)
+        {
+            switch (psType)
+            {
+                case "": return "";
+                case "string": case "system.string": return "string";
+                case "int": case "int32": case "system.int32": case "long": case "int64": case "system.int64": return "int";
+                case "bool": case "boolean": case "system.boolean": return "bool";
+                case "switch": case "switchparameter": case "system.management.automation.switchparameter": return "switch";
+                case "uri": case "system.uri": return "uri";
+                case "datetime": case "system.datetime": return "datetime";
+                case "string[]": case "system.string[]": return "string[]";
+                case "int[]": case "system.int32[]": return "int[]";
+                case "securestring": case "system.security.securestring": return "securestring";
+                case "double": case "decimal": case "float": case "single": return "number";
+                case "guid": case "system.guid": return "guid";
+                default: return psType;
+            }
+        }
+
+        private static JsonObject DescribeParameter(ParameterAst p, CommentHelpInfo help)
+        {
+            string name = p.Name.VariablePath.UserPath;
+            var o = new JsonObject { ["name"] = name };
+            string psType = TypeName(p);
+            string type = NormaliseType(psType);
+            o["type"] = type;
+            if (psType != "" && psType != type) o["psType"] = psType;
+            bool mandatory = false;
+            foreach (AttributeAst a in p.Attributes.OfType<AttributeAst>())
+            {
+                switch (AttributeName(a))
+                {
+                    case "parameter":
+                        object m = Named(a, "Mandatory", out bool hasMandatory);
+                        if (hasMandatory) mandatory = Truthy(m);
+                        object pos = Named(a, "Position", out bool hasPos);
+                        if (hasPos && pos != null) o["position"] = JsonValue.Create(Convert.ToInt32(pos, System.Globalization.CultureInfo.InvariantCulture));
+                        object hm = Named(a, "HelpMessage", out bool hasHelp);
+                        if (hasHelp && hm != null) o["helpMessage"] = hm.ToString();
+                        break;
+                    case "password":
+                        o["password"] = true;
+                        object strip = Named(a, "StripValue", out bool hasStrip);
+                        o["stripValue"] = hasStrip && Truthy(strip);
+                        break;
+                    case "displayname":
+                        if (a.PositionalArguments.Count > 0) o["displayName"] = Convert.ToString(Value(a.PositionalArguments[0]));
+                        else
+                        {
+                            object dn = Named(a, "DisplayName", out bool hasDn);
+                            if (hasDn) o["displayName"] = Convert.ToString(dn);
+                        }
+                        break;
+                    case "validateset":
+                        var set = new JsonArray();
+                        foreach (ExpressionAst e in a.PositionalArguments) set.Add(Convert.ToString(Value(e)));
+                        o["validateSet"] = set;
+                        break;
+                    case "validaterange":
+                        if (a.PositionalArguments.Count == 2)
+                            o["validateRange"] = new JsonArray(HostJson.ToNode(Value(a.PositionalArguments[0])), HostJson.ToNode(Value(a.PositionalArguments[1])));
+                        break;
+                    case "validatepattern":
+                        if (a.PositionalArguments.Count > 0) o["validatePattern"] = Convert.ToString(Value(a.PositionalArguments[0]));
+                        break;
+                    case "validatelength":
+                        if (a.PositionalArguments.Count == 2)
+                            o["validateLength"] = new JsonArray(HostJson.ToNode(Value(a.PositionalArguments[0])), HostJson.ToNode(Value(a.PositionalArguments[1])));
+                        break;
+                    case "validatenotnullorempty":
+                        o["notEmpty"] = true;
+                        break;
+                }
+            }
+            o["mandatory"] = mandatory;
+            if (p.DefaultValue != null)
+            {
+                object dv = Value(p.DefaultValue);
+                if (dv is string s && s == p.DefaultValue.Extent.Text && !(p.DefaultValue is StringConstantExpressionAst))
+                    o["defaultExpression"] = s;
+                else
+                    o["default"] = HostJson.ToNode(dv);
+            }
+            if (!o.ContainsKey("helpMessage") && help?.Parameters != null)
+            {
+                if (help.Parameters.TryGetValue(name.ToUpperInvariant(), out string text) && !string.IsNullOrWhiteSpace(text))
+                    o["helpMessage"] = text.Trim();
+            }
+            return o;
+        }
+    }
+}

@@ -1,0 +1,12 @@
+<#
+.SYNOPSIS
+Entry point of a psbridge worker process.
+.DESCRIPTION
+Started by the psbridge supervisor as `pwsh -NoLogo -NoProfile -NonInteractive -File worker.ps1`
+with the JSON-RPC pipes on file descriptors 3 and 4 (docs/protocol.md). Loads the compiled
+worker host and serves requests until the supervisor closes the pipe or asks it to shut down.
+#>
+Set-StrictMode -Version 3.0
+$ErrorActionPreference = 'Stop'
+Add-Type -LiteralPath (Join-Path $PSScriptRoot 'PSBridge.dll')
+exit [PSBridge.Host.Worker]::Run((Join-Path $PSScriptRoot 'PSBridge.psd1'))
