@@ -1,0 +1,133 @@
+package bridge_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/internal/testpwsh"
+)
+
+// The test binary doubles as a trivial child process for the raw pipe baseline: with this
+// variable set it echoes each line it reads.
+const echoChildEnv = "PSBRIDGE_BENCH_ECHO_CHILD"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(echoChildEnv) == "1" {
+		r := bufio.NewReader(os.Stdin)
+		for {
+			line, err := r.ReadBytes('\n')
+			if err != nil {
+				os.Exit(0)
+			}
+			if _, err := os.Stdout.Write(line); err != nil {
+				os.Exit(0)
+			}
+		}
+	}
+	os.Exit(m.Run())
+}
+
+// BenchmarkRawPipeRoundTrip is the floor: one JSON-sized line to a trivial Go child and back.
+func BenchmarkRawPipeRoundTrip(b *testing.B) {
+	cmd := exec.Command(os.Args[0])
+	cmd.Env = append(os.Environ(), echoChildEnv+"=1")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	outPipe, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { in.Close(); _ = cmd.Wait() }()
+	out := bufio.NewReader(outPipe)
+	msg := []byte(`{"jsonrpc":"2.0","id":"g1","method":"invoke","params":{"instance":"bench","method":"GetClients"}}` + "\n")
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := in.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := out.ReadBytes('\n'); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkWarmTrivialCall is one integration method call returning a constant on a warm worker.
+func BenchmarkWarmTrivialCall(b *testing.B) {
+	p := testpwsh.Pool(b, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
+	c := bridge.Call{Script: method("bench", "1"), Method: "GetClients"}
+	if _, err := p.Invoke(context.Background(), c); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := p.Invoke(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkColdWorkerStart starts a pool of one worker (pwsh start, module import, handshake)
+// and stops it.
+func BenchmarkColdWorkerStart(b *testing.B) {
+	m := testpwsh.Module(b)
+	pwsh := testpwsh.Pwsh(b)
+	for i := 0; i < b.N; i++ {
+		p, err := bridge.New(context.Background(), bridge.Config{Pwsh: pwsh, WorkerScript: m.WorkerScript(), MinWorkers: 1, MaxWorkers: 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = p.Close(ctx)
+		cancel()
+	}
+}
+
+// BenchmarkThroughput runs many concurrent trivial calls on pools of 1, 2 and 4 workers.
+func BenchmarkThroughput(b *testing.B) {
+	for _, size := range []int{1, 2, 4} {
+		b.Run(fmt.Sprintf("workers=%d", size), func(b *testing.B) {
+			p := testpwsh.Pool(b, bridge.Config{MinWorkers: size, MaxWorkers: size, MaxCallsPerWorker: -1, QueueSize: 4096})
+			c := bridge.Call{Script: method("tp", "1"), Method: "GetClients"}
+			for i := 0; i < size*2; i++ { // load the script into every worker
+				if _, err := p.Invoke(context.Background(), c); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := p.Invoke(context.Background(), c); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+		})
+	}
+}
+
+// BenchmarkNaivePwshPerCall is what users would otherwise do: a fresh pwsh -Command per call.
+func BenchmarkNaivePwshPerCall(b *testing.B) {
+	pwsh := testpwsh.Pwsh(b)
+	for i := 0; i < b.N; i++ {
+		cmd := exec.Command(pwsh, "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", "1")
+		cmd.Stdout = io.Discard
+		if err := cmd.Run(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

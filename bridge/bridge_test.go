@@ -1,0 +1,570 @@
+package bridge_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/internal/testpwsh"
+)
+
+// integration wraps capability blocks into a minimal integration script.
+func integration(instance, body string) bridge.Script {
+	return bridge.Script{
+		Instance: instance,
+		Name:     instance + ".ps1",
+		Text: `$Integration = New-DynamicIntegration -Init {
+    param([Parameter(Mandatory)][string]$Name, [Password(StripValue)]$Key)
+    $IntegrationContext.Name = $Name
+    [OpResult]::Ok()
+} -HealthCheck { New-HealthyResult }
+` + body + "\n$Integration\n",
+	}
+}
+
+// method adds one ISupportsListingClients.GetClients block with the given body.
+func method(instance, body string) bridge.Script {
+	return integration(instance, "$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {\n"+body+"\n}")
+}
+
+func invoke(t *testing.T, p *bridge.Pool, c bridge.Call) *bridge.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := p.Invoke(ctx, c)
+	if err != nil {
+		t.Fatalf("%s: %v", c.Method, err)
+	}
+	return r
+}
+
+func outputStrings(t *testing.T, r *bridge.Result) []string {
+	t.Helper()
+	var out []string
+	for _, o := range r.Output {
+		var s string
+		if err := json.Unmarshal(o, &s); err != nil {
+			out = append(out, string(o))
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// healthy asserts the pool is back at full strength and serves a trivial call.
+func healthy(t *testing.T, p *bridge.Pool, want int) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		st := p.Stats()
+		if st.Workers >= want && st.Starting == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("pool did not return to %d workers: %+v", want, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	r := invoke(t, p, bridge.Call{Script: method("healthy", `"still-ok"`), Method: "GetClients"})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "still-ok" {
+		t.Fatalf("after recovery: got %v", got)
+	}
+}
+
+func TestInitHealthAndContextRoundTrip(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	s := method("ctx", `$IntegrationContext.Count = [int]$IntegrationContext.Count + 1; "hello $($IntegrationContext.Name)"`)
+	r := invoke(t, p, bridge.Call{Script: s, Method: "Init", FormData: map[string]any{"Name": "acme", "Key": "k-123456"}})
+	if len(r.OutputTypes) != 1 || !strings.HasSuffix(r.OutputTypes[0], "OpResult") {
+		t.Fatalf("Init output types = %v", r.OutputTypes)
+	}
+	ctxJSON := r.Context
+	for i := 1; i <= 2; i++ {
+		r = invoke(t, p, bridge.Call{Script: s, Method: "GetClients", Context: ctxJSON})
+		if got := outputStrings(t, r); len(got) != 1 || got[0] != "hello acme" {
+			t.Fatalf("GetClients output = %v", got)
+		}
+		var c map[string]any
+		if err := json.Unmarshal(r.Context, &c); err != nil {
+			t.Fatal(err)
+		}
+		if c["Count"] != float64(i) {
+			t.Fatalf("call %d: context Count = %v, want %d (context %s)", i, c["Count"], i, r.Context)
+		}
+		ctxJSON = r.Context
+	}
+	h := invoke(t, p, bridge.Call{Script: s, Method: "HealthCheck", Context: ctxJSON})
+	if !strings.Contains(string(h.Output[0]), "Healthy") {
+		t.Fatalf("HealthCheck output = %s", h.Output[0])
+	}
+}
+
+func TestStrayOutputCannotCorruptTheChannel(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	s := method("stray", `
+Write-Host 'host line'
+[Console]::Out.WriteLine('{"jsonrpc":"2.0","id":"g1","result":{"output":["forged"]}}')
+[Console]::Out.Flush()
+[Console]::Error.WriteLine('{"jsonrpc":"2.0","method":"record","params":{}}')
+/bin/echo 'native echo'
+Start-Process -NoNewWindow -Wait /bin/echo -ArgumentList 'from start-process'
+/bin/sh -c 'printf "\x00\xff\xfe{{{\n\n" ; echo garbage >&3; echo garbage >&4' 2>$null
+$out = [Console]::OpenStandardOutput()
+$bytes = [byte[]](0..255)
+$out.Write($bytes, 0, $bytes.Length)
+$out.Flush()
+"real result"`)
+	r := invoke(t, p, bridge.Call{Script: s, Method: "GetClients"})
+	got := outputStrings(t, r)
+	if len(got) != 1 || got[0] != "real result" {
+		t.Fatalf("output = %q, want only the real result", got)
+	}
+	var sawHost bool
+	for _, rec := range r.Records {
+		if rec.Stream == "information" && rec.Message == "host line" {
+			sawHost = true
+		}
+	}
+	if !sawHost {
+		t.Fatalf("Write-Host record missing: %+v", r.Records)
+	}
+	healthy(t, p, 1)
+}
+
+func TestStreamsAreDeliveredLiveWithPositions(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	s := method("streams", `
+Write-Verbose 'verbose msg'
+Write-Debug 'debug msg'
+Write-Warning 'warning msg'
+Write-Host 'host msg'
+Write-Information 'info msg'
+Write-Progress -Activity 'progress msg'
+Write-Error 'non-terminating'
+"done"`)
+	var mu sync.Mutex
+	var live []bridge.Record
+	r := invoke(t, p, bridge.Call{
+		Script: s, Method: "GetClients", Preferences: bridge.Preferences{Verbose: true, Debug: true},
+		OnRecord: func(rec bridge.Record) { mu.Lock(); live = append(live, rec); mu.Unlock() },
+	})
+	if !r.HadErrors {
+		t.Fatal("HadErrors = false after Write-Error")
+	}
+	want := []struct{ stream, msg string }{
+		{"verbose", "verbose msg"}, {"debug", "debug msg"}, {"warning", "warning msg"},
+		{"information", "host msg"}, {"information", "info msg"}, {"progress", "progress msg"}, {"error", "non-terminating"},
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(live) != len(want) {
+		t.Fatalf("got %d records, want %d: %+v", len(live), len(want), live)
+	}
+	for i, w := range want {
+		if live[i].Stream != w.stream || live[i].Message != w.msg {
+			t.Errorf("record %d = %s %q, want %s %q", i, live[i].Stream, live[i].Message, w.stream, w.msg)
+		}
+		if live[i].Time.IsZero() || live[i].CallID == "" {
+			t.Errorf("record %d lacks time or call id: %+v", i, live[i])
+		}
+	}
+	// The GetClients block opens on line 6 of the generated script; Write-Error is on line 14.
+	if e := live[6]; e.Line != 14 || e.Column == 0 {
+		t.Errorf("error record position = line %d column %d, want line 14", e.Line, e.Column)
+	}
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "done" {
+		t.Errorf("output = %v", got)
+	}
+}
+
+func TestTerminatingErrorNamesLineAndColumn(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	s := method("throws", "\n  $x = 1\n  throw 'boom at line nine'")
+	_, err := p.Invoke(context.Background(), bridge.Call{Script: s, Method: "GetClients"})
+	var se *bridge.ScriptError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %T %v, want *ScriptError", err, err)
+	}
+	if se.Message != "boom at line nine" || se.Line != 9 || se.Column != 3 {
+		t.Fatalf("ScriptError = %q line %d col %d, want line 9 col 3", se.Message, se.Line, se.Column)
+	}
+	if !strings.Contains(err.Error(), "throws.ps1:9:3") {
+		t.Fatalf("Error() = %q, want it to name throws.ps1:9:3", err.Error())
+	}
+	healthy(t, p, 1)
+}
+
+func TestParseErrorIsReportedWithPosition(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	_, err := p.Describe(context.Background(), bridge.Script{Instance: "bad", Name: "bad.ps1", Text: "New-DynamicIntegration -Init {\n  if ( {\n}"})
+	var pe *bridge.ParseError
+	if !errors.As(err, &pe) || len(pe.Issues) == 0 || pe.Issues[0].Line == 0 {
+		t.Fatalf("err = %v, want a ParseError with positions", err)
+	}
+	healthy(t, p, 1)
+}
+
+func TestTimeoutStopsThePipelineAndKillsAWorkerThatIgnoresStop(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, Grace: time.Second})
+	cases := []struct {
+		name, body    string
+		wantNewWorker bool
+	}{
+		{"cooperative", "Start-Sleep -Seconds 30", false},
+		{"ignores-stop", "[System.Threading.Thread]::Sleep(60000)", true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			before := p.Stats().WorkerPID
+			start := time.Now()
+			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("hang-"+tc.name, tc.body), Method: "GetClients", Timeout: time.Second})
+			if !errors.Is(err, bridge.ErrTimeout) {
+				t.Fatalf("err = %v, want ErrTimeout", err)
+			}
+			if d := time.Since(start); d > 20*time.Second {
+				t.Fatalf("timeout took %s", d)
+			}
+			healthy(t, p, 1)
+			after := p.Stats().WorkerPID
+			if replaced := len(before) == 1 && len(after) == 1 && before[0] != after[0]; replaced != tc.wantNewWorker {
+				t.Fatalf("worker replaced = %v, want %v (before %v after %v)", replaced, tc.wantNewWorker, before, after)
+			}
+		})
+	}
+}
+
+func TestScriptTimeoutAttributeIsTheDeadline(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, DefaultTimeout: time.Minute})
+	s := method("attr", "[ScriptTimeout(TimeoutSeconds = 1)] param()\nStart-Sleep -Seconds 20")
+	start := time.Now()
+	_, err := p.Invoke(context.Background(), bridge.Call{Script: s, Method: "GetClients"})
+	if !errors.Is(err, bridge.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	if d := time.Since(start); d > 15*time.Second {
+		t.Fatalf("[ScriptTimeout(1)] call took %s", d)
+	}
+}
+
+func TestCancelStopsTheCall(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { time.Sleep(1500 * time.Millisecond); cancel() }()
+	_, err := p.Invoke(ctx, bridge.Call{Script: method("cancel", "Start-Sleep -Seconds 30"), Method: "GetClients"})
+	if !errors.Is(err, bridge.ErrCanceled) {
+		t.Fatalf("err = %v, want ErrCanceled", err)
+	}
+	healthy(t, p, 1)
+}
+
+func TestKill9OfAWorkerMidCall(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 2})
+	started := make(chan int, 1)
+	go func() {
+		time.Sleep(200 * time.Millisecond)
+		for i := 0; i < 100; i++ {
+			// The worker that reports the record is the one to kill.
+			select {
+			case pid := <-started:
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				return
+			default:
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
+	}()
+	_, err := p.Invoke(context.Background(), bridge.Call{
+		Script: method("victim", "Write-Host \"pid $PID\"; Start-Sleep -Seconds 30"), Method: "GetClients",
+		OnRecord: func(r bridge.Record) {
+			if pid, e := strconv.Atoi(strings.TrimPrefix(r.Message, "pid ")); e == nil {
+				started <- pid
+			}
+		},
+	})
+	var we *bridge.WorkerError
+	if !errors.As(err, &we) {
+		t.Fatalf("err = %T %v, want *WorkerError", err, err)
+	}
+	healthy(t, p, 2)
+	if st := p.Stats(); st.Restarts < 1 {
+		t.Fatalf("Restarts = %d, want >= 1", st.Restarts)
+	}
+}
+
+func TestLargeAndDeepOutput(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	t.Run("10MB", func(t *testing.T) {
+		r := invoke(t, p, bridge.Call{Script: method("big", "'x' * 10MB"), Method: "GetClients"})
+		if got := outputStrings(t, r); len(got) != 1 || len(got[0]) != 10<<20 {
+			t.Fatalf("got %d values, first %d bytes", len(got), len(got[0]))
+		}
+	})
+	t.Run("16MiB-argument", func(t *testing.T) {
+		big := strings.Repeat("y", 16<<20)
+		r := invoke(t, p, bridge.Call{Script: integration("bigarg",
+			`$Integration | Add-DynamicIntegrationCapability -Interface ISupportsTenantInstallToken -GetTenantInstallToken { param([string]$clientId) $clientId.Length }`),
+			Method: "GetTenantInstallToken", Args: map[string]any{"clientId": big}})
+		if got := string(r.Output[0]); got != strconv.Itoa(16<<20) {
+			t.Fatalf("length echoed = %s", got)
+		}
+	})
+	t.Run("deeply-nested", func(t *testing.T) {
+		r := invoke(t, p, bridge.Call{Script: method("deep", `$h = @{ leaf = 'bottom' }; 1..500 | ForEach-Object { $h = @{ next = $h } }; $h`), Method: "GetClients"})
+		if len(r.Output) != 1 || !strings.Contains(string(r.Output[0]), `"next"`) {
+			t.Fatalf("unexpected output %.200s", r.Output)
+		}
+	})
+	t.Run("cycle", func(t *testing.T) {
+		r := invoke(t, p, bridge.Call{Script: method("cycle", `$a = @{}; $a.self = $a; $a`), Method: "GetClients"})
+		if !strings.Contains(string(r.Output[0]), "circular") {
+			t.Fatalf("output = %s", r.Output[0])
+		}
+	})
+	healthy(t, p, 1)
+}
+
+func TestFiftyConcurrentCallsOnAPoolOfTwo(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 2})
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for i := 0; i < 50; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			inst := fmt.Sprintf("conc-%d", i%5)
+			r, err := p.Invoke(context.Background(), bridge.Call{Script: method(inst, `"n=$($args.Count)" ; $IntegrationContext.I`), Method: "GetClients",
+				Context: json.RawMessage(fmt.Sprintf(`{"I":%d}`, i))})
+			if err != nil {
+				errs <- err
+				return
+			}
+			if len(r.Output) != 2 || string(r.Output[1]) != strconv.Itoa(i) {
+				errs <- fmt.Errorf("call %d: output %s", i, r.Output)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if st := p.Stats(); st.Workers != 2 || st.Calls < 50 {
+		t.Fatalf("stats after burst: %+v", st)
+	}
+}
+
+func TestFullQueueFailsAtOnce(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, QueueSize: 1})
+	slow := bridge.Call{Script: method("slow", "Start-Sleep -Milliseconds 3000; 'slow'"), Method: "GetClients"}
+	var wg sync.WaitGroup
+	for i := 0; i < 2; i++ { // one runs, one waits in the queue
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = p.Invoke(context.Background(), slow) }()
+		time.Sleep(300 * time.Millisecond)
+	}
+	start := time.Now()
+	_, err := p.Invoke(context.Background(), slow)
+	if !errors.Is(err, bridge.ErrQueueFull) {
+		t.Fatalf("err = %v, want ErrQueueFull", err)
+	}
+	if d := time.Since(start); d > 500*time.Millisecond {
+		t.Fatalf("ErrQueueFull took %s; it must not wait", d)
+	}
+	wg.Wait()
+}
+
+func TestInstancesAreIsolatedOnTheSameWorker(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	dir := t.TempDir()
+	mod := filepath.Join(dir, "Shared.psm1")
+	if err := os.WriteFile(mod, []byte("function Set-Shared($v) { $script:Shared = $v }\nfunction Get-Shared { $script:Shared }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	host, err := bridge.LoadModuleFiles(mod)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writer := method("tenant-a", `Import-Module Shared; Set-Shared 'a-secret'; $global:Leak = 'a-global'; $IntegrationContext.Token = 'a-token'; 'written'`)
+	reader := method("tenant-b", `Import-Module Shared; "shared=[$(Get-Shared)] global=[$global:Leak] ctx=[$($IntegrationContext.Token)]"`)
+	invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
+	r := invoke(t, p, bridge.Call{Script: reader, Method: "GetClients", Host: host})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "shared=[] global=[] ctx=[]" {
+		t.Fatalf("tenant-b saw tenant-a's state: %q", got)
+	}
+	// The same instance keeps its module state on a worker (and its context comes from Go).
+	r = invoke(t, p, bridge.Call{Script: method("tenant-a", `Import-Module Shared; Get-Shared`), Method: "GetClients", Host: host})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "a-secret" {
+		t.Fatalf("tenant-a lost its module state: %q", got)
+	}
+}
+
+func TestSecretsAreMaskedInRecordsAndErrors(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	s := integration("mask", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    Write-Host "ctx token $($IntegrationContext.Token)"
+    $IntegrationContext.Fresh = 'fresh-secret-9876'
+    Write-Verbose "fresh $($IntegrationContext.Fresh)" -Verbose
+    throw "failed with $($IntegrationContext.Token)"
+}`)
+	// Init sees the [Password] value and writes it out.
+	r := invoke(t, p, bridge.Call{Script: s, Method: "Init", FormData: map[string]any{"Name": "n", "Key": "init-pass-4242"},
+		OnRecord: func(bridge.Record) {}})
+	_ = r
+	initWrite := integration("mask2", "")
+	initWrite.Text = strings.Replace(initWrite.Text, "[OpResult]::Ok()", "Write-Host \"key=$Key\"; $providerTypeFormData | Write-Variable; [OpResult]::Ok()", 1)
+	r = invoke(t, p, bridge.Call{Script: initWrite, Method: "Init", FormData: map[string]any{"Name": "n", "Key": "init-pass-4242"}})
+	for _, rec := range r.Records {
+		if strings.Contains(rec.Message, "init-pass-4242") {
+			t.Fatalf("password leaked in %s record: %q", rec.Stream, rec.Message)
+		}
+	}
+	if len(r.Records) == 0 || !strings.Contains(r.Records[0].Message, "********") {
+		t.Fatalf("records = %+v, want the masked key", r.Records)
+	}
+	_, err := p.Invoke(context.Background(), bridge.Call{Script: s, Method: "GetClients", Context: json.RawMessage(`{"Token":"ctx-token-1234"}`)})
+	var se *bridge.ScriptError
+	if !errors.As(err, &se) {
+		t.Fatalf("err = %v", err)
+	}
+	for _, txt := range append([]string{se.Message, se.PositionMessage}, recMessages(se.Records)...) {
+		if strings.Contains(txt, "ctx-token-1234") || strings.Contains(txt, "fresh-secret-9876") {
+			t.Fatalf("secret leaked: %q", txt)
+		}
+	}
+	if !strings.Contains(string(se.Context), "fresh-secret-9876") {
+		t.Fatalf("context changes made before the failure were lost: %s", se.Context)
+	}
+}
+
+func recMessages(rs []bridge.Record) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Message)
+	}
+	return out
+}
+
+func TestHostCallbacks(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	_, err := p.Invoke(context.Background(), bridge.Call{Script: method("tok", "Get-IntegrationAgentInstallToken"), Method: "GetClients"})
+	var se *bridge.ScriptError
+	if !errors.As(err, &se) || !strings.Contains(se.Message, "An integration is not linked to this script") {
+		t.Fatalf("err = %v, want the not-linked message", err)
+	}
+	_, err = p.Invoke(context.Background(), bridge.Call{Script: method("immy", "Invoke-ImmyCommand { hostname }"), Method: "GetClients"})
+	if !errors.As(err, &se) || !strings.Contains(se.Message, "no computer is attached") {
+		t.Fatalf("err = %v, want the no-computer message", err)
+	}
+	r := invoke(t, p, bridge.Call{Script: method("tok2", "Get-IntegrationAgentInstallToken"), Method: "GetClients", Host: tokenHost{}})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "token-for-agentInstall" {
+		t.Fatalf("token = %v", got)
+	}
+}
+
+type tokenHost struct{ bridge.Modules }
+
+func (tokenHost) Token(_ context.Context, kind bridge.TokenKind) (any, error) {
+	return "token-for-" + string(kind), nil
+}
+
+func TestRecyclingAfterNCalls(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: 3})
+	s := method("recycle", "$PID")
+	pids := map[string]bool{}
+	for i := 0; i < 6; i++ {
+		r := invoke(t, p, bridge.Call{Script: s, Method: "GetClients"})
+		pids[string(r.Output[0])] = true
+	}
+	if len(pids) < 2 {
+		t.Fatalf("6 calls with MaxCallsPerWorker=3 ran on pids %v, want at least 2", pids)
+	}
+	if st := p.Stats(); st.Recycled < 1 {
+		t.Fatalf("Recycled = %d", st.Recycled)
+	}
+}
+
+// descendants lists the processes below this test process, with their states.
+func descendants(t *testing.T) map[int]string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent := map[int]int{}
+	state := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(f[1])
+		parent[pid] = ppid
+		state[pid] = f[0] + " " + s[strings.IndexByte(s, '(')+1:i]
+	}
+	out := map[int]string{}
+	me := os.Getpid()
+	for pid := range parent {
+		for p := parent[pid]; p > 1; p = parent[p] {
+			if p == me {
+				out[pid] = state[pid]
+				break
+			}
+		}
+	}
+	return out
+}
+
+func TestNoOrphansOrZombiesAfterClose(t *testing.T) {
+	m := testpwsh.Module(t)
+	ctx := context.Background()
+	p, err := bridge.New(ctx, bridge.Config{Pwsh: testpwsh.Pwsh(t), WorkerScript: m.WorkerScript(), MinWorkers: 2, MaxWorkers: 3, Grace: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A grandchild that would outlive its worker, a killed worker, and a hung call.
+	_, _ = p.Invoke(ctx, bridge.Call{Script: method("bg", "Start-Process /bin/sleep -ArgumentList 300; 'started'"), Method: "GetClients"})
+	_, _ = p.Invoke(ctx, bridge.Call{Script: method("hang", "[System.Threading.Thread]::Sleep(60000)"), Method: "GetClients", Timeout: time.Second})
+	if len(descendants(t)) == 0 {
+		t.Fatal("no worker processes seen while the pool runs; the process count check would prove nothing")
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := p.Close(cctx); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		left := descendants(t)
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("processes left after Close (pid: state name): %v", left)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

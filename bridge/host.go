@@ -1,0 +1,92 @@
+package bridge
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// TokenKind names the integration value a token cmdlet asks for.
+type TokenKind string
+
+// Token kinds, one per token cmdlet.
+const (
+	TokenAgentInstall    TokenKind = "agentInstall"    // Get-IntegrationAgentInstallToken
+	TokenTenantUninstall TokenKind = "tenantUninstall" // Get-IntegrationTenantUninstallToken
+	TokenAgentUninstall  TokenKind = "agentUninstall"  // Get-IntegrationAgentUninstallToken
+	TokenAuthHeader      TokenKind = "authHeader"      // Get-IntegrationAuthenticatedDownload
+)
+
+// Module is a module script the host provides to Import-Module by name.
+type Module struct {
+	Name   string `json:"name"`
+	Script string `json:"script"`
+}
+
+// ComputerCommand is what Invoke-ImmyCommand asks the host to run on a computer.
+type ComputerCommand struct {
+	Script  string          `json:"script"`
+	Args    json.RawMessage `json:"args,omitempty"`
+	Timeout int             `json:"timeout,omitempty"`
+	Context string          `json:"context,omitempty"`
+}
+
+// Host answers a worker's callbacks while one of its calls runs. Implementations must be safe
+// for concurrent use.
+type Host interface {
+	// FindModule returns the module script named name, or nil when the host has none (the
+	// worker then falls back to PowerShell's own module path).
+	FindModule(ctx context.Context, name string) (*Module, error)
+	// Token resolves a token cmdlet for the script's linked integration.
+	Token(ctx context.Context, kind TokenKind) (any, error)
+	// RunOnComputer runs Invoke-ImmyCommand's script block on the attached computer.
+	RunOnComputer(ctx context.Context, cmd ComputerCommand) ([]json.RawMessage, error)
+}
+
+// ErrNotLinked is the token cmdlets' error when the script has no linked integration; the text
+// is the one ImmyBot shows.
+var ErrNotLinked = errors.New("An integration is not linked to this script. If this script was run during a maintenance session, re-save the deployment associated with this script's action to ensure the integration is linked.")
+
+// ErrNoComputer is Invoke-ImmyCommand's error when no computer is attached to the call.
+var ErrNoComputer = errors.New("Invoke-ImmyCommand: no computer is attached to this script; psbridge runs it only in the context of a computer")
+
+// Modules is a Host that serves module scripts from memory and answers every other callback
+// with the error of a script that has no linked integration and no computer.
+type Modules map[string]string
+
+// FindModule implements Host.
+func (m Modules) FindModule(_ context.Context, name string) (*Module, error) {
+	for n, text := range m {
+		if strings.EqualFold(n, name) {
+			return &Module{Name: n, Script: text}, nil
+		}
+	}
+	return nil, nil
+}
+
+// Token implements Host.
+func (Modules) Token(context.Context, TokenKind) (any, error) { return nil, ErrNotLinked }
+
+// RunOnComputer implements Host.
+func (Modules) RunOnComputer(context.Context, ComputerCommand) ([]json.RawMessage, error) {
+	return nil, ErrNoComputer
+}
+
+// LoadModuleFiles reads module scripts from files; each module is named after its file
+// (SentinelOne.psm1 → SentinelOne).
+func LoadModuleFiles(paths ...string) (Modules, error) {
+	m := Modules{}
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("read module: %w", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
+		m[name] = string(b)
+	}
+	return m, nil
+}

@@ -1,0 +1,281 @@
+// Package bridge supervises a pool of pwsh worker processes and talks JSON-RPC 2.0 with each
+// one over two private pipes (docs/protocol.md). It exists so the rest of psbridge can run
+// integration script blocks as ordinary Go calls with deadlines, cancellation, live stream
+// records and callbacks, without ever losing a call to a crashed, hung or chatty worker.
+package bridge
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Script is an integration script as the pool loads it into a worker: one instance of an
+// integration type. Instances are isolated: each gets its own runspace in every worker.
+type Script struct {
+	// Instance identifies the integration instance (its runspace and $IntegrationContext).
+	Instance string
+	// Name is the file name used in error positions, e.g. "SentinelOne.ps1".
+	Name string
+	// Text is the PowerShell source.
+	Text string
+}
+
+// Record is one stream record (error, warning, verbose, debug, information, progress) written
+// while a call ran, already masked by the worker.
+type Record struct {
+	CallID   string    `json:"callId"`
+	Stream   string    `json:"stream"`
+	Time     time.Time `json:"time"`
+	Message  string    `json:"message"`
+	Line     int       `json:"line,omitempty"`
+	Column   int       `json:"column,omitempty"`
+	Script   string    `json:"script,omitempty"`
+	Category string    `json:"category,omitempty"`
+	ErrorID  string    `json:"errorId,omitempty"`
+	Activity string    `json:"activity,omitempty"`
+	Status   string    `json:"status,omitempty"`
+	Percent  int       `json:"percent,omitempty"`
+	Tags     []string  `json:"tags,omitempty"`
+}
+
+// String formats a record the way a terminal shows PowerShell streams.
+func (r Record) String() string {
+	switch r.Stream {
+	case "error":
+		if r.Line > 0 {
+			return fmt.Sprintf("ERROR: %s (line %d, column %d)", r.Message, r.Line, r.Column)
+		}
+		return "ERROR: " + r.Message
+	case "warning":
+		return "WARNING: " + r.Message
+	case "verbose":
+		return "VERBOSE: " + r.Message
+	case "debug":
+		return "DEBUG: " + r.Message
+	case "progress":
+		return "PROGRESS: " + r.Message
+	default:
+		return r.Message
+	}
+}
+
+// Preferences turns optional streams on for a call (PowerShell's preference variables).
+type Preferences struct {
+	Verbose bool `json:"verbose,omitempty"`
+	Debug   bool `json:"debug,omitempty"`
+}
+
+// Call is one invocation of an integration method.
+type Call struct {
+	// Script is the integration; the pool loads it into the chosen worker when needed.
+	Script Script
+	// Method is "Init", "HealthCheck" or a capability member such as "GetClients".
+	Method string
+	// Args are bound by name to the block's parameters and also set as variables.
+	Args map[string]any
+	// FormData is bound to Init's parameters and visible as $providerTypeFormData.
+	FormData map[string]any
+	// Context is the instance's $IntegrationContext as JSON; nil means empty.
+	Context json.RawMessage
+	// Secrets are masked in every record and error message.
+	Secrets []string
+	// Timeout is the script deadline (default 60 s); the context's deadline also applies.
+	Timeout time.Duration
+	// Preferences turn on verbose or debug records.
+	Preferences Preferences
+	// OnRecord, when set, receives each record as it is written, in order.
+	OnRecord func(Record)
+	// Host answers the worker's callbacks (module lookup, tokens, computer commands).
+	Host Host
+}
+
+// Exec is one run of an ordinary script: no integration and no $IntegrationContext.
+type Exec struct {
+	Name        string
+	Text        string
+	Args        map[string]any
+	Secrets     []string
+	Timeout     time.Duration
+	Preferences Preferences
+	OnRecord    func(Record)
+	Host        Host
+}
+
+// Result is what a successful call returned.
+type Result struct {
+	// Output holds the pipeline's output objects as JSON.
+	Output []json.RawMessage `json:"output"`
+	// OutputTypes names the .NET type of each output object.
+	OutputTypes []string `json:"outputTypes"`
+	// Context is $IntegrationContext after the call (invoke only).
+	Context json.RawMessage `json:"context,omitempty"`
+	// HadErrors reports non-terminating errors (they are also in Records).
+	HadErrors bool `json:"hadErrors"`
+	// Records holds every stream record of the call.
+	Records []Record `json:"-"`
+	// Worker is the pid of the worker that ran the call.
+	Worker int `json:"-"`
+	// Duration is the wall time of the call as seen by the pool.
+	Duration time.Duration `json:"-"`
+}
+
+// ParamSchema describes one parameter of a script block, read from PowerShell's AST.
+type ParamSchema struct {
+	Name              string          `json:"name"`
+	Type              string          `json:"type"`
+	PSType            string          `json:"psType,omitempty"`
+	Mandatory         bool            `json:"mandatory"`
+	Position          *int            `json:"position,omitempty"`
+	Default           json.RawMessage `json:"default,omitempty"`
+	DefaultExpression string          `json:"defaultExpression,omitempty"`
+	Password          bool            `json:"password,omitempty"`
+	StripValue        bool            `json:"stripValue,omitempty"`
+	DisplayName       string          `json:"displayName,omitempty"`
+	HelpMessage       string          `json:"helpMessage,omitempty"`
+	ValidateSet       []string        `json:"validateSet,omitempty"`
+	ValidateRange     []any           `json:"validateRange,omitempty"`
+	ValidatePattern   string          `json:"validatePattern,omitempty"`
+	ValidateLength    []int           `json:"validateLength,omitempty"`
+	NotEmpty          bool            `json:"notEmpty,omitempty"`
+}
+
+// MethodInfo describes one method block of an integration.
+type MethodInfo struct {
+	Interface      string        `json:"interface,omitempty"`
+	Parameters     []ParamSchema `json:"parameters"`
+	TimeoutSeconds int           `json:"timeoutSeconds,omitempty"`
+	PeriodMinutes  int           `json:"periodMinutes,omitempty"`
+}
+
+// Capability is one interface an integration implements, with its member blocks.
+type Capability struct {
+	Interface string   `json:"interface"`
+	Members   []string `json:"members"`
+}
+
+// Description is what loading an integration script reveals.
+type Description struct {
+	Capabilities []Capability          `json:"capabilities"`
+	Methods      map[string]MethodInfo `json:"methods"`
+}
+
+// Supports reports whether the integration has the method (Init and HealthCheck included).
+func (d *Description) Supports(method string) bool {
+	for name := range d.Methods {
+		if strings.EqualFold(name, method) {
+			return true
+		}
+	}
+	return false
+}
+
+// Method returns the method's description, matched case-insensitively.
+func (d *Description) Method(method string) (MethodInfo, bool) {
+	for name, m := range d.Methods {
+		if strings.EqualFold(name, method) {
+			return m, true
+		}
+	}
+	return MethodInfo{}, false
+}
+
+// Errors returned by the pool. Use errors.Is / errors.As.
+var (
+	// ErrQueueFull means every worker is busy and the wait queue is at capacity.
+	ErrQueueFull = errors.New("bridge: all workers are busy and the queue is full")
+	// ErrClosed means the pool is shutting down or closed.
+	ErrClosed = errors.New("bridge: pool is closed")
+	// ErrTimeout means the script did not finish within its deadline.
+	ErrTimeout = errors.New("bridge: script timed out")
+	// ErrCanceled means the caller cancelled the call.
+	ErrCanceled = errors.New("bridge: call cancelled")
+)
+
+// ScriptError is a terminating PowerShell error: the message, where it happened, and what the
+// call produced before it failed.
+type ScriptError struct {
+	Message         string          `json:"message"`
+	Line            int             `json:"line,omitempty"`
+	Column          int             `json:"column,omitempty"`
+	Script          string          `json:"script,omitempty"`
+	PositionMessage string          `json:"positionMessage,omitempty"`
+	ErrorID         string          `json:"errorId,omitempty"`
+	Category        string          `json:"category,omitempty"`
+	ExceptionType   string          `json:"exceptionType,omitempty"`
+	Context         json.RawMessage `json:"context,omitempty"`
+	// Records holds the stream records written before the failure.
+	Records []Record `json:"-"`
+}
+
+func (e *ScriptError) Error() string {
+	if e.Line > 0 {
+		name := e.Script
+		if i := strings.LastIndexAny(name, `/\`); i >= 0 {
+			name = name[i+1:]
+		}
+		if name == "" {
+			name = "script"
+		}
+		return fmt.Sprintf("%s:%d:%d: %s", name, e.Line, e.Column, e.Message)
+	}
+	return e.Message
+}
+
+// ParseIssue is one syntax error in a script.
+type ParseIssue struct {
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Message string `json:"message"`
+	ErrorID string `json:"errorId,omitempty"`
+}
+
+// ParseError means a script does not parse; Issues lists every syntax error.
+type ParseError struct {
+	Script string
+	Issues []ParseIssue
+}
+
+func (e *ParseError) Error() string {
+	if len(e.Issues) == 0 {
+		return e.Script + ": does not parse"
+	}
+	var b strings.Builder
+	for i, is := range e.Issues {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		fmt.Fprintf(&b, "%s:%d:%d: %s", e.Script, is.Line, is.Column, is.Message)
+	}
+	return b.String()
+}
+
+// NotSupportedError means the integration does not implement the method called.
+type NotSupportedError struct {
+	Method       string   `json:"method"`
+	Capabilities []string `json:"capabilities"`
+}
+
+func (e *NotSupportedError) Error() string {
+	return fmt.Sprintf("the integration does not implement %s (it implements: %s)", e.Method, strings.Join(e.Capabilities, ", "))
+}
+
+// LoadError means a script ran but did not produce an integration, or failed while loading.
+type LoadError struct {
+	Script  string
+	Message string
+}
+
+func (e *LoadError) Error() string { return e.Message }
+
+// WorkerError means the worker process died or broke the protocol during the call.
+type WorkerError struct {
+	PID    int
+	Reason string
+}
+
+func (e *WorkerError) Error() string {
+	return fmt.Sprintf("bridge: worker %d failed: %s", e.PID, e.Reason)
+}

@@ -1,0 +1,452 @@
+package bridge
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+)
+
+// readyInfo is the worker's handshake.
+type readyInfo struct {
+	Protocol      int    `json:"protocol"`
+	PID           int    `json:"pid"`
+	PSVersion     string `json:"psVersion"`
+	ModuleVersion string `json:"moduleVersion"`
+}
+
+// activeCall routes a running call's records and callbacks.
+type activeCall struct {
+	id       string
+	onRecord func(Record)
+	host     Host
+	records  []Record
+	secrets  []string
+}
+
+// worker is one pwsh process. It runs one top-level call at a time; the pool guarantees that.
+type worker struct {
+	pid   int
+	cmd   *exec.Cmd
+	conn  *conn
+	dir   string
+	log   zerolog.Logger
+	stray *tailBuffer
+	info  readyInfo
+
+	exited  chan struct{}
+	exitErr error
+
+	mu     sync.Mutex
+	active *activeCall
+	ready  chan readyInfo
+
+	// Owned by whoever holds the worker (pool bookkeeping).
+	loaded    map[string]string // instance → script hash
+	calls     int
+	startedAt time.Time
+	idleSince time.Time
+	retiring  bool
+}
+
+// tailBuffer keeps the last bytes a worker wrote to stdout/stderr (stray output) for crash
+// reports, and counts the rest. Script output there is never parsed and never logged raw.
+type tailBuffer struct {
+	mu    sync.Mutex
+	buf   []byte
+	total int64
+}
+
+const strayTail = 4096
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.total += int64(len(p))
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > strayTail {
+		t.buf = append([]byte(nil), t.buf[len(t.buf)-strayTail:]...)
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) tail() (string, int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf), t.total
+}
+
+// workerConfig is what starting a worker needs.
+type workerConfig struct {
+	pwsh         string
+	script       string // worker.ps1
+	tempDir      string
+	startTimeout time.Duration
+	log          zerolog.Logger
+}
+
+// workerEnv is the environment of a worker: the parent's, minus every PSBRIDGE_* variable (they
+// may carry keys), plus the worker's private directory. Secrets never travel here or in argv.
+func workerEnv(dir string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "PSBRIDGE_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env,
+		"PSBRIDGE_WORKER_DIR="+dir,
+		"POWERSHELL_TELEMETRY_OPTOUT=1",
+		"POWERSHELL_UPDATECHECK=Off",
+		"DOTNET_CLI_TELEMETRY_OPTOUT=1",
+		"DOTNET_NOLOGO=1",
+	)
+}
+
+// startWorker starts a pwsh worker and waits for its handshake.
+func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
+	dir, err := os.MkdirTemp(cfg.tempDir, "psbridge-worker-")
+	if err != nil {
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	toWorkerR, toWorkerW, err := os.Pipe()
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	fromWorkerR, fromWorkerW, err := os.Pipe()
+	if err != nil {
+		toWorkerR.Close()
+		toWorkerW.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
+	w := &worker{
+		dir:       dir,
+		stray:     &tailBuffer{},
+		exited:    make(chan struct{}),
+		ready:     make(chan readyInfo, 1),
+		loaded:    make(map[string]string),
+		startedAt: time.Now(),
+	}
+	cmd := exec.Command(cfg.pwsh, "-NoLogo", "-NoProfile", "-NonInteractive", "-File", cfg.script)
+	cmd.ExtraFiles = []*os.File{toWorkerR, fromWorkerW} // fds 3 and 4
+	cmd.Stdout = w.stray
+	cmd.Stderr = w.stray
+	cmd.Env = workerEnv(dir)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// Grandchildren may keep stdout open after pwsh exits; don't let them delay crash detection.
+	cmd.WaitDelay = time.Second
+	if err := cmd.Start(); err != nil {
+		toWorkerR.Close()
+		toWorkerW.Close()
+		fromWorkerR.Close()
+		fromWorkerW.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker %s: %w", cfg.pwsh, err)
+	}
+	toWorkerR.Close()
+	fromWorkerW.Close()
+	w.cmd = cmd
+	w.pid = cmd.Process.Pid
+	w.log = cfg.log.With().Str("component", "worker").Int("worker_pid", w.pid).Logger()
+	w.conn = newConn(toWorkerW, fromWorkerR, w)
+	go w.wait(fromWorkerR)
+
+	timer := time.NewTimer(cfg.startTimeout)
+	defer timer.Stop()
+	select {
+	case info := <-w.ready:
+		w.info = info
+		w.log.Debug().Str("ps_version", info.PSVersion).Dur("start", time.Since(w.startedAt)).Msg("worker ready")
+		return w, nil
+	case <-w.exited:
+		tail, _ := w.stray.tail()
+		return nil, fmt.Errorf("start worker: pwsh exited before it was ready (%v): %s", w.exitErr, strings.TrimSpace(tail))
+	case <-timer.C:
+		w.kill()
+		<-w.exited
+		return nil, fmt.Errorf("start worker: no handshake within %s", cfg.startTimeout)
+	case <-ctx.Done():
+		w.kill()
+		<-w.exited
+		return nil, fmt.Errorf("start worker: %w", ctx.Err())
+	}
+}
+
+// wait reaps the process, kills what is left of its process group and fails pending requests.
+func (w *worker) wait(fromWorker *os.File) {
+	err := w.cmd.Wait()
+	// Take down any grandchildren still in the group (background Start-Process and the like).
+	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+	w.exitErr = err
+	if err == nil {
+		w.exitErr = errors.New("exit status 0")
+	}
+	w.conn.fail(fmt.Errorf("worker exited: %v", w.exitErr))
+	fromWorker.Close()
+	_ = os.RemoveAll(w.dir)
+	close(w.exited)
+}
+
+// alive reports whether the process is still running.
+func (w *worker) alive() bool {
+	select {
+	case <-w.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// kill ends the worker's whole process group at once.
+func (w *worker) kill() {
+	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+}
+
+// stop asks the worker to shut down, then kills its process group after grace.
+func (w *worker) stop(grace time.Duration) {
+	if !w.alive() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), grace)
+	defer cancel()
+	_, _ = w.conn.call(ctx, "shutdown", struct{}{})
+	_ = w.conn.close()
+	select {
+	case <-w.exited:
+		return
+	case <-time.After(grace):
+	}
+	_ = syscall.Kill(-w.pid, syscall.SIGTERM)
+	select {
+	case <-w.exited:
+	case <-time.After(grace):
+		w.kill()
+		<-w.exited
+	}
+}
+
+// rss returns the worker's resident set size in bytes (0 when unknown).
+func (w *worker) rss() int64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(w.pid) + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if bytes.HasPrefix(line, []byte("VmRSS:")) {
+			f := strings.Fields(string(line[6:]))
+			if len(f) >= 1 {
+				kb, _ := strconv.ParseInt(f[0], 10, 64)
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
+// notify implements connHandler: the handshake and stream records.
+func (w *worker) notify(method string, params json.RawMessage) {
+	switch method {
+	case "ready":
+		var info readyInfo
+		if err := json.Unmarshal(params, &info); err == nil {
+			select {
+			case w.ready <- info:
+			default:
+			}
+		}
+	case "record":
+		var rec Record
+		if err := json.Unmarshal(params, &rec); err != nil {
+			return
+		}
+		w.mu.Lock()
+		ac := w.active
+		if ac != nil && ac.id == rec.CallID {
+			ac.records = append(ac.records, rec)
+		}
+		w.mu.Unlock()
+		if ac != nil && ac.id == rec.CallID && ac.onRecord != nil {
+			ac.onRecord(rec)
+		}
+	}
+}
+
+// request implements connHandler: callbacks from a running call.
+func (w *worker) request(ctx context.Context, method string, params json.RawMessage) (any, error) {
+	w.mu.Lock()
+	ac := w.active
+	w.mu.Unlock()
+	var p struct {
+		CallID string `json:"callId"`
+		Name   string `json:"name"`
+		Kind   string `json:"kind"`
+	}
+	if err := json.Unmarshal(params, &p); err != nil {
+		return nil, &rpcError{Code: -32602, Message: "bad params: " + err.Error()}
+	}
+	if ac == nil || ac.id != p.CallID {
+		return nil, &rpcError{Code: -32000, Message: "no call " + p.CallID + " is running"}
+	}
+	host := ac.host
+	if host == nil {
+		host = Modules(nil)
+	}
+	switch method {
+	case "host.findModule":
+		m, err := host.FindModule(ctx, p.Name)
+		if err != nil {
+			return nil, err
+		}
+		if m == nil {
+			return nil, nil
+		}
+		return m, nil
+	case "host.token":
+		v, err := host.Token(ctx, TokenKind(p.Kind))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"value": v}, nil
+	case "host.computerCommand":
+		var cc ComputerCommand
+		if err := json.Unmarshal(params, &cc); err != nil {
+			return nil, &rpcError{Code: -32602, Message: "bad params: " + err.Error()}
+		}
+		out, err := host.RunOnComputer(ctx, cc)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"output": out}, nil
+	}
+	return nil, &rpcError{Code: -32601, Message: "unknown host method " + method}
+}
+
+// callOptions controls one request to a worker.
+type callOptions struct {
+	timeout time.Duration // script deadline the worker enforces itself; 0 = none
+	grace   time.Duration // how long to wait after cancel before killing the process group
+}
+
+// do sends one request as the running call and waits for it. Cancellation of ctx or an
+// expired deadline sends "cancel"; a worker that does not answer within grace is killed.
+func (w *worker) do(ctx context.Context, method string, params any, ac *activeCall, opt callOptions) (json.RawMessage, error) {
+	w.mu.Lock()
+	w.active = ac
+	w.mu.Unlock()
+	defer func() {
+		w.mu.Lock()
+		w.active = nil
+		w.mu.Unlock()
+	}()
+
+	replies := w.conn.send(method, params)
+	var deadline <-chan time.Time
+	if opt.timeout > 0 {
+		// The worker stops the pipeline itself at the timeout; this is the backstop.
+		t := time.NewTimer(opt.timeout + opt.grace)
+		defer t.Stop()
+		deadline = t.C
+	}
+	var killAt <-chan time.Time
+	var stopReason error
+	ctxDone := ctx.Done()
+	for {
+		select {
+		case r := <-replies:
+			if r.err != nil {
+				if stopReason != nil {
+					return nil, stopReason
+				}
+				return nil, &WorkerError{PID: w.pid, Reason: w.deathReason(r.err, ac)}
+			}
+			if r.rpcErr != nil {
+				return nil, r.rpcErr
+			}
+			return r.result, nil
+		case <-ctxDone:
+			ctxDone = nil
+			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+				stopReason = fmt.Errorf("%w: the caller's deadline passed", ErrTimeout)
+			} else {
+				stopReason = fmt.Errorf("%w: %v", ErrCanceled, ctx.Err())
+			}
+			killAt = w.requestStop(ac, opt.grace)
+		case <-deadline:
+			deadline = nil
+			stopReason = fmt.Errorf("%w: no answer %s after the %s deadline", ErrTimeout, opt.grace, opt.timeout)
+			killAt = w.requestStop(ac, opt.grace)
+		case <-killAt:
+			w.log.Warn().Str("call_id", ac.id).Msg("worker did not stop within the grace period; killing its process group")
+			w.kill()
+			<-w.exited
+			return nil, stopReason
+		}
+	}
+}
+
+func (w *worker) requestStop(ac *activeCall, grace time.Duration) <-chan time.Time {
+	if ac != nil {
+		_ = w.conn.notifyPeer("cancel", map[string]string{"callId": ac.id})
+	}
+	return time.After(grace)
+}
+
+// deathReason describes why the connection failed, with a masked tail of stray output.
+func (w *worker) deathReason(err error, ac *activeCall) string {
+	select {
+	case <-w.exited:
+	case <-time.After(2 * time.Second):
+	}
+	reason := err.Error()
+	if w.exitErr != nil {
+		reason = "process exited: " + w.exitErr.Error()
+	}
+	tail, _ := w.stray.tail()
+	tail = strings.TrimSpace(tail)
+	if tail != "" {
+		var secrets []string
+		if ac != nil {
+			secrets = ac.secrets
+		}
+		if len(tail) > 512 {
+			tail = tail[len(tail)-512:]
+		}
+		reason += "; last output: " + maskAll(tail, secrets)
+	}
+	return reason
+}
+
+// maskAll replaces every secret of at least 4 characters in s.
+func maskAll(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) >= 4 {
+			s = strings.ReplaceAll(s, sec, "********")
+		}
+	}
+	return s
+}
+
+// scriptHash identifies a script's content for the worker's loaded-instance cache.
+func scriptHash(s Script) string {
+	h := sha256.New()
+	h.Write([]byte(s.Name))
+	h.Write([]byte{0})
+	h.Write([]byte(s.Text))
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
