@@ -1,6 +1,7 @@
 // The worker host: runs inside a pwsh process started by psbridge's Go supervisor and speaks
 // JSON-RPC 2.0 with it over fds 3 and 4 (docs/protocol.md). One integration instance = one runspace.
 using System;
+using System.Globalization;
 using System.Collections;
 using System.Collections.Concurrent;
 using System.Collections.Generic;
@@ -823,6 +824,16 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             {
                 if (ii.ScriptLineNumber > 0) n["line"] = ii.ScriptLineNumber;
                 if (ii.OffsetInLine > 0) n["column"] = ii.OffsetInLine;
+                // Write-Error reports the invocation of the block that called it (our wrapper's
+                // "& $block" line); the script stack trace has the line of Write-Error itself.
+                if (TopFrame(rec.ScriptStackTrace, out string frameFile, out int frameLine)
+                    && frameLine != ii.ScriptLineNumber
+                    && (string.IsNullOrEmpty(ii.ScriptName) ? frameFile != "<No file>" : string.Equals(frameFile, ii.ScriptName, StringComparison.Ordinal)))
+                {
+                    n["line"] = frameLine;
+                    n["column"] = FirstColumn(state, frameLine);
+                    if (string.IsNullOrEmpty(ii.ScriptName)) n["script"] = frameFile;
+                }
                 if (!string.IsNullOrEmpty(ii.ScriptName)) n["script"] = ii.ScriptName;
                 if (!string.IsNullOrEmpty(ii.PositionMessage)) n["positionMessage"] = state.MaskText(ii.PositionMessage);
             }
@@ -830,6 +841,40 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             if (!string.IsNullOrEmpty(rec.FullyQualifiedErrorId)) n["errorId"] = rec.FullyQualifiedErrorId;
             if (rec.Exception != null) n["exceptionType"] = rec.Exception.GetType().FullName;
             return n;
+        }
+
+        // Parses the first frame of a ScriptStackTrace ("at <ScriptBlock>, file.ps1: line 14").
+        private static bool TopFrame(string stack, out string file, out int line)
+        {
+            file = null;
+            line = 0;
+            if (string.IsNullOrEmpty(stack)) return false;
+            string first = stack.Split('\n')[0].TrimEnd('\r');
+            int comma = first.IndexOf(", ", StringComparison.Ordinal);
+            int at = first.LastIndexOf(": line ", StringComparison.Ordinal);
+            if (comma < 0 || at < comma) return false;
+            file = first.Substring(comma + 2, at - comma - 2);
+            return int.TryParse(first.Substring(at + 7), NumberStyles.Integer, CultureInfo.InvariantCulture, out line) && line > 0;
+        }
+
+        // The column of the first non-blank character of a line of the instance's script (1 when unknown).
+        private static int FirstColumn(CallState state, int line)
+        {
+            try
+            {
+                string text = state.Instance?.Integration?.Init?.Ast?.Extent?.StartScriptPosition?.GetFullScript();
+                if (text == null) return 1;
+                string[] lines = text.Split('\n');
+                if (line < 1 || line > lines.Length) return 1;
+                string l = lines[line - 1];
+                int i = 0;
+                while (i < l.Length && char.IsWhiteSpace(l[i])) i++;
+                return i < l.Length ? i + 1 : 1;
+            }
+            catch (Exception)
+            {
+                return 1;
+            }
         }
 
         private static RpcException ScriptFailure(ErrorRecord rec, Exception ex, CallState state)
