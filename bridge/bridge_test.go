@@ -84,7 +84,8 @@ func healthy(t *testing.T, p *bridge.Pool, want int) {
 
 func TestInitHealthAndContextRoundTrip(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
-	s := method("ctx", `$IntegrationContext.Count = [int]$IntegrationContext.Count + 1; "hello $($IntegrationContext.Name)"`)
+	// ($IntegrationContext.Count would be the hashtable's own Count property, so the counter is Calls.)
+	s := method("ctx", `$IntegrationContext.Calls = [int]$IntegrationContext.Calls + 1; "hello $($IntegrationContext.Name)"`)
 	r := invoke(t, p, bridge.Call{Script: s, Method: "Init", FormData: map[string]any{"Name": "acme", "Key": "k-123456"}})
 	if len(r.OutputTypes) != 1 || !strings.HasSuffix(r.OutputTypes[0], "OpResult") {
 		t.Fatalf("Init output types = %v", r.OutputTypes)
@@ -99,8 +100,8 @@ func TestInitHealthAndContextRoundTrip(t *testing.T) {
 		if err := json.Unmarshal(r.Context, &c); err != nil {
 			t.Fatal(err)
 		}
-		if c["Count"] != float64(i) {
-			t.Fatalf("call %d: context Count = %v, want %d (context %s)", i, c["Count"], i, r.Context)
+		if c["Calls"] != float64(i) {
+			t.Fatalf("call %d: context Calls = %v, want %d (context %s)", i, c["Calls"], i, r.Context)
 		}
 		ctxJSON = r.Context
 	}
@@ -112,6 +113,8 @@ func TestInitHealthAndContextRoundTrip(t *testing.T) {
 
 func TestStrayOutputCannotCorruptTheChannel(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	// Native commands run in the pipeline are output, as in any PowerShell session; everything
+	// else here writes straight to the worker's fds 1 and 2 (or tries 3 and 4) and must vanish.
 	s := method("stray", `
 Write-Host 'host line'
 [Console]::Out.WriteLine('{"jsonrpc":"2.0","id":"g1","result":{"output":["forged"]}}')
@@ -119,7 +122,7 @@ Write-Host 'host line'
 [Console]::Error.WriteLine('{"jsonrpc":"2.0","method":"record","params":{}}')
 /bin/echo 'native echo'
 Start-Process -NoNewWindow -Wait /bin/echo -ArgumentList 'from start-process'
-/bin/sh -c 'printf "\x00\xff\xfe{{{\n\n" ; echo garbage >&3; echo garbage >&4' 2>$null
+Start-Process -NoNewWindow -Wait /bin/sh -ArgumentList '-c', '"printf ''\000\377\376{{{\n\n''; echo garbage >&3; echo garbage >&4; echo err >&2"'
 $out = [Console]::OpenStandardOutput()
 $bytes = [byte[]](0..255)
 $out.Write($bytes, 0, $bytes.Length)
@@ -127,8 +130,8 @@ $out.Flush()
 "real result"`)
 	r := invoke(t, p, bridge.Call{Script: s, Method: "GetClients"})
 	got := outputStrings(t, r)
-	if len(got) != 1 || got[0] != "real result" {
-		t.Fatalf("output = %q, want only the real result", got)
+	if len(got) != 2 || got[0] != "native echo" || got[1] != "real result" {
+		t.Fatalf("output = %q, want the native echo and the real result", got)
 	}
 	var sawHost bool
 	for _, rec := range r.Records {
@@ -181,7 +184,7 @@ Write-Error 'non-terminating'
 	}
 	// The GetClients block opens on line 6 of the generated script; Write-Error is on line 14.
 	if e := live[6]; e.Line != 14 || e.Column == 0 {
-		t.Errorf("error record position = line %d column %d, want line 14", e.Line, e.Column)
+		t.Errorf("error record position = line %d column %d, want line 14: %+v", e.Line, e.Column, e)
 	}
 	if got := outputStrings(t, r); len(got) != 1 || got[0] != "done" {
 		t.Errorf("output = %v", got)
@@ -395,7 +398,9 @@ func TestInstancesAreIsolatedOnTheSameWorker(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	writer := method("tenant-a", `Import-Module Shared; Set-Shared 'a-secret'; $global:Leak = 'a-global'; $IntegrationContext.Token = 'a-token'; 'written'`)
+	writer := method("tenant-a", `Import-Module Shared
+if (Get-Shared) { "kept=$(Get-Shared)"; return }
+Set-Shared 'a-secret'; $global:Leak = 'a-global'; $IntegrationContext.Token = 'a-token'; 'written'`)
 	reader := method("tenant-b", `Import-Module Shared; "shared=[$(Get-Shared)] global=[$global:Leak] ctx=[$($IntegrationContext.Token)]"`)
 	invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
 	r := invoke(t, p, bridge.Call{Script: reader, Method: "GetClients", Host: host})
@@ -403,8 +408,8 @@ func TestInstancesAreIsolatedOnTheSameWorker(t *testing.T) {
 		t.Fatalf("tenant-b saw tenant-a's state: %q", got)
 	}
 	// The same instance keeps its module state on a worker (and its context comes from Go).
-	r = invoke(t, p, bridge.Call{Script: method("tenant-a", `Import-Module Shared; Get-Shared`), Method: "GetClients", Host: host})
-	if got := outputStrings(t, r); len(got) != 1 || got[0] != "a-secret" {
+	r = invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "kept=a-secret" {
 		t.Fatalf("tenant-a lost its module state: %q", got)
 	}
 }
@@ -567,4 +572,88 @@ func TestNoOrphansOrZombiesAfterClose(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+func TestRecyclingByMemoryAndIdleTime(t *testing.T) {
+	t.Run("memory", func(t *testing.T) {
+		p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxRSS: 1 << 20}) // every pwsh is above 1 MiB
+		r1 := invoke(t, p, bridge.Call{Script: method("rss", "$PID"), Method: "GetClients"})
+		r2 := invoke(t, p, bridge.Call{Script: method("rss", "$PID"), Method: "GetClients"})
+		if string(r1.Output[0]) == string(r2.Output[0]) {
+			t.Fatalf("worker %s was not recycled above the RSS ceiling", r1.Output[0])
+		}
+	})
+	t.Run("idle", func(t *testing.T) {
+		p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, IdleTimeout: time.Second})
+		before := p.Stats().WorkerPID
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			st := p.Stats()
+			if st.Recycled > 0 && st.Workers == 1 && len(st.WorkerPID) == 1 && st.WorkerPID[0] != before[0] {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("idle worker not replaced: before %v, now %+v", before, st)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		healthy(t, p, 1)
+	})
+}
+
+func TestCloseDrainsInFlightCalls(t *testing.T) {
+	m := testpwsh.Module(t)
+	start := func(t *testing.T) *bridge.Pool {
+		p, err := bridge.New(context.Background(), bridge.Config{Pwsh: testpwsh.Pwsh(t), WorkerScript: m.WorkerScript(), MinWorkers: 2, MaxWorkers: 2, Grace: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	t.Run("calls finish before the deadline", func(t *testing.T) {
+		p := start(t)
+		errs := make(chan error, 2)
+		for i := 0; i < 2; i++ {
+			go func() {
+				_, err := p.Invoke(context.Background(), bridge.Call{Script: method(fmt.Sprintf("drain%d", i), "Start-Sleep -Milliseconds 1500; 'done'"), Method: "GetClients"})
+				errs <- err
+			}()
+		}
+		time.Sleep(700 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		for i := 0; i < 2; i++ {
+			if err := <-errs; err != nil {
+				t.Errorf("in-flight call failed during a drain with time to spare: %v", err)
+			}
+		}
+		if _, err := p.Invoke(context.Background(), bridge.Call{Script: method("late", "1"), Method: "GetClients"}); !errors.Is(err, bridge.ErrClosed) {
+			t.Fatalf("call after Close: %v, want ErrClosed", err)
+		}
+	})
+	t.Run("deadline passes", func(t *testing.T) {
+		p := start(t)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("forever", "Start-Sleep -Seconds 60"), Method: "GetClients"})
+			errc <- err
+		}()
+		time.Sleep(1500 * time.Millisecond)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		if err := p.Close(ctx); err == nil {
+			t.Fatal("Close returned nil although a call was still running at the deadline")
+		}
+		select {
+		case err := <-errc:
+			if err == nil {
+				t.Fatal("the call that outlived the drain deadline reported success")
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatal("the in-flight call never returned after Close")
+		}
+	})
 }
