@@ -1,0 +1,138 @@
+package store
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Health status values stored in Health.Status and HealthEvent.Status.
+const (
+	StatusHealthy   = "Healthy"
+	StatusDegraded  = "Degraded"
+	StatusUnhealthy = "Unhealthy"
+	StatusDisabled  = "Disabled"
+	StatusPending   = "Pending"
+)
+
+// IntegrationType is an uploaded integration script and what was learnt from parsing it.
+type IntegrationType struct {
+	ID           string          `json:"id"` // a UUID, assigned by PutType when empty
+	Name         string          `json:"name"`
+	Description  string          `json:"description,omitempty"`
+	Script       string          `json:"script"`
+	ScriptName   string          `json:"scriptName,omitempty"`
+	ScriptHash   string          `json:"scriptHash,omitempty"`
+	Capabilities []string        `json:"capabilities,omitempty"`
+	Schema       json.RawMessage `json:"schema,omitempty"` // Init param schema, produced elsewhere
+	CreatedAt    time.Time       `json:"createdAt"`
+	UpdatedAt    time.Time       `json:"updatedAt"`
+}
+
+// Instance is one configured use of an IntegrationType. Secret parameter values are not part
+// of it; see Store.InstanceSecrets.
+type Instance struct {
+	ID               int64          `json:"id"` // assigned by CreateInstance, starting at 1
+	Name             string         `json:"name"`
+	TypeID           string         `json:"typeId"`
+	FormData         map[string]any `json:"formData,omitempty"` // non-secret values only
+	Disabled         bool           `json:"disabled,omitempty"`
+	Health           Health         `json:"health"`
+	InitializedHash  string         `json:"initializedHash,omitempty"`
+	WebhookSecretSet bool           `json:"webhookSecretSet,omitempty"` // maintained by PutWebhookSecret
+	CreatedAt        time.Time      `json:"createdAt"`
+	UpdatedAt        time.Time      `json:"updatedAt"`
+}
+
+// Health is the current health of an instance.
+type Health struct {
+	Status              string    `json:"status"` // one of the Status* constants
+	Message             string    `json:"message,omitempty"`
+	CheckedAt           time.Time `json:"checkedAt"`
+	Since               time.Time `json:"since"`
+	ConsecutiveFailures int       `json:"consecutiveFailures,omitempty"`
+}
+
+// Tenant is a customer of the service provider running psbridge.
+type Tenant struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	Slug      string    `json:"slug"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Client is a client (customer) as seen by one instance's remote system, optionally linked to
+// a Tenant.
+type Client struct {
+	InstanceID         int64     `json:"instanceId"`
+	ExternalClientID   string    `json:"externalClientId"`
+	ExternalClientName string    `json:"externalClientName"`
+	LinkedTenantID     int64     `json:"linkedTenantId,omitempty"` // 0 = unmapped
+	UpdatedAt          time.Time `json:"updatedAt"`
+}
+
+// Agent is a device agent as reported by one instance, optionally linked to a Computer.
+type Agent struct {
+	InstanceID             int64          `json:"instanceId"`
+	ExternalAgentID        string         `json:"externalAgentId"`
+	ExternalClientID       string         `json:"externalClientId,omitempty"`
+	Name                   string         `json:"name"`
+	SerialNumber           string         `json:"serialNumber,omitempty"`
+	OSName                 string         `json:"osName,omitempty"`
+	Manufacturer           string         `json:"manufacturer,omitempty"`
+	AgentVersion           string         `json:"agentVersion,omitempty"`
+	IsOnline               bool           `json:"isOnline"`
+	SupportsRunningScripts bool           `json:"supportsRunningScripts"`
+	SupportsOnlineStatus   bool           `json:"supportsOnlineStatus"`
+	ComputerID             int64          `json:"computerId,omitempty"` // 0 = pending identification
+	Extra                  map[string]any `json:"extra,omitempty"`
+	LastSeen               time.Time      `json:"lastSeen"`
+}
+
+// Computer is one identified device, which agents of several instances may point at.
+type Computer struct {
+	ID        int64     `json:"id"`
+	Name      string    `json:"name"`
+	TenantID  int64     `json:"tenantId,omitempty"`
+	DeviceID  string    `json:"deviceId,omitempty"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// HealthEvent is one entry of an instance's health history.
+type HealthEvent struct {
+	InstanceID int64         `json:"instanceId"`
+	At         time.Time     `json:"at"`
+	Status     string        `json:"status"`
+	Message    string        `json:"message,omitempty"`
+	Duration   time.Duration `json:"duration"`
+}
+
+// CallLogEntry records one call of an integration method.
+type CallLogEntry struct {
+	ID         uint64          `json:"id"` // assigned by AppendCall, increasing
+	InstanceID int64           `json:"instanceId"`
+	Method     string          `json:"method"`
+	At         time.Time       `json:"at"`
+	Duration   time.Duration   `json:"duration"`
+	OK         bool            `json:"ok"`
+	Summary    string          `json:"summary,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	Records    json.RawMessage `json:"records,omitempty"`
+}
+
+// ModuleScript is a shared PowerShell module that integration scripts may import. Names are
+// unique regardless of case.
+type ModuleScript struct {
+	Name      string    `json:"name"`
+	Script    string    `json:"script"`
+	UpdatedAt time.Time `json:"updatedAt"`
+}
+
+// APIToken describes a bearer token for the HTTP API. Only the SHA-256 of the token is kept;
+// Hash is never serialised to JSON by callers (it is tagged "-").
+type APIToken struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Hash      []byte    `json:"-"` // sha256 of the plaintext token
+	CreatedAt time.Time `json:"createdAt"`
+	LastUsed  time.Time `json:"lastUsed"`
+}
