@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/psbridge/psbridge"
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/internal/fakes1"
+)
+
+const demoUsage = `Usage: psbridge demo [--once] [--listen ADDR]
+
+Runs the vendor's SentinelOne example integration (testdata/examples/07-sentinelone.ps1, bundled
+in the binary) unchanged against a fake SentinelOne API on this machine: Init, HealthCheck,
+GetClients, GetAgents (all pages), GetTenantInstallToken and HandleHttpRequest, through a pool
+of warm pwsh workers. Then it keeps the fake API running so you can try 'psbridge run' against
+it (Ctrl-C stops), unless --once is given.
+
+If pwsh is missing and the .NET SDK is present, demo installs pwsh first (psbridge install-pwsh).
+`
+
+func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("demo", stderr, demoUsage)
+	once := fs.Bool("once", false, "exit after the walkthrough instead of serving the fake API")
+	listen := fs.String("listen", "127.0.0.1:0", "address for the fake SentinelOne API")
+	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	script, err := psbridge.Examples.ReadFile("testdata/examples/07-sentinelone.ps1")
+	if err != nil {
+		return err
+	}
+	module, err := psbridge.Examples.ReadFile("testdata/modules/SentinelOne.psm1")
+	if err != nil {
+		return err
+	}
+
+	fake := fakes1.New(fakes1.Config{})
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return usageErr("listen %s: %v", *listen, err)
+	}
+	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	apiURL := "http://" + ln.Addr().String() + "/"
+
+	pwsh, err := findPwsh(ctx, *pwshFlag, true, stderr)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	pool, err := startPool(ctx, pwsh, bridge.Config{MinWorkers: 2, MaxWorkers: 2})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = pool.Close(cctx)
+	}()
+	fmt.Fprintf(stdout, "psbridge demo\n  pwsh:        %s (2 warm workers ready in %s)\n  fake API:    %s  (API token %q)\n  integration: testdata/examples/07-sentinelone.ps1 with module SentinelOne\n\n",
+		pwsh, time.Since(start).Round(time.Millisecond), apiURL, fake.APIToken())
+
+	d := &demoRun{
+		pool:   pool,
+		out:    stdout,
+		script: bridge.Script{Instance: "demo-sentinelone", Name: "07-sentinelone.ps1", Text: string(script)},
+		host:   bridge.Modules{"SentinelOne": string(module)},
+		secret: fake.APIToken(),
+	}
+	desc, err := pool.Describe(ctx, d.script)
+	if err != nil {
+		return err
+	}
+	var caps []string
+	for _, c := range desc.Capabilities {
+		caps = append(caps, c.Interface)
+	}
+	fmt.Fprintf(stdout, "capabilities: %s\n\n", strings.Join(caps, ", "))
+
+	if _, err := d.step(ctx, "Init", nil, map[string]any{"S1Uri": apiURL, "S1ApiKey": fake.APIToken()}, func(*bridge.Result) string { return "ok" }); err != nil {
+		return err
+	}
+	if _, err := d.step(ctx, "HealthCheck", nil, nil, func(r *bridge.Result) string { return field(lastOfType(r, "HealthCheckResult"), "status") }); err != nil {
+		return err
+	}
+	clients, err := d.step(ctx, "GetClients", nil, nil, func(r *bridge.Result) string { return fmt.Sprintf("%d clients", len(r.Output)) })
+	if err != nil {
+		return err
+	}
+	var ids []any
+	for _, o := range clients.Output {
+		fmt.Fprintf(stdout, "    %-22s %s\n", field(o, "clientId"), field(o, "clientName"))
+		ids = append(ids, field(o, "clientId"))
+	}
+	agents, err := d.step(ctx, "GetAgents", map[string]any{"ClientIds": ids}, nil, func(r *bridge.Result) string {
+		return fmt.Sprintf("%d agents (the API pages 100 at a time)", len(r.Output))
+	})
+	if err != nil {
+		return err
+	}
+	for i, o := range agents.Output {
+		if i == 3 {
+			fmt.Fprintf(stdout, "    … %d more\n", len(agents.Output)-3)
+			break
+		}
+		fmt.Fprintf(stdout, "    %-38s %-16s %s\n", field(o, "agentId"), field(o, "name"), field(o, "agentVersion"))
+	}
+	if len(ids) > 0 {
+		if _, err := d.step(ctx, "GetTenantInstallToken", map[string]any{"clientId": ids[0]}, nil, func(r *bridge.Result) string {
+			if len(r.Output) == 0 {
+				return "no token"
+			}
+			return "token " + truncate(field(r.Output[0], ""), 40)
+		}); err != nil {
+			return err
+		}
+	}
+	if _, err := d.step(ctx, "HandleHttpRequest", map[string]any{
+		"httpContext": map[string]any{"method": "POST", "path": "/plugins/api/v1/demo/hook", "headers": map[string]any{"Content-Type": []any{"application/json"}}},
+		"body":        map[string]any{"event": "demo"}, "route": "hook",
+	}, nil, func(r *bridge.Result) string {
+		if len(r.Output) == 0 {
+			return "no result"
+		}
+		return fmt.Sprintf("HTTP %s %s", field(r.Output[0], "statusCode"), field(r.Output[0], "value"))
+	}); err != nil {
+		return err
+	}
+	st := pool.Stats()
+	fmt.Fprintf(stdout, "\n%d calls on %d workers; the API key never appeared in any output above.\n", st.Calls, st.Workers)
+	if *once {
+		return nil
+	}
+	fmt.Fprintf(stdout, `
+The fake SentinelOne API keeps running. In another terminal, try:
+  go run ./cmd/psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
+      --param S1Uri=%s --param S1ApiKey=%s --call GetClients
+Ctrl-C stops.
+`, apiURL, fake.APIToken())
+	<-ctx.Done()
+	return nil
+}
+
+type demoRun struct {
+	pool    *bridge.Pool
+	out     io.Writer
+	script  bridge.Script
+	host    bridge.Host
+	secret  string
+	context json.RawMessage
+}
+
+// step runs one method, printing its stream records indented and a one-line summary.
+func (d *demoRun) step(ctx context.Context, method string, args, form map[string]any, summary func(*bridge.Result) string) (*bridge.Result, error) {
+	fmt.Fprintf(d.out, "%s\n", method)
+	r, err := d.pool.Invoke(ctx, bridge.Call{
+		Script: d.script, Method: method, Args: args, FormData: form, Context: d.context, Secrets: []string{d.secret}, Host: d.host,
+		OnRecord: func(rec bridge.Record) {
+			for _, line := range strings.Split(strings.TrimRight(rec.String(), "\n"), "\n") {
+				if strings.TrimSpace(line) != "" {
+					fmt.Fprintf(d.out, "  | %s\n", truncate(line, 110))
+				}
+			}
+		},
+	})
+	if err != nil {
+		var se *bridge.ScriptError
+		if errors.As(err, &se) && se.PositionMessage != "" {
+			fmt.Fprintln(d.out, se.PositionMessage)
+		}
+		return nil, fmt.Errorf("%s failed: %w", method, err)
+	}
+	d.context = r.Context
+	fmt.Fprintf(d.out, "  => %s (%s on worker %d)\n", summary(r), r.Duration.Round(time.Millisecond), r.Worker)
+	return r, nil
+}
+
+// field reads one field of a JSON object as text ("" reads a JSON string itself).
+func field(raw json.RawMessage, name string) string {
+	if raw == nil {
+		return ""
+	}
+	var v any
+	if name == "" {
+		_ = json.Unmarshal(raw, &v)
+	} else {
+		var m map[string]any
+		if json.Unmarshal(raw, &m) != nil {
+			return ""
+		}
+		v = m[name]
+	}
+	switch x := v.(type) {
+	case string:
+		return x
+	case nil:
+		return ""
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,101 @@
+// Command psbridge hosts PowerShell integration scripts written for ImmyBot's dynamic
+// integrations and runs them unchanged: a supervised pool of pwsh workers, the compatibility
+// module, and (in later releases) a service with a REST API and web pages.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// exitError carries a process exit code with the message to print.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// Exit codes.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the script or a call failed
+	exitUsage   = 2 // bad flags or parameters
+	exitEnv     = 3 // pwsh missing or too old, module build failed
+)
+
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+const mainUsage = `psbridge runs PowerShell integration scripts (ImmyBot dynamic integrations) unchanged.
+
+Usage:
+  psbridge <command> [flags]
+
+Commands:
+  demo           run the bundled SentinelOne example against a local fake SentinelOne API
+  run            load an integration script, run Init and HealthCheck or one method, print JSON
+  fake-s1        serve the fake SentinelOne API (for trying scripts by hand)
+  install-pwsh   install PowerShell with the .NET SDK into psbridge's cache
+  version        print versions
+
+Run 'psbridge <command> -h' for the flags of a command.
+
+Examples:
+  psbridge demo
+  psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
+      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token --call GetClients
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	err := dispatch(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	if err == nil {
+		return
+	}
+	code := exitFailure
+	var ee *exitError
+	if errors.As(err, &ee) {
+		code = ee.code
+	}
+	if !errors.Is(err, errSilent) {
+		fmt.Fprintln(os.Stderr, "psbridge:", err)
+	}
+	os.Exit(code)
+}
+
+// errSilent marks a failure already reported to the user.
+var errSilent = errors.New("failed")
+
+func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainUsage)
+		return &exitError{code: exitUsage, err: errSilent}
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "demo":
+		return runDemo(ctx, rest, stdout, stderr)
+	case "run":
+		return runRun(ctx, rest, stdout, stderr)
+	case "fake-s1":
+		return runFakeS1(ctx, rest, stdout, stderr)
+	case "install-pwsh":
+		return runInstallPwsh(ctx, rest, stdout, stderr)
+	case "version", "--version":
+		return runVersion(ctx, rest, stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, mainUsage)
+		return nil
+	}
+	fmt.Fprint(stderr, mainUsage)
+	return usageErr("unknown command %q", cmd)
+}

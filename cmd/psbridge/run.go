@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine"
+)
+
+const runUsage = `Usage: psbridge run SCRIPT [--module FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
+
+Loads an integration script (New-DynamicIntegration ... Add-DynamicIntegrationCapability ...),
+runs Init with the --param values, then HealthCheck, or the --call method with its --arg values.
+
+  stdout  the result as JSON: without --call, {"health": …, "capabilities": […]};
+          with --call, the method's output (GetClients/GetAgents: an array of objects with
+          camelCase fields such as clientId, clientName, agentId, serialNumber)
+  stderr  the script's streams as they happen (warnings, Write-Host, progress, errors; add
+          --verbose for Write-Verbose and Write-Debug), with secrets masked
+  exit    0 success; 1 the script failed or reported unhealthy; 2 bad flags or parameters;
+          3 pwsh missing or too old
+
+--param values are checked against Init's param() block first: a missing mandatory parameter
+or a value of the wrong type exits 2 naming the parameter. An --arg value that parses as JSON
+is passed as that value (42, true, ["a","b"], {"k":1}); anything else is passed as a string.
+Modules given with --module are what Import-Module NAME finds (NAME = file name without .psm1).
+
+Examples:
+  psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
+      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token
+  psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
+      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token \
+      --call GetAgents --arg 'ClientIds=["1000000000000000001"]'
+`
+
+// listMethods always print as arrays, whatever the count.
+var listMethods = map[string]bool{"getclients": true, "getagents": true, "getdynamicversions": true}
+
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("run", stderr, runUsage)
+	var modules, params, callArgs listFlag
+	fs.Var(&modules, "module", "module script `FILE` that Import-Module finds by its file name (repeatable)")
+	fs.Var(&params, "param", "Init parameter `NAME=VALUE` (repeatable)")
+	call := fs.String("call", "", "`METHOD` to call after Init instead of HealthCheck (e.g. GetClients)")
+	fs.Var(&callArgs, "arg", "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")
+	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	timeout := fs.Duration("timeout", 0, "script deadline per call (default: [ScriptTimeout] or 60s)")
+	verbose := fs.Bool("verbose", false, "also show Write-Verbose and Write-Debug records")
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(positional) != 1 {
+		fs.Usage()
+		return usageErr("run needs exactly one SCRIPT, got %d", len(positional))
+	}
+	if len(callArgs) > 0 && *call == "" {
+		return usageErr("--arg needs --call")
+	}
+	form := map[string]any{}
+	for _, p := range params {
+		name, value, err := splitAssignment("param", p)
+		if err != nil {
+			return err
+		}
+		form[name] = value
+	}
+	methodArgs := map[string]any{}
+	for _, a := range callArgs {
+		name, value, err := splitAssignment("arg", a)
+		if err != nil {
+			return err
+		}
+		var decoded any
+		if json.Unmarshal([]byte(value), &decoded) == nil {
+			methodArgs[name] = decoded
+		} else {
+			methodArgs[name] = value
+		}
+	}
+
+	scriptPath := positional[0]
+	text, err := os.ReadFile(scriptPath)
+	if err != nil {
+		return usageErr("read script: %v", err)
+	}
+	host, err := bridge.LoadModuleFiles(modules...)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+
+	pwsh, err := findPwsh(ctx, *pwshFlag, false, stderr)
+	if err != nil {
+		return err
+	}
+	pool, err := startPool(ctx, pwsh, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = pool.Close(cctx)
+	}()
+
+	abs, _ := filepath.Abs(scriptPath)
+	script := bridge.Script{Instance: "run", Name: abs, Text: string(text)}
+	desc, err := pool.Describe(ctx, script)
+	if err != nil {
+		return reportCallError(stderr, "load "+scriptPath, err)
+	}
+	initInfo, _ := desc.Method("Init")
+	values, ferrs := engine.ValidateForm(initInfo.Parameters, form)
+	if len(ferrs) > 0 {
+		for _, fe := range ferrs {
+			fmt.Fprintf(stderr, "psbridge: parameter -%s %s\n", fe.Field, fe.Message)
+		}
+		return &exitError{code: exitUsage, err: errSilent}
+	}
+	secrets := engine.Secrets(initInfo.Parameters, values)
+	onRecord := func(r bridge.Record) { fmt.Fprintln(stderr, r.String()) }
+	prefs := bridge.Preferences{Verbose: *verbose, Debug: *verbose}
+
+	initRes, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: "Init", FormData: values, Secrets: secrets,
+		Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
+	if err != nil {
+		return reportCallError(stderr, "Init", err)
+	}
+	if msg, failed := opResultFailure(initRes); failed {
+		return &exitError{code: exitFailure, err: fmt.Errorf("Init returned a failed OpResult: %s", msg)}
+	}
+
+	method := "HealthCheck"
+	if *call != "" {
+		if !desc.Supports(*call) {
+			var have []string
+			for name := range desc.Methods {
+				have = append(have, name)
+			}
+			sort.Strings(have)
+			return usageErr("the integration has no method %s (it has: %s)", *call, strings.Join(have, ", "))
+		}
+		method = *call
+	}
+	res, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: method, Args: methodArgs, Context: initRes.Context,
+		Secrets: secrets, Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
+	if err != nil {
+		return reportCallError(stderr, method, err)
+	}
+	enc := json.NewEncoder(stdout)
+	enc.SetIndent("", "  ")
+	if *call != "" {
+		return enc.Encode(shapeOutput(method, res.Output))
+	}
+	health := lastOfType(res, "HealthCheckResult")
+	if err := enc.Encode(map[string]any{"health": health, "capabilities": desc.Capabilities}); err != nil {
+		return err
+	}
+	var h struct {
+		Status  string `json:"status"`
+		Message string `json:"message"`
+	}
+	_ = json.Unmarshal(health, &h)
+	if health == nil || !strings.EqualFold(h.Status, "Healthy") {
+		return &exitError{code: exitFailure, err: fmt.Errorf("HealthCheck did not report healthy: %s", strings.TrimSpace(h.Status+" "+h.Message))}
+	}
+	return nil
+}
+
+// shapeOutput prints listing methods as arrays and single values as themselves.
+func shapeOutput(method string, out []json.RawMessage) any {
+	if listMethods[strings.ToLower(method)] {
+		if out == nil {
+			return []json.RawMessage{}
+		}
+		return out
+	}
+	switch len(out) {
+	case 0:
+		return nil
+	case 1:
+		return out[0]
+	}
+	return out
+}
+
+func lastOfType(r *bridge.Result, suffix string) json.RawMessage {
+	for i := len(r.Output) - 1; i >= 0; i-- {
+		if i < len(r.OutputTypes) && strings.HasSuffix(r.OutputTypes[i], suffix) {
+			return r.Output[i]
+		}
+	}
+	return nil
+}
+
+// opResultFailure reports an Init that returned [OpResult] with IsSuccess = $false.
+func opResultFailure(r *bridge.Result) (string, bool) {
+	raw := lastOfType(r, "OpResult")
+	if raw == nil {
+		return "", false
+	}
+	var op struct {
+		IsSuccess *bool  `json:"isSuccess"`
+		Reason    string `json:"reason"`
+	}
+	if json.Unmarshal(raw, &op) != nil || op.IsSuccess == nil || *op.IsSuccess {
+		return "", false
+	}
+	return op.Reason, true
+}
+
+// reportCallError prints a call's failure with its PowerShell position and returns exit 1.
+func reportCallError(stderr io.Writer, what string, err error) error {
+	var se *bridge.ScriptError
+	if errors.As(err, &se) {
+		fmt.Fprintf(stderr, "psbridge: %s failed: %v\n", what, se)
+		if se.PositionMessage != "" {
+			fmt.Fprintln(stderr, se.PositionMessage)
+		}
+		return &exitError{code: exitFailure, err: errSilent}
+	}
+	var ns *bridge.NotSupportedError
+	if errors.As(err, &ns) {
+		return usageErr("%s: %v", what, err)
+	}
+	return &exitError{code: exitFailure, err: fmt.Errorf("%s failed: %w", what, err)}
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/psmodule"
+)
+
+// cacheDir is where psbridge keeps the compiled module (and, from install-pwsh, pwsh itself).
+func cacheDir() string {
+	if d := os.Getenv("PSBRIDGE_CACHE_DIR"); d != "" {
+		return d
+	}
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "psbridge")
+	}
+	return filepath.Join(os.TempDir(), "psbridge-cache")
+}
+
+// findPwsh finds pwsh and checks its version. With autoInstall, a machine that has the .NET
+// SDK but no pwsh gets it installed into the cache first (what 'demo' does for newcomers).
+func findPwsh(ctx context.Context, explicit string, autoInstall bool, stderr io.Writer) (string, error) {
+	pwsh, err := bridge.FindPwsh(explicit)
+	if err != nil && autoInstall && explicit == "" {
+		if _, derr := exec.LookPath("dotnet"); derr == nil {
+			fmt.Fprintln(stderr, "pwsh not found; installing PowerShell with the .NET SDK (psbridge install-pwsh)...")
+			if ierr := installPwsh(ctx, stderr); ierr != nil {
+				return "", &exitError{code: exitEnv, err: ierr}
+			}
+			pwsh, err = bridge.FindPwsh("")
+		}
+	}
+	if err != nil {
+		return "", &exitError{code: exitEnv, err: err}
+	}
+	v, err := bridge.PwshVersion(ctx, pwsh)
+	if err != nil {
+		return "", &exitError{code: exitEnv, err: err}
+	}
+	if err := bridge.CheckPwshVersion(v); err != nil {
+		return "", &exitError{code: exitEnv, err: err}
+	}
+	return pwsh, nil
+}
+
+// installPwsh runs dotnet tool install (or update) into bridge.ManagedPwshDir.
+func installPwsh(ctx context.Context, out io.Writer) error {
+	dir := bridge.ManagedPwshDir()
+	if dir == "" {
+		return errors.New("install pwsh: no user cache directory")
+	}
+	if _, err := exec.LookPath("dotnet"); err != nil {
+		return fmt.Errorf("install pwsh: the .NET SDK (dotnet) is not on PATH\n%s", bridge.PwshInstallHelp)
+	}
+	verb := "install"
+	if _, err := os.Stat(filepath.Join(dir, "pwsh")); err == nil {
+		verb = "update"
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "dotnet", "tool", verb, "--tool-path", dir, "PowerShell")
+	cmd.Stdout, cmd.Stderr = out, out
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("install pwsh: dotnet tool %s --tool-path %s PowerShell: %w", verb, dir, err)
+	}
+	return nil
+}
+
+func runInstallPwsh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("install-pwsh", stderr, `Usage: psbridge install-pwsh [--if-missing]
+
+Installs PowerShell (pwsh) from NuGet with the .NET SDK into psbridge's cache directory
+(`+bridge.ManagedPwshDir()+`), where psbridge finds it. Needs 'dotnet' on PATH.
+Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` PowerShell
+`)
+	ifMissing := fs.Bool("if-missing", false, "do nothing when a usable pwsh is already found")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *ifMissing {
+		if pwsh, err := findPwsh(ctx, "", false, stderr); err == nil {
+			fmt.Fprintln(stdout, "pwsh ready:", pwsh)
+			return nil
+		}
+	}
+	if err := installPwsh(ctx, stdout); err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
+	pwsh, err := findPwsh(ctx, filepath.Join(bridge.ManagedPwshDir(), "pwsh"), false, stderr)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "pwsh ready:", pwsh)
+	return nil
+}
+
+// startPool finds pwsh, installs the module and starts a pool.
+func startPool(ctx context.Context, pwsh string, cfg bridge.Config) (*bridge.Pool, error) {
+	inst, err := psmodule.Install(ctx, cacheDir(), pwsh)
+	if err != nil {
+		return nil, &exitError{code: exitEnv, err: err}
+	}
+	cfg.Pwsh = pwsh
+	cfg.WorkerScript = inst.WorkerScript()
+	p, err := bridge.New(ctx, cfg)
+	if err != nil {
+		return nil, &exitError{code: exitEnv, err: err}
+	}
+	return p, nil
+}
+
+func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fmt.Fprintf(stdout, "psbridge %s (module %s, sources %s)\n", version, psmodule.Version, psmodule.SourceHash())
+	if pwsh, err := bridge.FindPwsh(""); err == nil {
+		if v, err := bridge.PwshVersion(ctx, pwsh); err == nil {
+			fmt.Fprintf(stdout, "pwsh %d.%d.%d at %s\n", v[0], v[1], v[2], pwsh)
+		}
+	} else {
+		fmt.Fprintln(stdout, "pwsh: not found ("+strings.SplitN(err.Error(), "\n", 2)[0]+")")
+	}
+	return nil
+}
+
+// version is the psbridge release, set at build time with -ldflags "-X main.version=…".
+var version = "dev"
