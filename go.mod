@@ -13,4 +13,5 @@ require (
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
+	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -1,0 +1,372 @@
+// Package config is psbridge's one configuration struct and the rules that fill it: built-in
+// defaults, then a YAML file (--config or PSBRIDGE_CONFIG), then PSBRIDGE_* environment
+// variables, then command-line flags, each overriding the one before. Keeping every setting in
+// one annotated struct lets `psbridge config` print the effective values (secrets masked) and
+// lets the documentation's configuration reference be generated instead of hand-written.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"reflect"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is every setting of the psbridge service. Each field's tags give its YAML key, its
+// help text and whether it is a secret; the environment variable is PSBRIDGE_ plus the key in
+// upper case with dots and dashes as underscores, the flag is the key itself.
+type Config struct {
+	Listen  string `key:"listen" help:"address the HTTP server listens on"`
+	DataDir string `key:"data-dir" help:"directory for the database, key file and module cache"`
+	KeyFile string `key:"key-file" help:"file holding the encryption key for secrets (default: DATA-DIR/psbridge.key, created with 0600 on first start)"`
+	Key     string `key:"key" secret:"true" help:"encryption key for secrets as 64 hex characters; overrides key-file"`
+	Pwsh    string `key:"pwsh" help:"pwsh binary (default: PATH, then the .NET tool folders)"`
+
+	MinWorkers        int           `key:"workers.min" help:"workers kept warm"`
+	MaxWorkers        int           `key:"workers.max" help:"most workers at once (about one per core)"`
+	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused"`
+	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method ([ScriptTimeout] raises it)"`
+	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls"`
+	MaxWorkerMemory   int64         `key:"workers.max-memory-mb" help:"recycle a worker whose resident memory passes this many MiB"`
+
+	HealthInterval time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs"`
+	ShutdownGrace  time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
+	MaxBodyBytes   int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
+
+	LogLevel  string `key:"log.level" help:"debug, info, warn or error"`
+	LogFormat string `key:"log.format" help:"json, console, or auto (console on a terminal)"`
+}
+
+// Default returns the built-in defaults.
+func Default() Config {
+	return Config{
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./psbridge-data",
+		MinWorkers:        1,
+		MaxWorkers:        2,
+		QueueSize:         256,
+		CallTimeout:       60 * time.Second,
+		MaxCallsPerWorker: 1000,
+		MaxWorkerMemory:   1024,
+		HealthInterval:    60 * time.Second,
+		ShutdownGrace:     30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		LogLevel:          "info",
+		LogFormat:         "auto",
+	}
+}
+
+// Field describes one setting, for help, printing and the generated reference.
+type Field struct {
+	Key     string // YAML key and flag name, e.g. workers.max
+	Env     string // environment variable, e.g. PSBRIDGE_WORKERS_MAX
+	Type    string // string, int, duration, bool
+	Help    string
+	Secret  bool
+	Default string
+	index   int
+}
+
+// Fields lists the settings in declaration order.
+func Fields() []Field {
+	t := reflect.TypeOf(Config{})
+	def := reflect.ValueOf(Default())
+	out := make([]Field, 0, t.NumField())
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		key := f.Tag.Get("key")
+		out = append(out, Field{
+			Key:     key,
+			Env:     EnvName(key),
+			Type:    typeName(f.Type),
+			Help:    f.Tag.Get("help"),
+			Secret:  f.Tag.Get("secret") == "true",
+			Default: format(def.Field(i)),
+			index:   i,
+		})
+	}
+	return out
+}
+
+// EnvName is the environment variable of a key: PSBRIDGE_ + upper case, '.' and '-' as '_'.
+func EnvName(key string) string {
+	return "PSBRIDGE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
+}
+
+// internalEnv are PSBRIDGE_ variables that are not settings: the config file itself, and
+// variables psbridge sets for its own child processes.
+var internalEnv = map[string]bool{"PSBRIDGE_CONFIG": true, "PSBRIDGE_WORKER_DIR": true, "PSBRIDGE_CACHE_DIR": true}
+
+// Load builds the effective configuration for a command: defaults, then the YAML file named by
+// --config (or PSBRIDGE_CONFIG), then the environment, then the flags in args. It registers one
+// flag per setting on fs (plus --config) and parses args with it; the remaining positional
+// arguments are returned. environ is os.Environ() in production.
+func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
+	cfg := Default()
+	fields := Fields()
+	v := reflect.ValueOf(&cfg).Elem()
+
+	configPath := fs.String("config", "", "YAML configuration `FILE` (settings: see 'psbridge config -h'; env PSBRIDGE_CONFIG)")
+	flagValues := map[string]*string{}
+	for _, f := range fields {
+		s := new(string)
+		flagValues[f.Key] = s
+		help := f.Help + " (env " + f.Env + ", default " + displayDefault(f) + ")"
+		fs.Func(f.Key, help, func(val string) error {
+			// Parse now so a bad value is reported as a flag error naming the flag.
+			if _, err := parse(f.Type, val); err != nil {
+				return err
+			}
+			*s = val
+			return nil
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		return Config{}, nil, err
+	}
+	env := map[string]string{}
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if ok && strings.HasPrefix(name, "PSBRIDGE_") {
+			env[name] = val
+		}
+	}
+	if *configPath == "" {
+		*configPath = env["PSBRIDGE_CONFIG"]
+	}
+	if *configPath != "" {
+		if err := loadFile(*configPath, &cfg); err != nil {
+			return Config{}, nil, err
+		}
+	}
+	known := map[string]bool{}
+	for _, f := range fields {
+		known[f.Env] = true
+		if val, ok := env[f.Env]; ok {
+			if err := setValue(v.Field(f.index), f.Type, val); err != nil {
+				return Config{}, nil, fmt.Errorf("environment %s: %w", f.Env, err)
+			}
+		}
+	}
+	var unknown []string
+	for name := range env {
+		if !known[name] && !internalEnv[name] && !strings.HasPrefix(name, "PSBRIDGE_TEST_") {
+			unknown = append(unknown, name)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		return Config{}, nil, fmt.Errorf("unknown environment variable %s (settings: 'psbridge config -h')", strings.Join(unknown, ", "))
+	}
+	given := map[string]bool{}
+	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
+	for _, f := range fields {
+		if given[f.Key] {
+			if err := setValue(v.Field(f.index), f.Type, *flagValues[f.Key]); err != nil {
+				return Config{}, nil, fmt.Errorf("flag --%s: %w", f.Key, err)
+			}
+		}
+	}
+	if err := cfg.Validate(); err != nil {
+		return Config{}, nil, err
+	}
+	return cfg, fs.Args(), nil
+}
+
+// loadFile reads a YAML file strictly: unknown keys are errors naming the key and line.
+func loadFile(path string, cfg *Config) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read config: %w", err)
+	}
+	var root yaml.Node
+	if err := yaml.Unmarshal(b, &root); err != nil {
+		return fmt.Errorf("config %s: %w", path, err)
+	}
+	if len(root.Content) == 0 {
+		return nil
+	}
+	byKey := map[string]Field{}
+	for _, f := range Fields() {
+		byKey[f.Key] = f
+	}
+	v := reflect.ValueOf(cfg).Elem()
+	var walk func(prefix string, n *yaml.Node) error
+	walk = func(prefix string, n *yaml.Node) error {
+		if n.Kind != yaml.MappingNode {
+			return fmt.Errorf("config %s:%d: %s must be a mapping", path, n.Line, strings.TrimSuffix(prefix, "."))
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, val := n.Content[i], n.Content[i+1]
+			key := prefix + k.Value
+			if val.Kind == yaml.MappingNode {
+				if err := walk(key+".", val); err != nil {
+					return err
+				}
+				continue
+			}
+			f, ok := byKey[key]
+			if !ok {
+				return fmt.Errorf("config %s:%d: unknown key %q (settings: 'psbridge config -h')", path, k.Line, key)
+			}
+			if val.Kind != yaml.ScalarNode {
+				return fmt.Errorf("config %s:%d: %s must be a single value", path, val.Line, key)
+			}
+			if err := setValue(v.Field(f.index), f.Type, val.Value); err != nil {
+				return fmt.Errorf("config %s:%d: %s: %w", path, val.Line, key, err)
+			}
+		}
+		return nil
+	}
+	return walk("", root.Content[0])
+}
+
+// Validate checks values that parse but make no sense together.
+func (c Config) Validate() error {
+	var errs []error
+	if c.MinWorkers < 0 {
+		errs = append(errs, fmt.Errorf("workers.min must be 0 or more, got %d", c.MinWorkers))
+	}
+	if c.MaxWorkers < 1 {
+		errs = append(errs, fmt.Errorf("workers.max must be at least 1, got %d", c.MaxWorkers))
+	}
+	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 1 {
+		errs = append(errs, fmt.Errorf("workers.min (%d) is more than workers.max (%d)", c.MinWorkers, c.MaxWorkers))
+	}
+	if c.Key != "" {
+		if len(c.Key) != 64 || strings.Trim(c.Key, "0123456789abcdefABCDEF") != "" {
+			errs = append(errs, errors.New("key must be 64 hex characters (32 bytes)"))
+		}
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("log.level must be debug, info, warn or error, got %q", c.LogLevel))
+	}
+	switch c.LogFormat {
+	case "json", "console", "auto":
+	default:
+		errs = append(errs, fmt.Errorf("log.format must be json, console or auto, got %q", c.LogFormat))
+	}
+	if c.Listen == "" {
+		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Print writes the effective configuration as YAML-style key: value lines, secrets masked.
+func (c Config) Print(w io.Writer) error {
+	v := reflect.ValueOf(c)
+	var buf bytes.Buffer
+	for _, f := range Fields() {
+		val := quote(format(v.Field(f.index)))
+		if f.Secret && val != `""` {
+			val = "********"
+		}
+		fmt.Fprintf(&buf, "%s: %s\n", f.Key, val)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+// Reference writes the configuration reference as a Markdown table (docs/configuration.md).
+func Reference(w io.Writer) error {
+	var buf bytes.Buffer
+	buf.WriteString("| Key (YAML, flag) | Environment | Type | Default | Meaning |\n| --- | --- | --- | --- | --- |\n")
+	for _, f := range Fields() {
+		fmt.Fprintf(&buf, "| `%s` | `%s` | %s | %s | %s |\n", f.Key, f.Env, f.Type, displayDefault(f), f.Help)
+	}
+	_, err := w.Write(buf.Bytes())
+	return err
+}
+
+func displayDefault(f Field) string {
+	switch {
+	case f.Secret:
+		return "none"
+	case f.Default == "":
+		return "none"
+	default:
+		return "`" + f.Default + "`"
+	}
+}
+
+func quote(s string) string {
+	if s == "" || strings.ContainsAny(s, ":#'\"{}[],&*!|>%@`") || strings.TrimSpace(s) != s {
+		return strconv.Quote(s)
+	}
+	return s
+}
+
+func typeName(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeOf(time.Duration(0)):
+		return "duration"
+	case t.Kind() == reflect.Int || t.Kind() == reflect.Int64:
+		return "int"
+	case t.Kind() == reflect.Bool:
+		return "bool"
+	default:
+		return "string"
+	}
+}
+
+func format(v reflect.Value) string {
+	if d, ok := v.Interface().(time.Duration); ok {
+		return d.String()
+	}
+	return fmt.Sprint(v.Interface())
+}
+
+func parse(typ, s string) (any, error) {
+	s = strings.TrimSpace(s)
+	switch typ {
+	case "duration":
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a duration (examples: 30s, 5m, 1h)", s)
+		}
+		return d, nil
+	case "int":
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a whole number", s)
+		}
+		return n, nil
+	case "bool":
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not true or false", s)
+		}
+		return b, nil
+	default:
+		return s, nil
+	}
+}
+
+func setValue(field reflect.Value, typ, s string) error {
+	x, err := parse(typ, s)
+	if err != nil {
+		return err
+	}
+	switch val := x.(type) {
+	case time.Duration:
+		field.SetInt(int64(val))
+	case int64:
+		field.SetInt(val)
+	case bool:
+		field.SetBool(val)
+	case string:
+		field.SetString(val)
+	}
+	return nil
+}

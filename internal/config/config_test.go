@@ -1,0 +1,126 @@
+package config
+
+import (
+	"bytes"
+	"flag"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, yamlText string, env []string, args ...string) (Config, error) {
+	t.Helper()
+	if yamlText != "" {
+		path := filepath.Join(t.TempDir(), "psbridge.yaml")
+		if err := os.WriteFile(path, []byte(yamlText), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"--config", path}, args...)
+	}
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	cfg, _, err := Load(fs, args, env)
+	return cfg, err
+}
+
+func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
+	file := "listen: 0.0.0.0:9000\nworkers:\n  max: 4\n  call-timeout: 2m\nlog:\n  level: debug\n"
+	cases := []struct {
+		name string
+		yaml string
+		env  []string
+		args []string
+		want func(Config) bool
+	}{
+		{"defaults", "", nil, nil, func(c Config) bool { return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 2 && c.CallTimeout == time.Minute }},
+		{"file over defaults", file, nil, nil, func(c Config) bool {
+			return c.Listen == "0.0.0.0:9000" && c.MaxWorkers == 4 && c.CallTimeout == 2*time.Minute && c.LogLevel == "debug"
+		}},
+		{"env over file", file, []string{"PSBRIDGE_WORKERS_MAX=3", "PSBRIDGE_LISTEN=:7000"}, nil, func(c Config) bool { return c.MaxWorkers == 3 && c.Listen == ":7000" }},
+		{"flag over env", file, []string{"PSBRIDGE_WORKERS_MAX=3"}, []string{"--workers.max", "5"}, func(c Config) bool { return c.MaxWorkers == 5 }},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, tc.yaml, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tc.want(c) {
+				t.Fatalf("unexpected config %+v", c)
+			}
+		})
+	}
+}
+
+func TestConfigFileFromEnvironment(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte("workers:\n  min: 2\n  max: 2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := load(t, "", []string{"PSBRIDGE_CONFIG=" + path})
+	if err != nil || c.MinWorkers != 2 {
+		t.Fatalf("cfg %+v err %v", c, err)
+	}
+}
+
+func TestErrorsNameTheKey(t *testing.T) {
+	cases := []struct {
+		name string
+		yaml string
+		env  []string
+		args []string
+		want string
+	}{
+		{"unknown yaml key", "listen: x\nworkers:\n  maxx: 3\n", nil, nil, `psbridge.yaml:3: unknown key "workers.maxx"`},
+		{"bad yaml duration", "health:\n  interval: soon\n", nil, nil, `health.interval: "soon" is not a duration`},
+		{"unknown env", "", []string{"PSBRIDGE_LISTN=x"}, nil, "unknown environment variable PSBRIDGE_LISTN"},
+		{"bad env int", "", []string{"PSBRIDGE_WORKERS_MAX=many"}, nil, `PSBRIDGE_WORKERS_MAX: "many" is not a whole number`},
+		{"bad flag", "", nil, []string{"--workers.min", "-x"}, `invalid value "-x" for flag -workers.min`},
+		{"min over max", "", nil, []string{"--workers.min", "3", "--workers.max", "2"}, "workers.min (3) is more than workers.max (2)"},
+		{"bad key", "", []string{"PSBRIDGE_KEY=abc"}, nil, "key must be 64 hex characters"},
+		{"bad level", "log:\n  level: loud\n", nil, nil, `log.level must be debug, info, warn or error, got "loud"`},
+		{"missing file", "", nil, []string{"--config", "/nonexistent/psbridge.yaml"}, "read config"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, tc.env, tc.args...)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want it to contain %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestPrintMasksSecrets(t *testing.T) {
+	key := strings.Repeat("ab", 32)
+	c, err := load(t, "", []string{"PSBRIDGE_KEY=" + key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := c.Print(&buf); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if strings.Contains(out, key) || !strings.Contains(out, "key: ********") || !strings.Contains(out, "workers.max: 2") {
+		t.Fatalf("print:\n%s", out)
+	}
+}
+
+func TestReferenceListsEveryField(t *testing.T) {
+	var buf bytes.Buffer
+	if err := Reference(&buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range Fields() {
+		if f.Key == "" || f.Help == "" {
+			t.Errorf("field %+v lacks a key or help", f)
+		}
+		if !strings.Contains(buf.String(), "`"+f.Env+"`") {
+			t.Errorf("reference lacks %s", f.Env)
+		}
+	}
+}
