@@ -44,6 +44,8 @@ Commands:
   run            load an integration script, run Init and HealthCheck or one method, print JSON
   fake-s1        serve the fake SentinelOne API (for trying scripts by hand)
   install-pwsh   install PowerShell with the .NET SDK into psbridge's cache
+  config         print the effective configuration (defaults < YAML < PSBRIDGE_* env < flags)
+  healthcheck    exit 0 when a running server is ready (for container HEALTHCHECKs)
   version        print versions
 
 Run 'psbridge <command> -h' for the flags of a command.
@@ -92,6 +94,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runInstallPwsh(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		return runVersion(ctx, rest, stdout, stderr)
+	case "config":
+		return runConfig(ctx, rest, stdout, stderr)
+	case "healthcheck":
+		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

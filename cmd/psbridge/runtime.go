@@ -33,7 +33,7 @@ func findPwsh(ctx context.Context, explicit string, autoInstall bool, stderr io.
 	if err != nil && autoInstall && explicit == "" {
 		if _, derr := exec.LookPath("dotnet"); derr == nil {
 			fmt.Fprintln(stderr, "pwsh not found; installing PowerShell with the .NET SDK (psbridge install-pwsh)...")
-			if ierr := installPwsh(ctx, stderr); ierr != nil {
+			if ierr := installPwsh(ctx, pwshToolVersion, stderr); ierr != nil {
 				return "", &exitError{code: exitEnv, err: ierr}
 			}
 			pwsh, err = bridge.FindPwsh("")
@@ -52,8 +52,13 @@ func findPwsh(ctx context.Context, explicit string, autoInstall bool, stderr io.
 	return pwsh, nil
 }
 
-// installPwsh runs dotnet tool install (or update) into bridge.ManagedPwshDir.
-func installPwsh(ctx context.Context, out io.Writer) error {
+// pwshToolVersion is the PowerShell .NET tool version installed by default: the newest that
+// runs on .NET 10 (a later 7.7 may want .NET 11). Override with install-pwsh --version.
+const pwshToolVersion = "7.6.9"
+
+// installPwsh runs dotnet tool install (or update) of PowerShell toolVersion into
+// bridge.ManagedPwshDir.
+func installPwsh(ctx context.Context, toolVersion string, out io.Writer) error {
 	dir := bridge.ManagedPwshDir()
 	if dir == "" {
 		return errors.New("install pwsh: no user cache directory")
@@ -67,10 +72,10 @@ func installPwsh(ctx context.Context, out io.Writer) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "dotnet", "tool", verb, "--tool-path", dir, "PowerShell")
+	cmd := exec.CommandContext(ctx, "dotnet", "tool", verb, "--tool-path", dir, "PowerShell", "--version", toolVersion)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("install pwsh: dotnet tool %s --tool-path %s PowerShell: %w", verb, dir, err)
+		return fmt.Errorf("install pwsh: dotnet tool %s --tool-path %s PowerShell --version %s: %w", verb, dir, toolVersion, err)
 	}
 	return nil
 }
@@ -80,9 +85,10 @@ func runInstallPwsh(ctx context.Context, args []string, stdout, stderr io.Writer
 
 Installs PowerShell (pwsh) from NuGet with the .NET SDK into psbridge's cache directory
 (`+bridge.ManagedPwshDir()+`), where psbridge finds it. Needs 'dotnet' on PATH.
-Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` PowerShell
+Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` PowerShell --version `+pwshToolVersion+`
 `)
 	ifMissing := fs.Bool("if-missing", false, "do nothing when a usable pwsh is already found")
+	toolVersion := fs.String("version", pwshToolVersion, "PowerShell tool `VERSION` to install")
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -92,7 +98,7 @@ Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` Power
 			return nil
 		}
 	}
-	if err := installPwsh(ctx, stdout); err != nil {
+	if err := installPwsh(ctx, *toolVersion, stdout); err != nil {
 		return &exitError{code: exitEnv, err: err}
 	}
 	pwsh, err := findPwsh(ctx, filepath.Join(bridge.ManagedPwshDir(), "pwsh"), false, stderr)
