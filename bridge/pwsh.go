@@ -146,3 +146,49 @@ func CheckPwshVersion(v [3]int) error {
 	}
 	return nil
 }
+
+// pwshCommand returns the program and leading arguments that start pwsh. A pwsh installed as
+// a .NET tool is a small launcher that starts `dotnet pwsh.dll` as a child process: a second
+// process per worker (about 30 MiB) whose child would outlive a killed launcher. When the
+// launcher's tool store and a dotnet host are found, psbridge runs `dotnet pwsh.dll` itself.
+func pwshCommand(pwsh string) (string, []string) {
+	real, err := filepath.EvalSymlinks(pwsh)
+	if err != nil {
+		return pwsh, nil
+	}
+	dir := filepath.Dir(real)
+	dlls, _ := filepath.Glob(filepath.Join(dir, ".store", "powershell", "*", "powershell", "*", "tools", "*", "any", "unix", "pwsh.dll"))
+	if len(dlls) == 0 {
+		dlls, _ = filepath.Glob(filepath.Join(dir, ".store", "powershell", "*", "powershell", "*", "tools", "*", "any", "pwsh.dll"))
+	}
+	if len(dlls) != 1 {
+		return pwsh, nil // none, or several versions: let the launcher choose
+	}
+	dotnet := findDotnetHost()
+	if dotnet == "" {
+		return pwsh, nil
+	}
+	return dotnet, []string{dlls[0]}
+}
+
+// findDotnetHost finds the dotnet host the way the .NET tool launcher does: DOTNET_ROOT,
+// then PATH, then the usual install locations.
+func findDotnetHost() string {
+	var candidates []string
+	if root := os.Getenv("DOTNET_ROOT"); root != "" {
+		candidates = append(candidates, filepath.Join(root, "dotnet"))
+	}
+	if p, err := exec.LookPath("dotnet"); err == nil {
+		candidates = append(candidates, p)
+	}
+	candidates = append(candidates, "/usr/share/dotnet/dotnet", "/usr/lib/dotnet/dotnet", "/usr/local/share/dotnet/dotnet")
+	for _, c := range candidates {
+		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+			if abs, err := filepath.EvalSymlinks(c); err == nil {
+				return abs
+			}
+			return c
+		}
+	}
+	return ""
+}

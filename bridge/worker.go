@@ -142,7 +142,8 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 		loaded:    make(map[string]string),
 		startedAt: time.Now(),
 	}
-	cmd := exec.Command(cfg.pwsh, "-NoLogo", "-NoProfile", "-NonInteractive", "-File", cfg.script)
+	prog, args := pwshCommand(cfg.pwsh)
+	cmd := exec.Command(prog, append(args, "-NoLogo", "-NoProfile", "-NonInteractive", "-File", cfg.script)...)
 	cmd.ExtraFiles = []*os.File{toWorkerR, fromWorkerW} // fds 3 and 4
 	cmd.Stdout = w.stray
 	cmd.Stderr = w.stray
@@ -241,9 +242,14 @@ func (w *worker) stop(grace time.Duration) {
 	}
 }
 
-// rss returns the worker's resident set size in bytes (0 when unknown).
+// rss returns the worker's resident set size in bytes (0 when unknown): that of the process
+// running PowerShell, which reported its pid in the handshake (a launcher may sit between).
 func (w *worker) rss() int64 {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(w.pid) + "/status")
+	pid := w.pid
+	if w.info.PID > 0 {
+		pid = w.info.PID
+	}
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
 	if err != nil {
 		return 0
 	}

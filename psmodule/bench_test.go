@@ -2,9 +2,12 @@ package psmodule_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/psbridge/psbridge/bridge"
@@ -38,6 +41,7 @@ func BenchmarkSentinelOneGetClients(b *testing.B) {
 	}
 	call := bridge.Call{Script: script, Method: "GetClients", Host: host, Secrets: []string{key}, Context: init.Context}
 	b.ResetTimer()
+	worker := 0
 	for i := 0; i < b.N; i++ {
 		r, err := p.Invoke(context.Background(), call)
 		if err != nil {
@@ -46,5 +50,29 @@ func BenchmarkSentinelOneGetClients(b *testing.B) {
 		if len(r.Output) != fakes1.DefaultSites {
 			b.Fatalf("GetClients returned %d clients, want %d", len(r.Output), fakes1.DefaultSites)
 		}
+		worker = r.Worker
 	}
+	b.StopTimer()
+	// The resident memory of the warm worker that served the calls, for sizing.
+	if rss, err := residentMiB(worker); err == nil {
+		b.ReportMetric(rss, "worker-RSS-MiB")
+	}
+}
+
+// residentMiB reads VmRSS of a process from /proc.
+func residentMiB(pid int) (float64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if err != nil {
+		return 0, err
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 64)
+			if err != nil {
+				return 0, err
+			}
+			return kb / 1024, nil
+		}
+	}
+	return 0, errors.New("no VmRSS line")
 }
