@@ -35,7 +35,9 @@ func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
 		args []string
 		want func(Config) bool
 	}{
-		{"defaults", "", nil, nil, func(c Config) bool { return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 2 && c.CallTimeout == time.Minute }},
+		{"defaults", "", nil, nil, func(c Config) bool {
+			return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 2 && c.CallTimeout == time.Minute
+		}},
 		{"file over defaults", file, nil, nil, func(c Config) bool {
 			return c.Listen == "0.0.0.0:9000" && c.MaxWorkers == 4 && c.CallTimeout == 2*time.Minute && c.LogLevel == "debug"
 		}},
