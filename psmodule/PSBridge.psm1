@@ -45,23 +45,93 @@ function ConvertFrom-UnboundArgument {
     return $result
 }
 
+function Stop-Command {
+    # Ends the script, like throw, with an error that points at the caller's line in the
+    # integration script (Invocation: the public function's $MyInvocation) instead of a line
+    # of this module, so psbridge reports the user's line and column.
+    param(
+        [System.Management.Automation.InvocationInfo]$Invocation,
+        [object]$Exception,
+        [string]$ErrorId = 'PSBridgeCommandFailed',
+        [System.Management.Automation.ErrorCategory]$Category = [System.Management.Automation.ErrorCategory]::InvalidOperation,
+        [object]$Target
+    )
+    if ($Exception -isnot [System.Exception]) { $Exception = [System.InvalidOperationException]::new([string]$Exception) }
+    $record = [System.Management.Automation.ErrorRecord]::new($Exception, $ErrorId, $Category, $Target)
+    $set = [System.Management.Automation.ErrorRecord].GetMethod('SetInvocationInfo', [System.Reflection.BindingFlags]'NonPublic, Instance')
+    if ($null -ne $set -and $null -ne $Invocation) {
+        try { $null = $set.Invoke($record, @($Invocation)) } catch { }
+    }
+    throw $record
+}
+
 function Get-HostValue {
-    # Calls the psbridge host (Go) and returns the "value" field of the answer.
-    param([string]$Method, [hashtable]$Parameters)
+    # Calls the psbridge host (Go) and returns its answer ("value" of a token answer). Failures
+    # end the script with the host's message, positioned at the caller's line (Invocation).
+    param([string]$Method, [hashtable]$Parameters, [System.Management.Automation.InvocationInfo]$Invocation)
     if (-not [PSBridge.HostBridge]::IsAttached) {
-        throw [System.InvalidOperationException]::new("An integration is not linked to this script: it is not running inside a psbridge worker, so there is no host to ask.")
+        Stop-Command -Invocation $Invocation -Exception "An integration is not linked to this script: it is not running inside a psbridge worker, so there is no host to ask." -ErrorId 'PSBridgeNoHost'
     }
     try {
         $answer = [PSBridge.HostBridge]::Call($Method, $Parameters)
     } catch {
-        # A failed host call ends the script (like a failed cmdlet with -ErrorAction Stop), with
-        # the host's message rather than .NET's "Exception calling Call with 2 arguments".
+        # The host's message rather than .NET's "Exception calling Call with 2 arguments".
         $inner = $_.Exception
         while ($inner -is [System.Management.Automation.MethodInvocationException] -and $null -ne $inner.InnerException) { $inner = $inner.InnerException }
-        throw $inner.Message
+        if ($inner -is [System.Management.Automation.PipelineStoppedException]) { throw $inner }
+        Stop-Command -Invocation $Invocation -Exception ([System.InvalidOperationException]::new($inner.Message)) -ErrorId 'PSBridgeHostCallFailed'
     }
     if ($Method -eq 'host.token' -and $answer -is [System.Collections.IDictionary] -and $answer.Contains('value')) { return $answer['value'] }
     return $answer
+}
+
+function ConvertTo-PSLiteral {
+    # A PowerShell expression that recreates $Value: a literal for strings, whole numbers,
+    # booleans and $null, CliXml (what PowerShell remoting uses) for everything else.
+    param([AllowNull()][object]$Value)
+    if ($null -eq $Value) { return '$null' }
+    $quote = { param($text) "'" + ($text -replace "['\u2018\u2019\u201A\u201B]", '$0$0') + "'" }
+    if ($Value -is [string]) { return (& $quote $Value) }
+    if ($Value -is [bool]) { return $(if ($Value) { '$true' } else { '$false' }) }
+    if ($Value -is [int]) { return $Value.ToString([cultureinfo]::InvariantCulture) }
+    if ($Value -is [long]) { return '[long]' + $Value.ToString([cultureinfo]::InvariantCulture) }
+    $xml = [System.Management.Automation.PSSerializer]::Serialize($Value, 16)
+    return '[System.Management.Automation.PSSerializer]::Deserialize(' + (& $quote $xml) + ')'
+}
+
+function ConvertTo-SelfContainedScript {
+    # The text of $ScriptBlock with each $using:name replaced by a variable that the script sets
+    # first from $Values (name -> value), so it runs on the computer without the caller's session.
+    param([scriptblock]$ScriptBlock, [System.Collections.IDictionary]$Values)
+    $ast = $ScriptBlock.Ast
+    $usings = @($ast.FindAll({ param($a) $a -is [System.Management.Automation.Language.UsingExpressionAst] }, $true))
+    if ($usings.Count -eq 0) { return $ScriptBlock.ToString() }
+    $text = $ast.Extent.Text
+    $base = $ast.Extent.StartOffset
+    $slots = [ordered]@{}
+    $edits = foreach ($u in $usings) {
+        $var = [System.Management.Automation.Language.UsingExpressionAst]::ExtractUsingVariable($u)
+        $name = $var.VariablePath.UserPath
+        $key = $name.ToLowerInvariant()
+        if (-not $slots.Contains($key)) { $slots[$key] = [pscustomobject]@{ Variable = '__psbUsing' + $slots.Count; Name = $name } }
+        [pscustomobject]@{ Start = $var.Extent.StartOffset - $base; Length = $var.Extent.EndOffset - $var.Extent.StartOffset; Variable = $slots[$key].Variable }
+    }
+    foreach ($e in @($edits | Sort-Object Start -Descending)) {
+        $text = $text.Substring(0, $e.Start) + '${' + $e.Variable + '}' + $text.Substring($e.Start + $e.Length)
+    }
+    if ($ast.Parent -is [System.Management.Automation.Language.ScriptBlockExpressionAst]) { $text = $text.Substring(1, $text.Length - 2) }
+    $prologue = foreach ($slot in $slots.Values) {
+        $value = $null
+        foreach ($k in $Values.Keys) { if ([string]$k -eq $slot.Name) { $value = $Values[$k] } }
+        '${' + $slot.Variable + '} = ' + (ConvertTo-PSLiteral $value)
+    }
+    # Statements may not precede param(), begin/process/end or using/#requires: wrap then.
+    $plain = $null -eq $ast.ParamBlock -and $null -eq $ast.BeginBlock -and $null -eq $ast.ProcessBlock -and
+        $null -eq $ast.DynamicParamBlock -and $ast.UsingStatements.Count -eq 0 -and $null -eq $ast.ScriptRequirements -and
+        ($null -eq $ast.EndBlock -or $ast.EndBlock.Unnamed)
+    $nl = [Environment]::NewLine
+    if ($plain) { return ($prologue -join $nl) + $nl + $text }
+    return ($prologue -join $nl) + $nl + '& {' + $text + $nl + '} @args'
 }
 
 # --- integration object -----------------------------------------------------------------------
@@ -100,10 +170,24 @@ function Add-DynamicIntegrationCapability {
     .SYNOPSIS
     Adds a capability (an ISupports… interface) with its member script blocks to an integration.
     .DESCRIPTION
-    Each interface member is a parameter named after it, taking a script block: -GetClients,
-    -GetAgents, -GetTenantInstallToken, -HandleHttpRequest, -RunScript, -get_DefaultTimeout, …
+    Each member of the chosen interface is a parameter named after it, taking a script block:
+      ISupportsListingClients            -GetClients (returns New-IntegrationClient objects)
+      ISupportsListingAgents             -GetAgents (param([string[]]$ClientIds); New-IntegrationAgent objects)
+      ISupportsInventoryIdentification   -GetInventoryScript (returns the computer's agent id)
+      ISupportsTenantInstallToken        -GetTenantInstallToken (param([string]$clientId))
+      ISupportsTenantUninstallToken      -GetTenantUninstallToken (param([string]$clientId))
+      ISupportsAgentUninstallToken       -GetAgentUninstallToken (param([string]$agentId))
+      ISupportsDeletingOfflineAgent      -DeleteAgent (param([IProviderAgentDetails]$agent))
+      ISupportsDynamicVersions           -GetDynamicVersions (param([string]$externalClientId); New-DynamicVersion objects)
+      ISupportsAuthenticatedDownload     -GetAuthHeader (returns a hashtable of HTTP headers)
+      IRunScriptProvider                 -RunScript (param($agent, $scriptCode, [ScriptLanguage]$scriptLanguage, [int]$timeout, $scriptPath))
+                                         -get_DefaultTimeout (returns seconds)
+      ISupportsExternalProviderAgentUrl  -GetExternalProviderAgentUrl (param([IProviderAgentDetails]$device))
+      ISupportsSupportTicketDetailOverride -CreateTicket (returns [SupportTicketCreationResult])
+                                         -NewSupportFormBranding (returns New-SupportFormBranding)
+      ISupportsHttpRequest               -HandleHttpRequest (param([HttpContext]$httpContext, $body, $route); returns an [IActionResult])
     Interfaces whose members are not documented publicly (ISupportsMaintenanceMode,
-    ISupportsClientGrouping, …) accept any -MemberName { … } pairs.
+    ISupportsClientGrouping, …) accept any -MemberName { … } pairs, under exactly those names.
     The integration comes from the pipeline and is changed in place; nothing is returned.
     An unknown interface, or a member that does not belong to the interface, stops the script
     with an error naming both.
@@ -111,6 +195,8 @@ function Add-DynamicIntegrationCapability {
     The object from New-DynamicIntegration (pipeline input).
     .PARAMETER Interface
     The capability interface, e.g. ISupportsListingClients. Tab completion lists them all.
+    .PARAMETER OtherMembers
+    Members of interfaces without a fixed member list, as -MemberName { ... } pairs.
     .EXAMPLE
     $Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients { New-IntegrationClient -ClientId 1 -ClientName 'Contoso' }
     .EXAMPLE
@@ -127,23 +213,25 @@ function Add-DynamicIntegrationCapability {
                     ForEach-Object { [System.Management.Automation.CompletionResult]::new($_) }
             })]
         [string]$Interface,
-        [scriptblock]$GetClients,
-        [scriptblock]$GetAgents,
-        [scriptblock]$GetInventoryScript,
-        [scriptblock]$GetTenantInstallToken,
-        [scriptblock]$GetTenantUninstallToken,
-        [scriptblock]$GetAgentUninstallToken,
-        [scriptblock]$DeleteAgent,
-        [scriptblock]$GetDynamicVersions,
-        [scriptblock]$GetAuthHeader,
-        [scriptblock]$RunScript,
-        [scriptblock]$get_DefaultTimeout,
-        [scriptblock]$GetExternalProviderAgentUrl,
-        [scriptblock]$CreateTicket,
-        [scriptblock]$NewSupportFormBranding,
-        [scriptblock]$HandleHttpRequest,
         [Parameter(ValueFromRemainingArguments)][object[]]$OtherMembers
     )
+    dynamicparam {
+        # Only the chosen interface's members are parameters. With every known member as a
+        # static parameter, PowerShell's prefix matching turned a member such as -Delete of
+        # ISupportsMaintenanceMode into -DeleteAgent, and -GetAgent into an ambiguity error.
+        $canonical = $null
+        if ($PSBoundParameters.ContainsKey('Interface')) { $canonical = [PSBridge.CapabilityCatalog]::Canonical([string]$PSBoundParameters['Interface']) }
+        if ($null -eq $canonical) { return }
+        $known = [PSBridge.CapabilityCatalog]::Interfaces[$canonical]
+        if ($null -eq $known) { return }
+        $dictionary = [System.Management.Automation.RuntimeDefinedParameterDictionary]::new()
+        foreach ($member in $known) {
+            $attributes = [System.Collections.ObjectModel.Collection[System.Attribute]]::new()
+            $attributes.Add([System.Management.Automation.ParameterAttribute]::new())
+            $dictionary.Add($member, [System.Management.Automation.RuntimeDefinedParameter]::new($member, [scriptblock], $attributes))
+        }
+        $dictionary
+    }
     process {
         $canonical = [PSBridge.CapabilityCatalog]::Canonical($Interface)
         if ($null -eq $canonical) {
@@ -200,6 +288,8 @@ function New-IntegrationClient {
     Optional client types.
     .PARAMETER InternalData
     Anything the integration wants back later.
+    .PARAMETER ExtraParameters
+    Any other -Name value pairs; kept in the Extra table instead of failing the script.
     .EXAMPLE
     Get-S1Site | ForEach-Object { New-IntegrationClient -ClientId $_.id -ClientName $_.name }
     .OUTPUTS
@@ -221,7 +311,8 @@ function New-IntegrationClient {
     if ($PSBoundParameters.ContainsKey('Status')) { $client.Status = $Status }
     if ($PSBoundParameters.ContainsKey('Types')) { $client.Types = $Types }
     if ($PSBoundParameters.ContainsKey('InternalData')) { $client.InternalData = $InternalData }
-    $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationClient'
+    try { $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationClient' }
+    catch { Stop-Command -Invocation $MyInvocation -Exception $_.Exception -ErrorId 'PositionalArgument' -Category InvalidArgument }
     foreach ($k in $extra.Keys) { $client.Extra[$k] = $extra[$k] }
     $client
 }
@@ -257,6 +348,8 @@ function New-IntegrationAgent {
     $true when IsOnline is meaningful.
     .PARAMETER InternalData
     Anything the integration wants back later.
+    .PARAMETER ExtraParameters
+    Any other -Name value pairs; kept in the Extra table instead of failing the script.
     .EXAMPLE
     New-IntegrationAgent -AgentId $a.uuid -Name $a.computerName -ClientId $a.siteId -IsOnline ($a.networkStatus -eq 'connected') -AgentVersion $a.agentVersion -SupportsRunningScripts $false
     .OUTPUTS
@@ -290,7 +383,8 @@ function New-IntegrationAgent {
     $agent.SupportsRunningScripts = $SupportsRunningScripts
     $agent.SupportsOnlineStatus = $SupportsOnlineStatus
     if ($PSBoundParameters.ContainsKey('InternalData')) { $agent.InternalData = $InternalData }
-    $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationAgent'
+    try { $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationAgent' }
+    catch { Stop-Command -Invocation $MyInvocation -Exception $_.Exception -ErrorId 'PositionalArgument' -Category InvalidArgument }
     foreach ($k in $extra.Keys) { $agent.Extra[$k] = $extra[$k] }
     $agent
 }
@@ -468,7 +562,12 @@ function Write-Variable {
     process { $items.Add($InputObject) }
     end {
         $value = if ($items.Count -eq 1) { $items[0] } else { $items.ToArray() }
+        # Scalars (strings, numbers, dates, [uri], [version], ...) print as their text, not as
+        # a property list; several scalars as a comma-separated list.
+        $isScalar = { param($v) $null -ne $v -and ($v -is [string] -or $v -is [ValueType] -or $v -is [uri] -or $v -is [version] -or $v -is [semver]) }
         $text = if ($null -eq $value) { '$null' }
+        elseif (& $isScalar $value) { [string]$value }
+        elseif ($items.Count -gt 1 -and @($items | Where-Object { -not (& $isScalar $_) }).Count -eq 0) { ($items | ForEach-Object { [string]$_ }) -join ', ' }
         elseif ($value -is [System.Collections.IDictionary]) {
             (($value.Keys | ForEach-Object { "  $_ = $($value[$_])" }) -join [Environment]::NewLine)
         } else { ($value | Out-String).TrimEnd() }
@@ -500,18 +599,22 @@ function Should-HaveOne {
         [switch]$TakeFirst
     )
     begin { $items = [System.Collections.Generic.List[object]]::new() }
-    process { if ($null -ne $InputObject) { $items.Add($InputObject) } }
+    process {
+        # Piped items arrive one by one; -InputObject @(a, b) holds them all.
+        if ($MyInvocation.ExpectingInput) { if ($null -ne $InputObject) { $items.Add($InputObject) } }
+        else { foreach ($v in @($InputObject)) { if ($null -ne $v) { $items.Add($v) } } }
+    }
     end {
         if ($items.Count -eq 0) {
-            throw "Expected exactly one $Description, found none."
+            Stop-Command -Invocation $MyInvocation -Exception "Expected exactly one $Description, found none." -ErrorId 'ShouldHaveOneFoundNone' -Category ObjectNotFound
         }
         if ($items.Count -gt 1) {
             if (-not $TakeFirst) {
-                throw "Expected exactly one $Description, found $($items.Count)."
+                Stop-Command -Invocation $MyInvocation -Exception "Expected exactly one $Description, found $($items.Count)." -ErrorId 'ShouldHaveOneFoundSeveral' -Category InvalidResult
             }
             Write-Warning "Expected exactly one $Description, found $($items.Count); taking the first."
         }
-        $items[0]
+        $PSCmdlet.WriteObject($items[0], $false)
     }
 }
 
@@ -520,7 +623,8 @@ function Add-UriQueryParameter {
     .SYNOPSIS
     Returns a [Uri] with query parameters appended.
     .DESCRIPTION
-    Values are form-encoded (spaces become '+'). Array values repeat the parameter. Without
+    Values are form-encoded (spaces become '+'). Array values repeat the parameter; a $null
+    value adds nothing (so a first-page cursor of $null is simply left out). Without
     -OverwriteParameters a name already in the query gets an additional value; with it, the new
     value replaces the old ones.
     .PARAMETER Uri
@@ -542,6 +646,8 @@ function Add-UriQueryParameter {
     process {
         $pairs = [System.Collections.Generic.List[object]]::new()
         $builder = [UriBuilder]::new($Uri)
+        # Keep a default port implicit, or .OriginalString would gain ':443'.
+        if ($Uri.IsAbsoluteUri -and $Uri.IsDefaultPort) { $builder.Port = -1 }
         $query = $builder.Query.TrimStart('?')
         if ($query) {
             foreach ($part in $query.Split('&')) {
@@ -591,7 +697,7 @@ function Get-IntegrationAgentInstallToken {
     [Alias('Get-IntegrationAgentInstallTokenCmdlet')]
     [OutputType([string])]
     param()
-    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'agentInstall' }
+    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'agentInstall' } -Invocation $MyInvocation
 }
 
 function Get-IntegrationTenantUninstallToken {
@@ -605,7 +711,7 @@ function Get-IntegrationTenantUninstallToken {
     [Alias('Get-IntegrationTenantUninstallTokenCmdlet')]
     [OutputType([string])]
     param()
-    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'tenantUninstall' }
+    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'tenantUninstall' } -Invocation $MyInvocation
 }
 
 function Get-IntegrationAgentUninstallToken {
@@ -619,7 +725,7 @@ function Get-IntegrationAgentUninstallToken {
     [Alias('Get-IntegrationAgentUninstallTokenCmdlet')]
     [OutputType([string])]
     param()
-    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'agentUninstall' }
+    Get-HostValue -Method 'host.token' -Parameters @{ kind = 'agentUninstall' } -Invocation $MyInvocation
 }
 
 function Get-IntegrationAuthenticatedDownload {
@@ -633,7 +739,7 @@ function Get-IntegrationAuthenticatedDownload {
     [Alias('Get-IntegrationAuthenticatedDownloadCmdlet')]
     [OutputType([hashtable])]
     param()
-    $headers = Get-HostValue -Method 'host.token' -Parameters @{ kind = 'authHeader' }
+    $headers = Get-HostValue -Method 'host.token' -Parameters @{ kind = 'authHeader' } -Invocation $MyInvocation
     if ($null -eq $headers) { return @{} }
     $headers
 }
@@ -668,6 +774,10 @@ function Invoke-ImmyCommand {
     PowerShell (default) or CommandLine.
     .PARAMETER ScriptName
     A name for logs.
+    .PARAMETER AgentConnectionWaitTimeout
+    How long to wait for the agent to connect (accepted for compatibility).
+    .PARAMETER CircuitBreakerPolicy
+    Unrestricted or BypassEphemeral (accepted for compatibility).
     .EXAMPLE
     Invoke-ImmyCommand { Get-ItemPropertyValue 'HKLM:\SOFTWARE\Vendor' -Name AgentId }
     #>
@@ -690,28 +800,28 @@ function Invoke-ImmyCommand {
     begin { $targets = [System.Collections.Generic.List[object]]::new() }
     process { if ($Computer) { foreach ($c in $Computer) { $targets.Add($c) } } }
     end {
-        $using = @{}
-        $usings = $ScriptBlock.Ast.FindAll({ param($a) $a -is [System.Management.Automation.Language.UsingExpressionAst] }, $true)
-        foreach ($u in $usings) {
-            $var = [System.Management.Automation.Language.UsingExpressionAst]::ExtractUsingVariable($u)
-            $name = $var.VariablePath.UserPath
-            $using[$name] = $PSCmdlet.SessionState.PSVariable.GetValue($name)
+        # $using: values are read here, in the caller's scope, and travel inside the script:
+        # the host receives one self-contained script plus the -ArgumentList values.
+        $values = @{}
+        foreach ($u in $ScriptBlock.Ast.FindAll({ param($a) $a -is [System.Management.Automation.Language.UsingExpressionAst] }, $true)) {
+            $name = [System.Management.Automation.Language.UsingExpressionAst]::ExtractUsingVariable($u).VariablePath.UserPath
+            if (-not $values.ContainsKey($name)) { $values[$name] = $PSCmdlet.SessionState.PSVariable.GetValue($name) }
         }
         $request = @{
-            script  = $ScriptBlock.ToString()
-            args    = @($ArgumentList)
-            using   = $using
+            script  = ConvertTo-SelfContainedScript -ScriptBlock $ScriptBlock -Values $values
             context = $Context
             timeout = $Timeout
         }
+        # No -ArgumentList means no arguments (@($null) would be one $null argument).
+        if ($PSBoundParameters.ContainsKey('ArgumentList')) { $request.args = @($ArgumentList) }
         if ($ScriptName) { $request.scriptName = $ScriptName }
         if ($targets.Count -gt 0) {
             $request.computers = @($targets | ForEach-Object { if ($_ -is [System.Collections.IDictionary]) { $_['Id'] } elseif ($_.psobject.Properties['Id']) { $_.Id } else { [string]$_ } })
         }
         if (-not [PSBridge.HostBridge]::IsAttached) {
-            throw [System.InvalidOperationException]::new('Invoke-ImmyCommand: no computer is attached: this script is not running inside a psbridge worker.')
+            Stop-Command -Invocation $MyInvocation -Exception 'Invoke-ImmyCommand: no computer is attached: this script is not running inside a psbridge worker.' -ErrorId 'PSBridgeNoHost'
         }
-        $answer = Get-HostValue -Method 'host.computerCommand' -Parameters $request
+        $answer = Get-HostValue -Method 'host.computerCommand' -Parameters $request -Invocation $MyInvocation
         if ($answer -is [System.Collections.IDictionary] -and $answer.Contains('output')) {
             foreach ($o in @($answer['output'])) { $o }
         }
@@ -729,6 +839,44 @@ function Import-Module {
     with the same parameters.
     .PARAMETER Name
     Module names or paths.
+    .PARAMETER ModuleInfo
+    Module objects to import (passed to PowerShell's Import-Module).
+    .PARAMETER Assembly
+    Assemblies to import as binary modules (passed to PowerShell's Import-Module).
+    .PARAMETER Global
+    Import into the global session state.
+    .PARAMETER Prefix
+    A prefix for the nouns of imported commands.
+    .PARAMETER Function
+    Only import these functions.
+    .PARAMETER Cmdlet
+    Only import these cmdlets.
+    .PARAMETER Variable
+    Only import these variables.
+    .PARAMETER Alias
+    Only import these aliases.
+    .PARAMETER Force
+    Re-import a module that is already imported.
+    .PARAMETER PassThru
+    Return the imported module.
+    .PARAMETER AsCustomObject
+    Return the module as a custom object.
+    .PARAMETER MinimumVersion
+    The lowest acceptable module version.
+    .PARAMETER MaximumVersion
+    The highest acceptable module version.
+    .PARAMETER RequiredVersion
+    The exact module version.
+    .PARAMETER ArgumentList
+    Arguments for the module's param() block.
+    .PARAMETER DisableNameChecking
+    Do not warn about unapproved verbs.
+    .PARAMETER NoClobber
+    Do not replace commands that already exist.
+    .PARAMETER Scope
+    Local or Global.
+    .PARAMETER SkipEditionCheck
+    Skip the CompatiblePSEditions check.
     .EXAMPLE
     Import-Module SentinelOne
     #>
