@@ -24,8 +24,11 @@ type IntegrationType struct {
 	ScriptHash   string          `json:"scriptHash,omitempty"`
 	Capabilities []string        `json:"capabilities,omitempty"`
 	Schema       json.RawMessage `json:"schema,omitempty"` // Init param schema, produced elsewhere
-	CreatedAt    time.Time       `json:"createdAt"`
-	UpdatedAt    time.Time       `json:"updatedAt"`
+	// Describe is the whole description the script produced when it was loaded (capabilities
+	// with their members; every method's parameters, timeout and period), as JSON.
+	Describe  json.RawMessage `json:"describe,omitempty"`
+	CreatedAt time.Time       `json:"createdAt"`
+	UpdatedAt time.Time       `json:"updatedAt"`
 }
 
 // Instance is one configured use of an IntegrationType. Secret parameter values are not part
@@ -39,8 +42,11 @@ type Instance struct {
 	Health           Health         `json:"health"`
 	InitializedHash  string         `json:"initializedHash,omitempty"`
 	WebhookSecretSet bool           `json:"webhookSecretSet,omitempty"` // maintained by PutWebhookSecret
-	CreatedAt        time.Time      `json:"createdAt"`
-	UpdatedAt        time.Time      `json:"updatedAt"`
+	// SecretNames lists the parameters that have a sealed secret value (never the values);
+	// maintained by every method that writes secrets.
+	SecretNames []string  `json:"secretNames,omitempty"`
+	CreatedAt   time.Time `json:"createdAt"`
+	UpdatedAt   time.Time `json:"updatedAt"`
 }
 
 // Health is the current health of an instance.

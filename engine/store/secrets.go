@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -65,8 +67,12 @@ func (s *Store) readSecrets(tx *bolt.Tx, id int64) (map[string]string, error) {
 	return out, nil
 }
 
-// writeSecrets seals secrets for instance id; an empty map deletes them.
+// writeSecrets seals secrets for instance id (an empty map deletes them) and records their
+// names in the instance's SecretNames.
 func (s *Store) writeSecrets(tx *bolt.Tx, id int64, secrets map[string]string) error {
+	if err := setSecretNames(tx, id, secrets); err != nil {
+		return err
+	}
 	if len(secrets) == 0 {
 		return s.putSealed(tx, bInstanceSecrets, id, nil)
 	}
@@ -217,4 +223,27 @@ func (s *Store) WebhookSecret(id int64) (secret string, ok bool, err error) {
 		return "", false, fmt.Errorf("get webhook secret of instance %d: %w", id, err)
 	}
 	return secret, ok, nil
+}
+
+// setSecretNames stores the sorted names of secrets in the instance record, if it exists.
+func setSecretNames(tx *bolt.Tx, id int64, secrets map[string]string) error {
+	b := bucket(tx, bInstances)
+	var inst Instance
+	found, err := getJSON(b, itob(id), &inst)
+	if err != nil || !found {
+		return err
+	}
+	names := make([]string, 0, len(secrets))
+	for name := range secrets {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	if slices.Equal(names, inst.SecretNames) {
+		return nil
+	}
+	inst.SecretNames = names
+	if len(names) == 0 {
+		inst.SecretNames = nil
+	}
+	return putJSON(b, itob(id), &inst)
 }
