@@ -1,8 +1,7 @@
-// Package engine runs integrations as a service: types, instances, parameters and secrets,
-// health, capabilities, client mapping, agents and tokens. This file validates the values
-// submitted for an Init param() block before anything runs, so every problem is reported at
-// once and each names its field.
 package engine
+
+// This file validates the values submitted for an Init param() block before anything runs, so
+// every problem is reported at once and each names its field.
 
 import (
 	"encoding/json"
