@@ -1,0 +1,162 @@
+package web
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/internal/fakes1"
+	"github.com/psbridge/psbridge/internal/testpwsh"
+)
+
+// post sends one request and drains the answer.
+func post(b *testing.B, c *http.Client, url string) {
+	resp, err := c.Post(url, "application/json", strings.NewReader(`{"event":"bench"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		b.Fatalf("status %d", resp.StatusCode)
+	}
+}
+
+// BenchmarkPlugin compares the plugin endpoint running the docs' webhook example on the pool
+// (2 workers) with a plain Go handler returning the same body, in the same run.
+func BenchmarkPlugin(b *testing.B) {
+	s := newServer(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2}))
+	var typ struct{ ID string }
+	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Webhook", "script": example(b, "testdata/examples/08-webhook.ps1")}, &typ)
+	var inst struct{ ID int64 }
+	s.must(201, "POST", "/api/v1/integrations", map[string]any{"name": "w", "typeId": typ.ID}, &inst)
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		_, _ = w.Write([]byte(`"ok"`))
+	}))
+	defer plain.Close()
+	for _, tc := range []struct{ name, url string }{
+		{"plugin-endpoint", fmt.Sprintf("%s/plugins/api/v1/%d/bench", s.http.URL, inst.ID)},
+		{"plain-go-handler", plain.URL + "/bench"},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+			post(b, c, tc.url) // warm
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					post(b, c, tc.url)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
+		})
+	}
+}
+
+// BenchmarkListIntegrations measures GET /api/v1/integrations with 1,000 instances and reports
+// the p50 and p99 latency of single requests.
+func BenchmarkListIntegrations(b *testing.B) {
+	s := newServer(b, nil)
+	var typ struct{ ID string }
+	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Form", "script": formScript}, &typ)
+	for i := 0; i < 1000; i++ { // seeded through the store: this measures reads, not 1,000 Inits
+		id, err := s.st.ReserveInstanceID()
+		if err != nil {
+			b.Fatal(err)
+		}
+		inst := store.Instance{ID: id, Name: fmt.Sprintf("inst-%d", i), TypeID: typ.ID,
+			FormData: map[string]any{"ApiUrl": "https://v.example/", "PageSize": 50},
+			Health:   store.Health{Status: store.StatusHealthy, CheckedAt: time.Now()}}
+		if err := s.st.CommitInstance(&inst, map[string]string{"ApiKey": "k"}, []byte(`{"Url":"https://v.example/"}`)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, limit := range []int{100, 1000} {
+		b.Run(fmt.Sprintf("limit=%d", limit), func(b *testing.B) {
+			url := fmt.Sprintf("%s/api/v1/integrations?limit=%d", s.http.URL, limit)
+			c := &http.Client{}
+			lat := make([]time.Duration, 0, b.N)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				start := time.Now()
+				req, _ := http.NewRequest(http.MethodGet, url, nil)
+				req.Header.Set("Authorization", "Bearer "+s.token)
+				resp, err := c.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					b.Fatalf("status %d", resp.StatusCode)
+				}
+				lat = append(lat, time.Since(start))
+			}
+			b.StopTimer()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// BenchmarkAgentSync10000 syncs 10,000 agents from the fake SentinelOne API through the docs'
+// SentinelOne example (GetAgents over every page) into the store. Run with -benchtime=1x.
+func BenchmarkAgentSync10000(b *testing.B) {
+	s := newServer(b, nil)
+	fake := fakes1.New(fakes1.Config{TotalAgents: 10000})
+	vendor := newVendor(b, fake)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	e := s.eng
+	if _, err := e.PutModule("SentinelOne", example(b, "testdata/modules/SentinelOne.psm1"), true); err != nil {
+		b.Fatal(err)
+	}
+	typ, err := e.CreateType(ctx, engine.TypeInput{Name: "SentinelOne", Script: example(b, "testdata/examples/07-sentinelone.ps1")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	inst, err := e.CreateInstance(ctx, engine.InstanceInput{Name: "S1", TypeID: typ.ID,
+		FormData: map[string]any{"S1Uri": vendor + "/", "S1ApiKey": fakes1.DefaultAPIToken}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	clients, err := e.Clients(ctx, inst.ID)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i, c := range clients {
+		tn, err := e.CreateTenant(engine.TenantInput{Name: fmt.Sprintf("T%d", i)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.MapClient(inst.ID, c.ExternalClientID, tn.ID); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r, err := e.SyncAgents(ctx, inst.ID)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if r.Agents != 10000 {
+			b.Fatalf("synced %d agents", r.Agents)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/sync")
+}

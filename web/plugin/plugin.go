@@ -1,0 +1,287 @@
+// Package plugin serves ImmyBot's plugin (webhook) endpoint, /plugins/api/v1/{instanceId}/…:
+// each request runs the instance's HandleHttpRequest block with $httpContext, $body and
+// $route, and the block's [ObjectResult] becomes the HTTP response. It exists apart from the
+// REST API because its callers are vendors' webhook senders: no bearer token, but an optional
+// per-instance shared secret or HMAC signature, and answers shaped by the script.
+package plugin
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/web/httpx"
+)
+
+// Headers that authenticate a webhook when the instance has a webhook secret.
+const (
+	// SecretHeader carries the shared secret itself.
+	SecretHeader = "X-Psbridge-Secret"
+	// SignatureHeader carries "sha256=" + hex(HMAC-SHA256(secret, raw body)).
+	SignatureHeader = "X-Psbridge-Signature"
+)
+
+// Patterns are the ServeMux patterns the endpoint is registered under (any method).
+var Patterns = []string{"/plugins/api/v1/{instanceId}", "/plugins/api/v1/{instanceId}/{route...}"}
+
+// Options configures the endpoint. The zero value is usable.
+type Options struct {
+	// MaxBody bounds request bodies (default httpx.DefaultMaxBody, 1 MiB).
+	MaxBody int64
+	// Logger receives service logs. Default: discard.
+	Logger *zerolog.Logger
+}
+
+// Handler serves the plugin endpoint.
+type Handler struct {
+	eng  *engine.Engine
+	opts Options
+	log  zerolog.Logger
+}
+
+// New returns the endpoint for eng.
+func New(eng *engine.Engine, opts Options) *Handler {
+	if opts.MaxBody <= 0 {
+		opts.MaxBody = httpx.DefaultMaxBody
+	}
+	log := zerolog.Nop()
+	if opts.Logger != nil {
+		log = opts.Logger.With().Str("component", "plugin").Logger()
+	}
+	return &Handler{eng: eng, opts: opts, log: log}
+}
+
+// Register adds the endpoint to mux.
+func (h *Handler) Register(mux *http.ServeMux) {
+	for _, p := range Patterns {
+		mux.Handle(p, h)
+	}
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound,
+		Detail: "no integration with an HTTP endpoint (ISupportsHttpRequest) at this address"})
+}
+
+// ServeHTTP runs HandleHttpRequest. Unknown instances, disabled ones and ones without
+// ISupportsHttpRequest are all 404, so the endpoint does not reveal which instances exist.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	id, err := strconv.ParseInt(r.PathValue("instanceId"), 10, 64)
+	if err != nil || id <= 0 {
+		notFound(w, r)
+		return
+	}
+	secret, hasSecret, err := h.eng.PluginTarget(id)
+	var ce *engine.CapabilityError
+	switch {
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrDisabled), errors.As(err, &ce):
+		notFound(w, r)
+		return
+	case err != nil:
+		h.fail(w, r, err)
+		return
+	}
+	body, err := httpx.ReadBody(w, r, h.opts.MaxBody)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	if hasSecret && !authentic(r, body, secret) {
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeUnauthorize, Status: http.StatusUnauthorized,
+			Detail: "this endpoint requires the integration's webhook secret in " + SecretHeader + " or a body signature in " + SignatureHeader})
+		return
+	}
+	route := r.PathValue("route")
+	res, err := h.eng.HandleHTTP(r.Context(), id, HTTPContext(r, body), Body(r, body), route)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	Respond(w, res)
+}
+
+// authentic checks the shared secret header or the HMAC signature of the body.
+func authentic(r *http.Request, body []byte, secret string) bool {
+	if got := r.Header.Get(SecretHeader); got != "" {
+		return subtle.ConstantTimeCompare([]byte(got), []byte(secret)) == 1
+	}
+	sig, ok := strings.CutPrefix(r.Header.Get(SignatureHeader), "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(strings.TrimSpace(sig))
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// HTTPContext is the dictionary the worker turns into Microsoft.AspNetCore.Http.HttpContext
+// (keys of HttpContext.FromDictionary in psmodule/src/CompatAspNet.cs). Path is the whole
+// request path and PathBase is empty, as for an ASP.NET app hosted at the site root. The
+// webhook secret header is never passed on.
+func HTTPContext(r *http.Request, body []byte) map[string]any {
+	headers := map[string]any{}
+	for k, vs := range r.Header {
+		if strings.EqualFold(k, SecretHeader) {
+			continue
+		}
+		headers[k] = vs
+	}
+	if r.Host != "" {
+		headers["Host"] = []string{r.Host}
+	}
+	query := map[string]any{}
+	for k, vs := range r.URL.Query() {
+		query[k] = vs
+	}
+	qs := ""
+	if r.URL.RawQuery != "" {
+		qs = "?" + r.URL.RawQuery
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	hc := map[string]any{
+		"method": r.Method, "path": r.URL.Path, "pathBase": "", "query": query, "queryString": qs,
+		"headers": headers, "contentType": r.Header.Get("Content-Type"), "contentLength": len(body),
+		"scheme": scheme, "host": r.Host, "protocol": r.Proto, "remoteIpAddress": remoteIP(r),
+		"traceIdentifier": httpx.RequestID(r.Context()),
+	}
+	if utf8.Valid(body) {
+		hc["body"] = string(body)
+	} else {
+		hc["bodyBase64"] = encodeBase64(body)
+	}
+	return hc
+}
+
+// Body is what $body receives: the parsed JSON value for a JSON request whose body parses,
+// otherwise the raw text (nil when there is no body).
+func Body(r *http.Request, body []byte) any {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil
+	}
+	if httpx.IsJSON(r.Header.Get("Content-Type")) {
+		dec := json.NewDecoder(bytes.NewReader(body))
+		dec.UseNumber() // big ids stay exact
+		var v any
+		if dec.Decode(&v) == nil && !dec.More() {
+			return v
+		}
+	}
+	if !utf8.Valid(body) {
+		return encodeBase64(body)
+	}
+	return string(body)
+}
+
+// actionResult is the JSON of an IActionResult (ObjectResult, StatusCodeResult, …).
+type actionResult struct {
+	StatusCode   *int            `json:"statusCode"`
+	Value        json.RawMessage `json:"value"`
+	ContentTypes []string        `json:"contentTypes"`
+}
+
+// Respond turns HandleHttpRequest's output into the response: the last IActionResult gives
+// the status (200 when unset) and its value the JSON body; without one, a single output object
+// is the JSON body of a 200, several are a JSON array, none is 204.
+func Respond(w http.ResponseWriter, res *bridge.Result) {
+	for i := len(res.Output) - 1; i >= 0; i-- {
+		if i >= len(res.OutputTypes) || !strings.HasPrefix(res.OutputTypes[i], "Microsoft.AspNetCore.Mvc.") {
+			continue
+		}
+		var ar actionResult
+		if err := json.Unmarshal(res.Output[i], &ar); err != nil {
+			break
+		}
+		status := http.StatusOK
+		if ar.StatusCode != nil && *ar.StatusCode >= 100 && *ar.StatusCode <= 999 {
+			status = *ar.StatusCode
+		}
+		if len(ar.Value) == 0 || string(ar.Value) == "null" || status == http.StatusNoContent || status == http.StatusNotModified {
+			w.WriteHeader(status)
+			return
+		}
+		var text string
+		if plainText(ar.ContentTypes) && json.Unmarshal(ar.Value, &text) == nil {
+			w.Header().Set("Content-Type", ar.ContentTypes[0])
+			w.WriteHeader(status)
+			_, _ = w.Write([]byte(text))
+			return
+		}
+		writeJSON(w, status, ar.Value)
+		return
+	}
+	switch len(res.Output) {
+	case 0:
+		w.WriteHeader(http.StatusNoContent)
+	case 1:
+		writeJSON(w, http.StatusOK, res.Output[0])
+	default:
+		b, _ := json.Marshal(res.Output)
+		writeJSON(w, http.StatusOK, b)
+	}
+}
+
+func plainText(cts []string) bool {
+	return len(cts) > 0 && strings.HasPrefix(strings.ToLower(cts[0]), "text/")
+}
+
+func writeJSON(w http.ResponseWriter, status int, body []byte) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// fail answers errors of the endpoint itself. Script failures are a 500 without details: the
+// sender is a third party, and the details are in the call log.
+func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var re *httpx.RequestError
+	var se *bridge.ScriptError
+	d := httpx.Details{Type: httpx.TypeInternal, Status: http.StatusInternalServerError, Title: "Internal server error",
+		Detail: "the integration could not handle this request; see the integration's call log"}
+	switch {
+	case errors.As(err, &re):
+		d = re.Details
+	case errors.Is(err, bridge.ErrQueueFull):
+		w.Header().Set("Retry-After", "1")
+		d = httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Busy", Detail: "every pwsh worker is busy; retry shortly"}
+	case errors.Is(err, bridge.ErrTimeout):
+		d = httpx.Details{Type: httpx.TypeTimeout, Status: http.StatusGatewayTimeout, Title: "Timeout", Detail: "HandleHttpRequest did not finish in time"}
+	case errors.Is(err, bridge.ErrClosed), errors.Is(err, bridge.ErrCanceled):
+		w.Header().Set("Retry-After", "1")
+		d = httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Unavailable", Detail: "the server is shutting down or the request was cancelled"}
+	case errors.As(err, &se):
+		d.Type = httpx.TypeScript
+	default:
+		h.log.Error().Str("request_id", httpx.RequestID(r.Context())).Err(err).Msg("plugin request failed")
+	}
+	httpx.Problem(w, r, d)
+}
+
+func remoteIP(r *http.Request) string {
+	host := r.RemoteAddr
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		host = host[:i]
+	}
+	return strings.Trim(host, "[]")
+}
+
+func encodeBase64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }

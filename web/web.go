@@ -1,0 +1,102 @@
+// Package web assembles psbridge's HTTP surface: the REST API (web/api) under /api/v1, the
+// plugin endpoint (web/plugin) under /plugins/api/v1, and the OpenAPI document at
+// /api/openapi.yaml, behind one middleware that gives every request an id, recovers panics and
+// logs requests. It exists so `psbridge serve`, the demo and the tests build the same server.
+package web
+
+import (
+	_ "embed"
+	"net/http"
+	"sort"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/web/api"
+	"github.com/psbridge/psbridge/web/httpx"
+	"github.com/psbridge/psbridge/web/plugin"
+)
+
+// OpenAPI is the OpenAPI 3.1 document of every route, served at /api/openapi.yaml.
+//
+//go:embed openapi.yaml
+var OpenAPI []byte
+
+// OpenAPIPath is where the document is served (without authentication).
+const OpenAPIPath = "/api/openapi.yaml"
+
+// Options configures the server. The zero value is usable.
+type Options struct {
+	// MaxBody bounds request bodies of the API and the plugin endpoint (default 1 MiB).
+	MaxBody int64
+	// Logger receives service logs. Default: discard.
+	Logger *zerolog.Logger
+}
+
+// New returns the handler serving the API, the plugin endpoint and the OpenAPI document.
+func New(eng *engine.Engine, opts Options) http.Handler {
+	log := zerolog.Nop()
+	if opts.Logger != nil {
+		log = *opts.Logger
+	}
+	mux := http.NewServeMux()
+	api.New(eng, api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	plugin.New(eng, plugin.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(OpenAPI)
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
+	})
+	return httpx.Middleware(log, mux)
+}
+
+// Route is one method and path template as the OpenAPI document spells it.
+type Route struct {
+	Method string // lower case, as an OpenAPI operation key
+	Path   string // with {param} placeholders, no "..." suffix
+}
+
+// pluginMethods are the methods the plugin endpoint documents (it accepts any).
+var pluginMethods = []string{"get", "post", "put", "patch", "delete"}
+
+// Routes lists every registered route the OpenAPI document must describe, sorted.
+func Routes() []Route {
+	var out []Route
+	for _, rt := range api.New(nil, api.Options{}).Routes() {
+		out = append(out, Route{Method: lower(rt.Method), Path: rt.Pattern})
+	}
+	for _, p := range plugin.Patterns {
+		p = trimWildcard(p)
+		for _, m := range pluginMethods {
+			out = append(out, Route{Method: m, Path: p})
+		}
+	}
+	out = append(out, Route{Method: "get", Path: OpenAPIPath})
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+func lower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 32
+		}
+	}
+	return string(b)
+}
+
+// trimWildcard turns "{route...}" into "{route}".
+func trimWildcard(p string) string {
+	if n := len(p); n > 5 && p[n-4:] == "...}" {
+		return p[:n-4] + "}"
+	}
+	return p
+}
