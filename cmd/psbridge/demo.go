@@ -8,21 +8,28 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/rs/zerolog"
+
 	"github.com/psbridge/psbridge"
 	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/fakes1"
 )
 
-const demoUsage = `Usage: psbridge demo [--once] [--listen ADDR]
+const demoUsage = `Usage: psbridge demo [--once] [--listen ADDR] [--serve ADDR]
 
 Runs the vendor's SentinelOne example integration (testdata/examples/07-sentinelone.ps1, bundled
 in the binary) unchanged against a fake SentinelOne API on this machine: Init, HealthCheck,
 GetClients, GetAgents (all pages), GetTenantInstallToken and HandleHttpRequest, through a pool
-of warm pwsh workers. Then it keeps the fake API running so you can try 'psbridge run' against
-it (Ctrl-C stops), unless --once is given.
+of warm pwsh workers. Then, unless --once is given, it starts the psbridge server on a
+temporary database with the SentinelOne module, type and an instance ready, prints the URLs and
+an API token, and serves until Ctrl-C.
 
 If pwsh is missing and the .NET SDK is present, demo installs pwsh first (psbridge install-pwsh).
 `
@@ -31,6 +38,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs := newFlagSet("demo", stderr, demoUsage)
 	once := fs.Bool("once", false, "exit after the walkthrough instead of serving the fake API")
 	listen := fs.String("listen", "127.0.0.1:0", "address for the fake SentinelOne API")
+	serveAddr := fs.String("serve", "127.0.0.1:8080", "address for the psbridge server after the walkthrough (a free port if taken)")
 	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
 	if err := parseFlags(fs, args); err != nil {
 		return err
@@ -142,14 +150,67 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *once {
 		return nil
 	}
+	return serveDemo(ctx, pool, *serveAddr, apiURL, string(script), string(module), stdout)
+}
+
+// serveDemo serves psbridge on a temporary database holding the SentinelOne module, type and
+// one instance pointing at the fake API, until ctx ends.
+func serveDemo(ctx context.Context, pool *bridge.Pool, addr, apiURL, script, module string, stdout io.Writer) error {
+	dir, err := os.MkdirTemp("", "psbridge-demo-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	st, err := store.Open(filepath.Join(dir, "psbridge.db"), store.Options{})
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	token, _, err := st.CreateToken("demo")
+	if err != nil {
+		return err
+	}
+	log := zerolog.New(io.Discard)
+	eng, err := engine.New(engine.Config{Store: st, Pool: pool, Logger: &log})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	if _, err := eng.PutModule("SentinelOne", module, true); err != nil {
+		return err
+	}
+	typ, err := eng.CreateType(ctx, engine.TypeInput{Name: "SentinelOne", Description: "the docs' SentinelOne example", Script: script, ScriptName: "SentinelOne.ps1"})
+	if err != nil {
+		return err
+	}
+	inst, err := eng.CreateInstance(ctx, engine.InstanceInput{Name: "SentinelOne (fake API)", TypeID: typ.ID,
+		FormData: map[string]any{"S1Uri": apiURL, "S1ApiKey": fakes1.DefaultAPIToken}})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if ln, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return err
+		}
+	}
+	defer ln.Close()
+	eng.Start(ctx)
+	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `
-The fake SentinelOne API keeps running. In another terminal, try:
-  go run ./cmd/psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
-      --param S1Uri=%s --param S1ApiKey=%s --call GetClients
+psbridge server (temporary database, removed on exit):
+  API:          %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
+  API token:    %[2]s
+  integration:  %[1]s/api/v1/integrations/%[3]d   (health %[4]s)
+  plugin:       %[1]s%[5]s/hook
+  fake S1 API:  %[6]s
+Try:
+  curl -H 'Authorization: Bearer %[2]s' %[1]s/api/v1/integrations/%[3]d/clients
+  curl -X POST -H 'Authorization: Bearer %[2]s' %[1]s/api/v1/integrations/%[3]d/agents/sync
+  curl -X POST -H 'Content-Type: application/json' -d '{"event":"demo"}' %[1]s%[5]s/hook
 Ctrl-C stops.
-`, apiURL, fake.APIToken())
-	<-ctx.Done()
-	return nil
+`, base, token, inst.ID, inst.Health.Status, inst.PluginBaseURL, apiURL)
+	return serveHTTP(ctx, ln, eng, &log)
 }
 
 type demoRun struct {
