@@ -1,6 +1,6 @@
 // Command psbridge hosts PowerShell integration scripts written for ImmyBot's dynamic
 // integrations and runs them unchanged: a supervised pool of pwsh workers, the compatibility
-// module, and (in later releases) a service with a REST API and web pages.
+// module, and a service with a REST API and an HTTP plugin endpoint.
 package main
 
 import (
@@ -42,6 +42,10 @@ Usage:
 Commands:
   demo           run the bundled SentinelOne example against a local fake SentinelOne API
   run            load an integration script, run Init and HealthCheck or one method, print JSON
+  serve          serve the REST API and the plugin endpoint over a pool of pwsh workers
+  token create   create an API token for the REST API
+  backup         write a consistent copy of the database
+  console        open a debugging console (pwsh with an integration loaded) on a server or --local
   fake-s1        serve the fake SentinelOne API (for trying scripts by hand)
   install-pwsh   install PowerShell with the .NET SDK into psbridge's cache
   config         print the effective configuration (defaults < YAML < PSBRIDGE_* env < flags)
@@ -52,6 +56,7 @@ Run 'psbridge <command> -h' for the flags of a command.
 
 Examples:
   psbridge demo
+  psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
   psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
       --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token --call GetClients
 `
@@ -88,6 +93,12 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runDemo(ctx, rest, stdout, stderr)
 	case "run":
 		return runRun(ctx, rest, stdout, stderr)
+	case "serve":
+		return runServe(ctx, rest, stdout, stderr)
+	case "token":
+		return runToken(ctx, rest, stdout, stderr)
+	case "backup":
+		return runBackup(ctx, rest, stdout, stderr)
 	case "fake-s1":
 		return runFakeS1(ctx, rest, stdout, stderr)
 	case "install-pwsh":
@@ -98,6 +109,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runConfig(ctx, rest, stdout, stderr)
 	case "healthcheck":
 		return runHealthcheck(ctx, rest, stdout, stderr)
+	case "console":
+		return runConsole(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

@@ -1,0 +1,292 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/psbridge/psbridge/psmodule"
+	"github.com/psbridge/psbridge/web/console"
+)
+
+const consoleUsage = `Usage: psbridge console [--url URL] [--token TOKEN] [--instance ID] [--session ID]
+       psbridge console --local [--script FILE [--module FILE]... [--param NAME=VALUE]...]
+
+Opens the debugging console: an interactive pwsh for trying and debugging integration scripts.
+
+With --url, it attaches to a psbridge server's console (GET /api/v1/console/ws, the same API
+token as the REST API). With --instance, the session loads that integration instance: its
+script, module scripts and saved configuration, with these commands at the prompt:
+
+  Invoke-IntegrationMethod GetClients           run a method (Init, HealthCheck, GetAgents, ...)
+  GetAgents -clientIds 42                       the same, one function per method
+  Get-IntegrationMethod                         list the methods and their parameters
+  Set-PSBreakpoint -Script <path> -Line 12      stop inside Init, HealthCheck or a capability
+
+$IntegrationContext is reachable only while a method runs, and every secret (password form
+values, every string in $IntegrationContext) is masked in the output.
+
+With --local, no server is needed: pwsh runs here, in-process. Add --script to load an
+integration script the same way (--param values fill Init's parameters; Init runs at start).
+
+Press Ctrl-] to detach: the session keeps running for its reconnect window (60 s by default);
+re-attach with --session ID. Typing 'exit' ends the session; its exit code becomes this
+command's exit code.
+
+Examples:
+  psbridge console --url http://127.0.0.1:8080 --token "$PSBRIDGE_TOKEN"
+  psbridge console --url https://psbridge.example --instance 3f2a9c1e
+  psbridge console --url https://psbridge.example --session 8c1d...   # re-attach
+  psbridge console --local
+  psbridge console --local --script testdata/examples/07-sentinelone.ps1 \
+      --module testdata/modules/SentinelOne.psm1 \
+      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token
+`
+
+func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("console", stderr, consoleUsage)
+	serverURL := fs.String("url", "", "server `URL` (default $PSBRIDGE_URL, else http://127.0.0.1:8080)")
+	token := fs.String("token", "", "API `TOKEN` (default $PSBRIDGE_TOKEN)")
+	instance := fs.String("instance", "", "integration instance `ID` to load into the session")
+	sessionID := fs.String("session", "", "re-attach to the open session `ID`")
+	local := fs.Bool("local", false, "run the console here, without a server")
+	script := fs.String("script", "", "with --local: integration script `FILE` to load")
+	var modules, params listFlag
+	fs.Var(&modules, "module", "with --local --script: module script `FILE` that Import-Module finds by its file name (repeatable)")
+	fs.Var(&params, "param", "with --local --script: Init parameter `NAME=VALUE` (repeatable)")
+	pwshFlag := fs.String("pwsh", "", "with --local: pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	rest, err := parseInterleaved(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usageErr("console takes no arguments, got %q (see psbridge console -h)", rest)
+	}
+	if !*local && (*script != "" || len(modules) > 0 || len(params) > 0) {
+		return usageErr("--script, --module and --param need --local (a server loads instances with --instance)")
+	}
+	if *local && (*instance != "" || *sessionID != "" || *serverURL != "" || *token != "") {
+		return usageErr("--url, --token, --instance and --session need a server; with --local, load a script with --script")
+	}
+
+	in, out := os.Stdin, stdout
+	cols, rows := termSize(in)
+	var conn console.Conn
+	if *local {
+		lc, cleanup, err := openLocalConsole(ctx, *pwshFlag, *script, modules, params, cols, rows, stderr)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		conn = lc
+	} else {
+		if *token == "" {
+			*token = os.Getenv("PSBRIDGE_TOKEN")
+		}
+		if *serverURL == "" {
+			*serverURL = consoleEnvOr("PSBRIDGE_URL", "http://127.0.0.1:8080")
+		}
+		q := url.Values{}
+		if *instance != "" {
+			q.Set("instance", *instance)
+		}
+		if *sessionID != "" {
+			q.Set("session", *sessionID)
+		}
+		if cols > 0 {
+			q.Set("cols", strconv.Itoa(cols))
+			q.Set("rows", strconv.Itoa(rows))
+		}
+		wsURL, err := console.WebsocketURL(*serverURL, q)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		h := http.Header{}
+		if *token != "" {
+			h.Set("Authorization", "Bearer "+*token)
+		}
+		c, err := console.Dial(ctx, wsURL, h)
+		if err != nil {
+			return err
+		}
+		conn = c
+	}
+	fmt.Fprintf(stderr, "psbridge console: session %s (Ctrl-] detaches)\r\n", conn.SessionID())
+
+	restore, err := makeRaw(in)
+	if err != nil {
+		conn.Close()
+		return err
+	}
+	resize := make(chan [2]int, 1)
+	winch := make(chan os.Signal, 1)
+	signal.Notify(winch, syscall.SIGWINCH)
+	stopWinch := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-winch:
+				if c, r := termSize(in); c > 0 {
+					select {
+					case resize <- [2]int{c, r}:
+					default:
+					}
+				}
+			case <-stopWinch:
+				return
+			}
+		}
+	}()
+	code, runErr := console.Run(ctx, conn, in, out, resize)
+	signal.Stop(winch)
+	close(stopWinch)
+	restore()
+
+	switch {
+	case errors.Is(runErr, console.ErrDetached) && *local:
+		fmt.Fprintln(stderr, "\npsbridge console: detached; a --local session ends with this command")
+		return nil
+	case errors.Is(runErr, console.ErrDetached):
+		fmt.Fprintf(stderr, "\npsbridge console: detached; re-attach within the reconnect window with: psbridge console --session %s\n", conn.SessionID())
+		return nil
+	case runErr != nil:
+		return &exitError{code: exitFailure, err: runErr}
+	case code != 0:
+		if code < 0 {
+			code = exitFailure
+		}
+		return &exitError{code: code, err: errSilent}
+	}
+	return nil
+}
+
+func consoleEnvOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+// openLocalConsole starts an in-process console manager and one session (loading script when
+// given) and attaches to it.
+func openLocalConsole(ctx context.Context, pwshFlag, script string, modules, params []string, cols, rows int, stderr io.Writer) (console.Conn, func(), error) {
+	pwsh, err := findPwsh(ctx, pwshFlag, true, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := console.Config{Pwsh: pwsh}
+	instance := ""
+	if script != "" {
+		inst, err := localInstance(script, modules, params)
+		if err != nil {
+			return nil, nil, err
+		}
+		installed, err := psmodule.Install(ctx, cacheDir(), pwsh)
+		if err != nil {
+			return nil, nil, &exitError{code: exitEnv, err: err}
+		}
+		cfg.ModuleManifest = installed.Manifest()
+		cfg.Instances = console.InstanceSourceFunc(func(context.Context, string, string) (console.ConsoleInstance, error) {
+			return inst, nil
+		})
+		instance = "local"
+	}
+	m, err := console.NewManager(cfg)
+	if err != nil {
+		return nil, nil, &exitError{code: exitEnv, err: err}
+	}
+	owner := "local"
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		owner = u.Username
+	}
+	s, err := m.Open(ctx, console.OpenOptions{User: owner, Instance: instance, Cols: cols, Rows: rows})
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	lc, err := console.Local(s)
+	if err != nil {
+		m.Close()
+		return nil, nil, err
+	}
+	return lc, func() { m.Close() }, nil
+}
+
+// localInstance reads a script, its modules and --param values into a ConsoleInstance. JSON
+// values (numbers, true/false, arrays, objects) are decoded; anything else is a string.
+func localInstance(script string, modules, params []string) (console.ConsoleInstance, error) {
+	text, err := os.ReadFile(script)
+	if err != nil {
+		return console.ConsoleInstance{}, usageErr("--script: %v", err)
+	}
+	inst := console.ConsoleInstance{
+		ScriptName:  filepath.Base(script),
+		ScriptText:  string(text),
+		ModulePaths: map[string]string{},
+		FormData:    map[string]any{},
+	}
+	for _, m := range modules {
+		if _, err := os.Stat(m); err != nil {
+			return console.ConsoleInstance{}, usageErr("--module: %v", err)
+		}
+		name := strings.TrimSuffix(filepath.Base(m), filepath.Ext(m))
+		inst.ModulePaths[name] = m
+	}
+	for _, p := range params {
+		name, value, err := splitAssignment("param", p)
+		if err != nil {
+			return console.ConsoleInstance{}, err
+		}
+		var v any = value
+		var decoded any
+		if t := strings.TrimSpace(value); t != "" && strings.ContainsAny(t[:1], "[{0123456789-tfn") && json.Unmarshal([]byte(t), &decoded) == nil && decoded != nil {
+			v = decoded
+		}
+		inst.FormData[name] = v
+	}
+	return inst, nil
+}
+
+// termSize returns the terminal size of f, or 0, 0 when f is not a terminal.
+func termSize(f *os.File) (cols, rows int) {
+	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
+	if err != nil || ws.Col == 0 {
+		return 0, 0
+	}
+	return int(ws.Col), int(ws.Row)
+}
+
+// makeRaw puts the terminal f into raw mode (keystrokes pass through unprocessed, no local
+// echo) and returns the function that restores it. Not a terminal: nothing to do.
+func makeRaw(f *os.File) (func(), error) {
+	fd := int(f.Fd())
+	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
+	if err != nil {
+		return func() {}, nil
+	}
+	raw := *old
+	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+	raw.Oflag &^= unix.OPOST
+	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+	raw.Cflag &^= unix.CSIZE | unix.PARENB
+	raw.Cflag |= unix.CS8
+	raw.Cc[unix.VMIN] = 1
+	raw.Cc[unix.VTIME] = 0
+	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
+		return nil, fmt.Errorf("console: raw terminal mode: %w", err)
+	}
+	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
+}
