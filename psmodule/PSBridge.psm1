@@ -905,6 +905,10 @@ function Import-Module {
     )
     process {
         $forward = @{} + $PSBoundParameters
+        # Called from inside this module, PowerShell's Import-Module would import into the
+        # module's own session state, where the calling script never sees the commands.
+        # Import into the global state instead, as a script calling Import-Module itself does.
+        if (-not $forward.ContainsKey('Global') -and -not $forward.ContainsKey('Scope')) { $forward['Global'] = $true }
         if ($PSCmdlet.ParameterSetName -ne 'Name') {
             Microsoft.PowerShell.Core\Import-Module @forward
             return
