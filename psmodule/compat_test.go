@@ -609,7 +609,8 @@ func TestCompatCapabilityErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("the script loaded; want a load failure")
 			}
-			for _, w := range tc.want {
+			// Every case is on line 6 of the script: the error must say so.
+			for _, w := range append(tc.want, "compat-err-"+tc.name+".ps1:6:") {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not name %q", err, w)
 				}

@@ -751,7 +751,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             {
                 var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
                 var n = ErrorRecordNode(rec, state);
-                if (first == null) first = n["message"]?.GetValue<string>();
+                if (first == null) first = Positioned(n);
                 SendRecord(state, "error", n);
             };
             ps.Streams.Warning.DataAdded += (s, e) =>
@@ -811,6 +811,18 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 _current = null;
                 state.Shell = null;
             }
+        }
+
+        // Positioned prefixes an error record's message with "script:line:column: " when the
+        // record knows where it happened, so a summary line still names the line.
+        private static string Positioned(JsonObject n)
+        {
+            string msg = n["message"]?.GetValue<string>();
+            if (n["line"] == null) return msg;
+            string script = n["script"]?.GetValue<string>();
+            string where = (string.IsNullOrEmpty(script) ? "line " : System.IO.Path.GetFileName(script) + ":") + n["line"];
+            if (n["column"] != null) where += ":" + n["column"];
+            return where + ": " + msg;
         }
 
         private static RpcException Stopped(CallState state, int timeoutMs)
