@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine/store"
 )
 
@@ -19,6 +20,10 @@ type SyncResult struct {
 	Agents int `json:"agents"`
 	// Skipped is set when no client is mapped, so GetAgents was not called.
 	Skipped bool `json:"skipped,omitempty"`
+	// ScriptErrors are the non-terminating errors GetAgents wrote ("script:line:column:
+	// message"); the agents it still returned are stored, but an agent whose
+	// New-IntegrationAgent call failed is missing, and this says why.
+	ScriptErrors []string `json:"scriptErrors,omitempty"`
 }
 
 // agentOut is the JSON of one New-IntegrationAgent object.
@@ -98,7 +103,27 @@ func (e *Engine) SyncAgents(ctx context.Context, id int64) (SyncResult, error) {
 	if err := e.st.UpsertAgents(id, agents); err != nil {
 		return SyncResult{}, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
 	}
-	return SyncResult{Clients: len(ids), Agents: len(agents)}, nil
+	return SyncResult{Clients: len(ids), Agents: len(agents), ScriptErrors: scriptErrors(res.Records)}, nil
+}
+
+// scriptErrors formats the error records of a call, each with its position when known.
+func scriptErrors(records []bridge.Record) []string {
+	var out []string
+	for _, r := range records {
+		if r.Stream != "error" {
+			continue
+		}
+		msg := r.Message
+		if r.Line > 0 {
+			where := r.Script
+			if where == "" {
+				where = "line"
+			}
+			msg = fmt.Sprintf("%s:%d:%d: %s", where, r.Line, r.Column, msg)
+		}
+		out = append(out, msg)
+	}
+	return out
 }
 
 // versionString renders an agent version that serialised as a string or a {major,…} object.

@@ -457,3 +457,47 @@ func TestMaintenanceModeCallsTheScriptsMembers(t *testing.T) {
 		t.Fatalf("computer without agent: %v", err)
 	}
 }
+
+func TestSyncAgentsReportsScriptErrors(t *testing.T) {
+	ctx := testCtx(t)
+	e, _ := newEngine(t, Config{})
+	script := `$Integration = New-DynamicIntegration -Init { [OpResult]::Ok() } -HealthCheck { New-HealthyResult }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    New-IntegrationClient -ClientId 1 -ClientName 'One'
+}
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgents -GetAgents {
+    param([string[]]$ClientIds)
+    New-IntegrationAgent -Name good -AgentId a1 -ClientId 1 -AgentVersion '1.2.3'
+    New-IntegrationAgent -Name bad -AgentId a2 -ClientId 1 -AgentVersion 'Unknown'
+}
+$Integration
+`
+	typ, err := e.CreateType(ctx, TypeInput{Name: "Partial", Script: script, ScriptName: "Partial.ps1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.CreateInstance(ctx, InstanceInput{Name: "P", TypeID: typ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Clients(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.CreateTenant(TenantInput{Name: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MapClient(inst.ID, "1", tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.SyncAgents(ctx, inst.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Agents != 1 || len(r.ScriptErrors) != 1 {
+		t.Fatalf("sync = %+v, want 1 agent and 1 script error", r)
+	}
+	if got := r.ScriptErrors[0]; !strings.Contains(got, "Partial.ps1:8:") || !strings.Contains(got, "Unknown") {
+		t.Errorf("script error %q does not name Partial.ps1:8 and the bad value", got)
+	}
+}
