@@ -34,6 +34,7 @@ const (
 	DefaultAgentSyncTick     = time.Minute
 	DefaultMaxRecordsPerCall = 500
 	DefaultConcurrency       = 2
+	DefaultHealthRetry       = 15 * time.Second
 )
 
 // Config sets up an Engine. Store and Pool are required; zero values of the others take the
@@ -48,6 +49,9 @@ type Config struct {
 	// HealthInterval is the HealthCheck period per instance (default 60 s; negative: no
 	// periodic checks, CheckHealth still works).
 	HealthInterval time.Duration
+	// HealthRetry is the first retry delay of an instance whose Init or HealthCheck failed;
+	// it doubles with every further failure up to HealthInterval (default 15 s).
+	HealthRetry time.Duration
 	// UnhealthyAfter is how many consecutive failed checks turn Degraded into Unhealthy
 	// (default 3). Init is re-run after that many failures.
 	UnhealthyAfter int
@@ -79,6 +83,7 @@ type Engine struct {
 	initOK         map[int64]string      // instance → script version whose Init succeeded here
 	initLocks      map[int64]*sync.Mutex // serialises Init per instance
 	lastAgentSync  map[int64]time.Time
+	nextHealth     map[int64]time.Time // instance → when its next periodic check is due
 	clientsFetched map[int64]bool
 	descs          map[string]*bridge.Description // type id + script hash → description
 	types          map[string]store.IntegrationType
@@ -100,6 +105,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.UnhealthyAfter <= 0 {
 		cfg.UnhealthyAfter = DefaultUnhealthyAfter
+	}
+	if cfg.HealthRetry <= 0 {
+		cfg.HealthRetry = DefaultHealthRetry
 	}
 	if cfg.AgentSyncPeriod <= 0 {
 		cfg.AgentSyncPeriod = DefaultAgentSyncPeriod
@@ -125,6 +133,7 @@ func New(cfg Config) (*Engine, error) {
 		initOK:         map[int64]string{},
 		initLocks:      map[int64]*sync.Mutex{},
 		lastAgentSync:  map[int64]time.Time{},
+		nextHealth:     map[int64]time.Time{},
 		clientsFetched: map[int64]bool{},
 		descs:          map[string]*bridge.Description{},
 		types:          map[string]store.IntegrationType{},
@@ -138,6 +147,9 @@ func New(cfg Config) (*Engine, error) {
 
 // Store returns the engine's store (for backups and token checks).
 func (e *Engine) Store() *store.Store { return e.st }
+
+// Pool returns the engine's worker pool (for readiness and metrics).
+func (e *Engine) Pool() *bridge.Pool { return e.pool }
 
 // Start runs Init and HealthCheck for every enabled instance in the background, then keeps
 // checking health every HealthInterval and syncing agents when due, until Close or ctx ends.
@@ -160,18 +172,18 @@ func (e *Engine) Start(ctx context.Context) {
 	e.bg.Add(1)
 	go func() {
 		defer e.bg.Done()
-		e.checkAll(ctx)
+		e.checkAll(ctx, func(int64) bool { return true })
 		if e.cfg.HealthInterval < 0 {
 			return
 		}
-		t := time.NewTicker(e.cfg.HealthInterval)
+		t := time.NewTicker(e.healthTick())
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-t.C:
-				e.checkAll(ctx)
+			case now := <-t.C:
+				e.checkAll(ctx, func(id int64) bool { return e.healthDue(id, now) })
 			}
 		}
 	}()
@@ -224,8 +236,8 @@ func (e *Engine) background(ctx context.Context, ids []int64, fn func(context.Co
 	wg.Wait()
 }
 
-// checkAll runs a health check on every enabled instance.
-func (e *Engine) checkAll(ctx context.Context) {
+// checkAll runs a health check on every enabled instance that due accepts.
+func (e *Engine) checkAll(ctx context.Context, due func(id int64) bool) {
 	insts, err := e.st.Instances()
 	if err != nil {
 		e.log.Error().Err(err).Msg("list instances for health checks")
@@ -233,7 +245,7 @@ func (e *Engine) checkAll(ctx context.Context) {
 	}
 	var ids []int64
 	for _, inst := range insts {
-		if !inst.Disabled {
+		if !inst.Disabled && due(inst.ID) {
 			ids = append(ids, inst.ID)
 		}
 	}
@@ -265,6 +277,7 @@ func (e *Engine) forget(id int64) {
 	defer e.mu.Unlock()
 	delete(e.initOK, id)
 	delete(e.lastAgentSync, id)
+	delete(e.nextHealth, id)
 	delete(e.clientsFetched, id)
 }
 

@@ -501,3 +501,69 @@ $Integration
 		t.Errorf("script error %q does not name Partial.ps1:8 and the bad value", got)
 	}
 }
+
+func TestHealthDelay(t *testing.T) {
+	e := &Engine{cfg: Config{HealthInterval: time.Hour, HealthRetry: 10 * time.Second}}
+	cases := []struct {
+		failures int
+		want     time.Duration // before the ±10% spread
+	}{
+		{0, time.Hour},
+		{1, 10 * time.Second},
+		{2, 20 * time.Second},
+		{4, 80 * time.Second},
+		{12, time.Hour}, // 10 s << 11 passes the interval: capped
+		{500, time.Hour},
+	}
+	for _, tc := range cases {
+		for range 50 {
+			got := e.healthDelay(tc.failures)
+			if lo, hi := tc.want-tc.want/10, tc.want+tc.want/10; got < lo || got > hi {
+				t.Fatalf("healthDelay(%d) = %v, want %v ±10%%", tc.failures, got, tc.want)
+			}
+		}
+	}
+}
+
+func TestFailingInstancesAreRetriedSoonerThanHealthyOnes(t *testing.T) {
+	ctx := testCtx(t)
+	e, _ := newEngine(t, Config{HealthInterval: time.Hour, HealthRetry: 50 * time.Millisecond})
+	vendor := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/down" {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer vendor.Close()
+	typ, err := e.CreateType(ctx, TypeInput{Name: "Flaky", Script: flakyScript})
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, err := e.CreateInstance(ctx, InstanceInput{Name: "good", TypeID: typ.ID, FormData: map[string]any{"ApiUrl": vendor.URL + "/up"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, err := e.CreateInstance(ctx, InstanceInput{Name: "bad", TypeID: typ.ID, FormData: map[string]any{"ApiUrl": vendor.URL + "/down"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Start(ctx)
+	for {
+		hist, _ := e.HealthHistory(bad.ID, 0)
+		if len(hist) >= 5 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the failing instance was checked %d times; want retries", len(hist))
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	// The healthy instance is not due for an hour: the start-up check is its last.
+	goodHist, _ := e.HealthHistory(good.ID, 0)
+	badHist, _ := e.HealthHistory(bad.ID, 0)
+	if len(goodHist) > 2 {
+		t.Errorf("healthy instance checked %d times while the failing one was retried %d times", len(goodHist), len(badHist))
+	}
+}

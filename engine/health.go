@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"time"
@@ -54,6 +55,7 @@ func (e *Engine) CheckHealth(ctx context.Context, id int64) (store.Health, error
 	if err != nil {
 		return store.Health{}, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
 	}
+	e.scheduleHealth(id, failures, time.Now())
 	if failures >= e.cfg.UnhealthyAfter {
 		e.setInitOK(id, "") // run Init again: credentials or sessions may have expired
 	}
@@ -110,4 +112,48 @@ func (e *Engine) runHealthCheck(ctx context.Context, l *loaded) (string, string)
 func (e *Engine) HealthHistory(id int64, limit int) ([]store.HealthEvent, error) {
 	out, err := e.st.HealthEvents(id, limit)
 	return out, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
+}
+
+// healthDelay is how long after a check the next periodic one is due: HealthInterval when the
+// check passed; after failures, HealthRetry doubled per further failure and capped at
+// HealthInterval, so a broken vendor API is retried soon but not hammered. Either way the
+// delay is spread by ±10% so instances created together do not stay in lockstep.
+func (e *Engine) healthDelay(failures int) time.Duration {
+	d := e.cfg.HealthInterval
+	if failures > 0 {
+		r := e.cfg.HealthRetry << min(failures-1, 20)
+		if r > 0 && r < d {
+			d = r
+		}
+	}
+	if spread := int64(d / 5); spread > 0 {
+		d += time.Duration(rand.Int64N(spread+1)) - d/10
+	}
+	return d
+}
+
+// scheduleHealth records when instance id is next due for a periodic check.
+func (e *Engine) scheduleHealth(id int64, failures int, now time.Time) {
+	if e.cfg.HealthInterval < 0 {
+		return
+	}
+	next := now.Add(e.healthDelay(failures))
+	e.mu.Lock()
+	e.nextHealth[id] = next
+	e.mu.Unlock()
+}
+
+// healthDue reports whether instance id should be checked at now (never-checked ones are).
+func (e *Engine) healthDue(id int64, now time.Time) bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	next, ok := e.nextHealth[id]
+	return !ok || !now.Before(next)
+}
+
+// healthTick is how often the loop looks for due checks: a tenth of the shortest delay it
+// schedules, between 10 ms and 1 s.
+func (e *Engine) healthTick() time.Duration {
+	d := min(e.cfg.HealthInterval, e.cfg.HealthRetry) / 10
+	return max(10*time.Millisecond, min(d, time.Second))
 }

@@ -137,6 +137,17 @@ func (e *Engine) UpdateType(ctx context.Context, id string, in TypeInput) (TypeV
 	if err := e.putType(&t); err != nil {
 		return TypeView{}, fmt.Errorf("update type %s: %w", id, err)
 	}
+	// Instances of the type run Init again at their next call (the script version changed);
+	// make that call come now, from the health loop, so their health reflects the new script.
+	if insts, err := e.st.Instances(); err == nil {
+		e.mu.Lock()
+		for _, inst := range insts {
+			if inst.TypeID == id {
+				delete(e.nextHealth, inst.ID)
+			}
+		}
+		e.mu.Unlock()
+	}
 	return e.typeView(t)
 }
 
