@@ -567,3 +567,51 @@ func TestFailingInstancesAreRetriedSoonerThanHealthyOnes(t *testing.T) {
 		t.Errorf("healthy instance checked %d times while the failing one was retried %d times", len(goodHist), len(badHist))
 	}
 }
+
+func TestAgentsSyncPeriodically(t *testing.T) {
+	ctx := testCtx(t)
+	e, _ := newEngine(t, Config{AgentSyncPeriod: 100 * time.Millisecond, AgentSyncTick: 20 * time.Millisecond})
+	script := `$Integration = New-DynamicIntegration -Init { [OpResult]::Ok() } -HealthCheck { New-HealthyResult }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    New-IntegrationClient -ClientId 7 -ClientName 'Seven'
+}
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgents -GetAgents {
+    param([string[]]$ClientIds)
+    foreach ($c in $ClientIds) { New-IntegrationAgent -Name "pc-$c" -AgentId "agent-$c" -ClientId $c }
+}
+$Integration
+`
+	typ, err := e.CreateType(ctx, TypeInput{Name: "Periodic", Script: script})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.CreateInstance(ctx, InstanceInput{Name: "p", TypeID: typ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Clients(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.CreateTenant(TenantInput{Name: "T"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MapClient(inst.ID, "7", tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.Start(ctx) // nothing here calls SyncAgents: the engine must do it by itself
+	for {
+		pending, err := e.PendingAgents()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(pending) == 1 && pending[0].ExternalAgentID == "agent-7" {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("no periodic agent sync: pending = %+v", pending)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
