@@ -122,6 +122,34 @@ type Result struct {
 	Duration time.Duration `json:"-"`
 }
 
+// LastOfType returns the last output object whose .NET type name ends with suffix (for
+// example "HealthCheckResult" or "OpResult"), or nil.
+func (r *Result) LastOfType(suffix string) json.RawMessage {
+	for i := len(r.Output) - 1; i >= 0; i-- {
+		if i < len(r.OutputTypes) && strings.HasSuffix(r.OutputTypes[i], suffix) {
+			return r.Output[i]
+		}
+	}
+	return nil
+}
+
+// OpResultFailure reports whether the call returned an [OpResult] with IsSuccess = $false
+// (how Init says it failed without throwing), and its reason.
+func (r *Result) OpResultFailure() (reason string, failed bool) {
+	raw := r.LastOfType("OpResult")
+	if raw == nil {
+		return "", false
+	}
+	var op struct {
+		IsSuccess *bool  `json:"isSuccess"`
+		Reason    string `json:"reason"`
+	}
+	if json.Unmarshal(raw, &op) != nil || op.IsSuccess == nil || *op.IsSuccess {
+		return "", false
+	}
+	return op.Reason, true
+}
+
 // ParamSchema describes one parameter of a script block, read from PowerShell's AST.
 type ParamSchema struct {
 	Name              string          `json:"name"`

@@ -178,7 +178,7 @@ func (e *Engine) runInit(ctx context.Context, l *loaded, values map[string]any, 
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
 	res, err := e.invoke(ctx, l, "Init", callOpts{formData: values, secrets: secrets, fresh: true, noLog: true, onRecord: rec.add})
 	if err == nil {
-		if msg, failed := opResultFailure(res); failed {
+		if msg, failed := res.OpResultFailure(); failed {
 			err = fmt.Errorf("Init returned a failed OpResult: %s", msg)
 		}
 	}
@@ -262,32 +262,6 @@ func (e *Engine) Call(ctx context.Context, id int64, method string, args map[str
 	}
 	_, res, err := e.call(ctx, id, method, callOpts{args: args})
 	return res, err
-}
-
-// lastOfType returns the last output object whose .NET type name ends with suffix.
-func lastOfType(r *bridge.Result, suffix string) json.RawMessage {
-	for i := len(r.Output) - 1; i >= 0; i-- {
-		if i < len(r.OutputTypes) && strings.HasSuffix(r.OutputTypes[i], suffix) {
-			return r.Output[i]
-		}
-	}
-	return nil
-}
-
-// opResultFailure reports an Init that returned [OpResult] with IsSuccess = $false.
-func opResultFailure(r *bridge.Result) (string, bool) {
-	raw := lastOfType(r, "OpResult")
-	if raw == nil {
-		return "", false
-	}
-	var op struct {
-		IsSuccess *bool  `json:"isSuccess"`
-		Reason    string `json:"reason"`
-	}
-	if json.Unmarshal(raw, &op) != nil || op.IsSuccess == nil || *op.IsSuccess {
-		return "", false
-	}
-	return op.Reason, true
 }
 
 // CallLog returns up to limit call log entries of an instance, newest first, below beforeID

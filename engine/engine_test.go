@@ -161,7 +161,7 @@ func TestSentinelOneThroughTheEngine(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if raw := lastOfType(hres, "ObjectResult"); raw == nil || !strings.Contains(string(raw), `"statusCode":200`) {
+	if raw := hres.LastOfType("ObjectResult"); raw == nil || !strings.Contains(string(raw), `"statusCode":200`) {
 		t.Fatalf("HandleHttpRequest output %s %v", hres.Output, hres.OutputTypes)
 	}
 

@@ -75,7 +75,7 @@ func (e *Engine) runHealthCheck(ctx context.Context, l *loaded) (string, string)
 	if err != nil {
 		return store.StatusUnhealthy, err.Error()
 	}
-	raw := lastOfType(res, "HealthCheckResult")
+	raw := res.LastOfType("HealthCheckResult")
 	if raw == nil {
 		return store.StatusUnhealthy, "HealthCheck returned no HealthCheckResult (use New-HealthyResult or New-UnhealthyResult)"
 	}

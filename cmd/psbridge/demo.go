@@ -99,7 +99,7 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if _, err := d.step(ctx, "Init", nil, map[string]any{"S1Uri": apiURL, "S1ApiKey": fake.APIToken()}, func(*bridge.Result) string { return "ok" }); err != nil {
 		return err
 	}
-	if _, err := d.step(ctx, "HealthCheck", nil, nil, func(r *bridge.Result) string { return field(lastOfType(r, "HealthCheckResult"), "status") }); err != nil {
+	if _, err := d.step(ctx, "HealthCheck", nil, nil, func(r *bridge.Result) string { return field(r.LastOfType("HealthCheckResult"), "status") }); err != nil {
 		return err
 	}
 	clients, err := d.step(ctx, "GetClients", nil, nil, func(r *bridge.Result) string { return fmt.Sprintf("%d clients", len(r.Output)) })

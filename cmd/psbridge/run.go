@@ -135,7 +135,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return reportCallError(stderr, "Init", err)
 	}
-	if msg, failed := opResultFailure(initRes); failed {
+	if msg, failed := initRes.OpResultFailure(); failed {
 		return &exitError{code: exitFailure, err: fmt.Errorf("Init returned a failed OpResult: %s", msg)}
 	}
 
@@ -161,7 +161,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if *call != "" {
 		return enc.Encode(shapeOutput(method, res.Output))
 	}
-	health := lastOfType(res, "HealthCheckResult")
+	health := res.LastOfType("HealthCheckResult")
 	if err := enc.Encode(map[string]any{"health": health, "capabilities": desc.Capabilities}); err != nil {
 		return err
 	}
@@ -191,31 +191,6 @@ func shapeOutput(method string, out []json.RawMessage) any {
 		return out[0]
 	}
 	return out
-}
-
-func lastOfType(r *bridge.Result, suffix string) json.RawMessage {
-	for i := len(r.Output) - 1; i >= 0; i-- {
-		if i < len(r.OutputTypes) && strings.HasSuffix(r.OutputTypes[i], suffix) {
-			return r.Output[i]
-		}
-	}
-	return nil
-}
-
-// opResultFailure reports an Init that returned [OpResult] with IsSuccess = $false.
-func opResultFailure(r *bridge.Result) (string, bool) {
-	raw := lastOfType(r, "OpResult")
-	if raw == nil {
-		return "", false
-	}
-	var op struct {
-		IsSuccess *bool  `json:"isSuccess"`
-		Reason    string `json:"reason"`
-	}
-	if json.Unmarshal(raw, &op) != nil || op.IsSuccess == nil || *op.IsSuccess {
-		return "", false
-	}
-	return op.Reason, true
 }
 
 // reportCallError prints a call's failure with its PowerShell position and returns exit 1.
