@@ -472,24 +472,7 @@ $Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgent
 }
 $Integration
 `
-	typ, err := e.CreateType(ctx, TypeInput{Name: "Partial", Script: script, ScriptName: "Partial.ps1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := e.CreateInstance(ctx, InstanceInput{Name: "P", TypeID: typ.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Clients(ctx, inst.ID); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := e.CreateTenant(TenantInput{Name: "T"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.MapClient(inst.ID, "1", tn.ID); err != nil {
-		t.Fatal(err)
-	}
+	inst := mappedInstance(t, ctx, e, "Partial", script, "1")
 	r, err := e.SyncAgents(ctx, inst.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -581,24 +564,7 @@ $Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgent
 }
 $Integration
 `
-	typ, err := e.CreateType(ctx, TypeInput{Name: "Periodic", Script: script})
-	if err != nil {
-		t.Fatal(err)
-	}
-	inst, err := e.CreateInstance(ctx, InstanceInput{Name: "p", TypeID: typ.ID})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.Clients(ctx, inst.ID); err != nil {
-		t.Fatal(err)
-	}
-	tn, err := e.CreateTenant(TenantInput{Name: "T"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := e.MapClient(inst.ID, "7", tn.ID); err != nil {
-		t.Fatal(err)
-	}
+	mappedInstance(t, ctx, e, "Periodic", script, "7")
 	e.Start(ctx) // nothing here calls SyncAgents: the engine must do it by itself
 	for {
 		pending, err := e.PendingAgents()
@@ -614,4 +580,29 @@ $Integration
 		case <-time.After(20 * time.Millisecond):
 		}
 	}
+}
+
+// mappedInstance creates a type named name from script (as name.ps1), an instance of it, lists
+// its clients and maps clientID to a new tenant.
+func mappedInstance(t *testing.T, ctx context.Context, e *Engine, name, script, clientID string) InstanceView {
+	t.Helper()
+	typ, err := e.CreateType(ctx, TypeInput{Name: name, Script: script, ScriptName: name + ".ps1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.CreateInstance(ctx, InstanceInput{Name: name, TypeID: typ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Clients(ctx, inst.ID); err != nil {
+		t.Fatal(err)
+	}
+	tn, err := e.CreateTenant(TenantInput{Name: "Tenant of " + name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.MapClient(inst.ID, clientID, tn.ID); err != nil {
+		t.Fatal(err)
+	}
+	return inst
 }
