@@ -657,3 +657,56 @@ func TestCloseDrainsInFlightCalls(t *testing.T) {
 		}
 	})
 }
+
+// TestOnCallReportsMethodAndOutcome checks the observer hook metrics are built on: one event
+// per Invoke and Exec, with the method and how the call ended, never its values.
+func TestOnCallReportsMethodAndOutcome(t *testing.T) {
+	var mu sync.Mutex
+	var events []bridge.CallEvent
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, OnCall: func(ev bridge.CallEvent) {
+		mu.Lock()
+		events = append(events, ev)
+		mu.Unlock()
+	}})
+	ctx := context.Background()
+	cases := []struct {
+		name        string
+		run         func() error
+		wantMethod  string
+		wantOutcome string
+	}{
+		{"ok", func() error {
+			_, err := p.Invoke(ctx, bridge.Call{Script: method("obs", `"fine"`), Method: "GetClients"})
+			return err
+		}, "GetClients", "ok"},
+		{"script error", func() error {
+			_, err := p.Invoke(ctx, bridge.Call{Script: method("obs-fail", `throw "broken"`), Method: "GetClients"})
+			return err
+		}, "GetClients", "error"},
+		{"timeout", func() error {
+			_, err := p.Invoke(ctx, bridge.Call{Script: method("obs-slow", `Start-Sleep -Seconds 30`), Method: "GetClients", Timeout: 200 * time.Millisecond})
+			return err
+		}, "GetClients", "timeout"},
+		{"exec", func() error {
+			_, err := p.Exec(ctx, bridge.Exec{Text: `1`})
+			return err
+		}, "exec", "ok"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			mu.Lock()
+			before := len(events)
+			mu.Unlock()
+			_ = tc.run()
+			mu.Lock()
+			defer mu.Unlock()
+			if len(events) != before+1 {
+				t.Fatalf("%d events for one call", len(events)-before)
+			}
+			ev := events[len(events)-1]
+			if ev.Method != tc.wantMethod || ev.Outcome != tc.wantOutcome || ev.Duration <= 0 {
+				t.Fatalf("event %+v, want method %s outcome %s", ev, tc.wantMethod, tc.wantOutcome)
+			}
+		})
+	}
+}

@@ -46,6 +46,48 @@ type Config struct {
 	TempDir string
 	// Logger receives service logs (never script output or secrets). Default: discard.
 	Logger *zerolog.Logger
+	// OnCall, when set, is told about every finished Invoke and Exec (for metrics). It runs on
+	// the caller's goroutine after the worker is released and must not block.
+	OnCall func(CallEvent)
+}
+
+// CallEvent describes one finished call for observers: what ran, how long it took and how it
+// ended. It never carries arguments, context or output.
+type CallEvent struct {
+	// Method is the integration method, or "exec" for an ordinary script.
+	Method string
+	// Duration is the wall time as seen by the pool, waiting for a worker included.
+	Duration time.Duration
+	// Outcome is "ok", "error" (the script failed), "timeout", "canceled", "busy" (queue
+	// full), "closed" (pool shutting down) or "worker" (the worker died or broke the protocol).
+	Outcome string
+}
+
+// outcomeOf classifies a call's error for CallEvent.Outcome.
+func outcomeOf(err error) string {
+	var we *WorkerError
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, ErrTimeout):
+		return "timeout"
+	case errors.Is(err, ErrCanceled):
+		return "canceled"
+	case errors.Is(err, ErrQueueFull):
+		return "busy"
+	case errors.Is(err, ErrClosed):
+		return "closed"
+	case errors.As(err, &we):
+		return "worker"
+	}
+	return "error"
+}
+
+// observe reports a finished call to Config.OnCall.
+func (p *Pool) observe(method string, start time.Time, err error) {
+	if p.cfg.OnCall != nil {
+		p.cfg.OnCall(CallEvent{Method: method, Duration: time.Since(start), Outcome: outcomeOf(err)})
+	}
 }
 
 func (c *Config) setDefaults() {
@@ -108,8 +150,9 @@ type waiter struct {
 
 // Pool is a supervised set of pwsh workers. It is safe for concurrent use.
 type Pool struct {
-	cfg Config
-	log zerolog.Logger
+	cfg  Config
+	log  zerolog.Logger
+	base zerolog.Logger // Config.Logger without the pool's component, for the workers'
 
 	mu       sync.Mutex
 	closed   bool
@@ -138,13 +181,14 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Pwsh == "" || cfg.WorkerScript == "" {
 		return nil, errors.New("bridge: Config.Pwsh and Config.WorkerScript are required")
 	}
-	log := zerolog.Nop()
+	base := zerolog.Nop()
 	if cfg.Logger != nil {
-		log = cfg.Logger.With().Str("component", "pool").Logger()
+		base = *cfg.Logger
 	}
 	p := &Pool{
 		cfg:      cfg,
-		log:      log,
+		log:      base.With().Str("component", "pool").Logger(),
+		base:     base,
 		all:      make(map[*worker]struct{}),
 		describe: make(map[string]*Description),
 		modules:  make(map[string][]string),
@@ -193,7 +237,7 @@ func (p *Pool) workerConfig() workerConfig {
 		script:       p.cfg.WorkerScript,
 		tempDir:      p.cfg.TempDir,
 		startTimeout: p.cfg.StartTimeout,
-		log:          p.log,
+		log:          p.base,
 	}
 }
 
@@ -599,8 +643,9 @@ func (p *Pool) Describe(ctx context.Context, s Script) (*Description, error) {
 }
 
 // Invoke runs one integration method on a worker, loading the script there first if needed.
-func (p *Pool) Invoke(ctx context.Context, c Call) (*Result, error) {
+func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 	start := time.Now()
+	defer func() { p.observe(c.Method, start, err) }()
 	w, err := p.acquire(ctx, c.Script.Instance)
 	if err != nil {
 		return nil, err
@@ -643,8 +688,9 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (*Result, error) {
 }
 
 // Exec runs an ordinary script (no integration, no $IntegrationContext) in a fresh runspace.
-func (p *Pool) Exec(ctx context.Context, e Exec) (*Result, error) {
+func (p *Pool) Exec(ctx context.Context, e Exec) (res *Result, err error) {
 	start := time.Now()
+	defer func() { p.observe("exec", start, err) }()
 	w, err := p.acquire(ctx, "")
 	if err != nil {
 		return nil, err

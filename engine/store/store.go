@@ -157,6 +157,14 @@ func (s *Store) Close() error {
 	return nil
 }
 
+// Ping reports whether the database is open and readable (for readiness checks).
+func (s *Store) Ping() error {
+	if err := s.db.View(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store %s: %w", s.path, err)
+	}
+	return nil
+}
+
 // Path returns the database file path.
 func (s *Store) Path() string { return s.path }
 

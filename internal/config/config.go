@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strconv"
@@ -26,33 +27,43 @@ import (
 // upper case with dots and dashes as underscores, the flag is the key itself.
 type Config struct {
 	Listen  string `key:"listen" help:"address the HTTP server listens on"`
-	DataDir string `key:"data-dir" help:"directory for the database, key file and module cache"`
-	KeyFile string `key:"key-file" help:"file holding the encryption key for secrets (default: DATA-DIR/psbridge.key, created with 0600 on first start)"`
+	DataDir string `key:"data-dir" docdefault:"$XDG_CONFIG_HOME/psbridge (~/.config/psbridge)" help:"directory of the database (DATA-DIR/psbridge.db) and, by default, its key file; 'token' and 'backup' use it too"`
+	KeyFile string `key:"key-file" docdefault:"DATA-DIR/psbridge.db.key" help:"file holding the encryption key for secrets, created with 0600 on first start; back it up apart from the database"`
 	Key     string `key:"key" secret:"true" help:"encryption key for secrets as 64 hex characters; overrides key-file"`
 	Pwsh    string `key:"pwsh" help:"pwsh binary (default: PATH, then the .NET tool folders)"`
 
-	MinWorkers        int           `key:"workers.min" help:"workers kept warm"`
-	MaxWorkers        int           `key:"workers.max" help:"most workers at once (about one per core)"`
-	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused"`
+	MinWorkers        int           `key:"workers.min" help:"workers kept warm; /readyz answers 503 until they are running"`
+	MaxWorkers        int           `key:"workers.max" help:"most workers at once, at least 2 (token cmdlets call back into the integration from inside a running script); about one per core"`
+	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused with 503"`
 	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method ([ScriptTimeout] raises it)"`
-	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls"`
-	MaxWorkerMemory   int64         `key:"workers.max-memory-mb" help:"recycle a worker whose resident memory passes this many MiB"`
+	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never)"`
+	MaxWorkerMemory   int64         `key:"workers.max-memory-mb" help:"recycle a worker whose resident memory passes this many MiB (0: never)"`
 
-	HealthInterval time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs"`
+	HealthInterval time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs (0: only at start and on request)"`
 	ShutdownGrace  time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
 	MaxBodyBytes   int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
 
 	LogLevel  string `key:"log.level" help:"debug, info, warn or error"`
-	LogFormat string `key:"log.format" help:"json, console, or auto (console on a terminal)"`
+	LogFormat string `key:"log.format" help:"json, console, or auto (console on a terminal); logs go to stderr"`
 }
 
-// Default returns the built-in defaults.
+// DefaultDataDir is the data directory when data-dir is not set: psbridge under the user's
+// configuration directory (where 'psbridge serve' always kept its database), or ./psbridge-data
+// when the system has none.
+func DefaultDataDir() string {
+	if d, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(d, "psbridge")
+	}
+	return "psbridge-data"
+}
+
+// Default returns the built-in defaults. DataDir is empty here: Load fills it with
+// DefaultDataDir, which depends on the environment.
 func Default() Config {
 	return Config{
 		Listen:            "127.0.0.1:8080",
-		DataDir:           "./psbridge-data",
-		MinWorkers:        1,
-		MaxWorkers:        2,
+		MinWorkers:        2,
+		MaxWorkers:        4,
 		QueueSize:         256,
 		CallTimeout:       60 * time.Second,
 		MaxCallsPerWorker: 1000,
@@ -65,6 +76,21 @@ func Default() Config {
 	}
 }
 
+// DatabasePath is the database file inside the data directory.
+func (c Config) DatabasePath() string { return filepath.Join(c.DataDir, "psbridge.db") }
+
+// KeyFilePath is the key file in effect: key-file, or the store's default next to the
+// database (DATA-DIR/psbridge.db.key). It is "" when key is set.
+func (c Config) KeyFilePath() string {
+	switch {
+	case c.Key != "":
+		return ""
+	case c.KeyFile != "":
+		return c.KeyFile
+	}
+	return c.DatabasePath() + ".key"
+}
+
 // Field describes one setting, for help, printing and the generated reference.
 type Field struct {
 	Key     string // YAML key and flag name, e.g. workers.max
@@ -73,7 +99,9 @@ type Field struct {
 	Help    string
 	Secret  bool
 	Default string
-	index   int
+	// DocDefault describes a default that depends on the environment (data-dir).
+	DocDefault string
+	index      int
 }
 
 // Fields lists the settings in declaration order.
@@ -85,13 +113,14 @@ func Fields() []Field {
 		f := t.Field(i)
 		key := f.Tag.Get("key")
 		out = append(out, Field{
-			Key:     key,
-			Env:     EnvName(key),
-			Type:    typeName(f.Type),
-			Help:    f.Tag.Get("help"),
-			Secret:  f.Tag.Get("secret") == "true",
-			Default: format(def.Field(i)),
-			index:   i,
+			Key:        key,
+			Env:        EnvName(key),
+			Type:       typeName(f.Type),
+			Help:       f.Tag.Get("help"),
+			Secret:     f.Tag.Get("secret") == "true",
+			Default:    format(def.Field(i)),
+			DocDefault: f.Tag.Get("docdefault"),
+			index:      i,
 		})
 	}
 	return out
@@ -102,14 +131,19 @@ func EnvName(key string) string {
 	return "PSBRIDGE_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(key))
 }
 
-// internalEnv are PSBRIDGE_ variables that are not settings: the config file itself, and
-// variables psbridge sets for its own child processes.
-var internalEnv = map[string]bool{"PSBRIDGE_CONFIG": true, "PSBRIDGE_WORKER_DIR": true, "PSBRIDGE_CACHE_DIR": true}
+// internalEnv are PSBRIDGE_ variables that are not settings: the config file itself,
+// variables psbridge sets for its own child processes, and the client commands' server URL
+// and API token (console, backup --url).
+var internalEnv = map[string]bool{"PSBRIDGE_CONFIG": true, "PSBRIDGE_WORKER_DIR": true, "PSBRIDGE_CACHE_DIR": true, "PSBRIDGE_TOKEN": true, "PSBRIDGE_URL": true}
+
+// renamedEnv maps variables of earlier releases to the settings that replaced them, for the
+// error message.
+var renamedEnv = map[string]string{"PSBRIDGE_WORKERS": "PSBRIDGE_WORKERS_MAX"}
 
 // Load builds the effective configuration for a command: defaults, then the YAML file named by
 // --config (or PSBRIDGE_CONFIG), then the environment, then the flags in args. It registers one
 // flag per setting on fs (plus --config) and parses args with it; the remaining positional
-// arguments are returned. environ is os.Environ() in production.
+// arguments are returned (flags may also follow them). environ is os.Environ() in production.
 func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 	cfg := Default()
 	fields := Fields()
@@ -130,7 +164,8 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 			return nil
 		})
 	}
-	if err := fs.Parse(args); err != nil {
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
 		return Config{}, nil, err
 	}
 	env := map[string]string{}
@@ -165,7 +200,13 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 	}
 	if len(unknown) > 0 {
 		sort.Strings(unknown)
-		return Config{}, nil, fmt.Errorf("unknown environment variable %s (settings: 'psbridge config -h')", strings.Join(unknown, ", "))
+		hint := ""
+		for _, name := range unknown {
+			if renamed, ok := renamedEnv[name]; ok {
+				hint += "; " + name + " is now " + renamed
+			}
+		}
+		return Config{}, nil, fmt.Errorf("unknown environment variable %s (settings: 'psbridge config -h')%s", strings.Join(unknown, ", "), hint)
 	}
 	given := map[string]bool{}
 	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
@@ -176,10 +217,36 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 			}
 		}
 	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir()
+	}
+	if cfg.KeyFile == "" && cfg.Key == "" {
+		cfg.KeyFile = cfg.KeyFilePath() // the store's own default, shown by 'psbridge config'
+	}
 	if err := cfg.Validate(); err != nil {
 		return Config{}, nil, err
 	}
-	return cfg, fs.Args(), nil
+	return cfg, positional, nil
+}
+
+// parseInterleaved parses flags that may come before, between or after positional arguments
+// ("backup FILE --data-dir DIR") and returns the positional ones; "--" ends the flags.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if rest[0] == "--" {
+			return append(positional, rest[1:]...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
 }
 
 // loadFile reads a YAML file strictly: unknown keys are errors naming the key and line.
@@ -236,10 +303,10 @@ func (c Config) Validate() error {
 	if c.MinWorkers < 0 {
 		errs = append(errs, fmt.Errorf("workers.min must be 0 or more, got %d", c.MinWorkers))
 	}
-	if c.MaxWorkers < 1 {
-		errs = append(errs, fmt.Errorf("workers.max must be at least 1, got %d", c.MaxWorkers))
+	if c.MaxWorkers < 2 {
+		errs = append(errs, fmt.Errorf("workers.max must be at least 2, got %d: token cmdlets call back into the integration from inside a running script, which needs a second worker", c.MaxWorkers))
 	}
-	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 1 {
+	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 2 {
 		errs = append(errs, fmt.Errorf("workers.min (%d) is more than workers.max (%d)", c.MinWorkers, c.MaxWorkers))
 	}
 	if c.Key != "" {
@@ -259,6 +326,27 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		errs = append(errs, errors.New("listen must not be empty"))
+	}
+	if c.QueueSize < 1 {
+		errs = append(errs, fmt.Errorf("workers.queue must be at least 1, got %d", c.QueueSize))
+	}
+	if c.CallTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("workers.call-timeout must be positive, got %s", c.CallTimeout))
+	}
+	if c.MaxCallsPerWorker < 0 {
+		errs = append(errs, fmt.Errorf("workers.max-calls must be 0 (never) or more, got %d", c.MaxCallsPerWorker))
+	}
+	if c.MaxWorkerMemory < 0 {
+		errs = append(errs, fmt.Errorf("workers.max-memory-mb must be 0 (never) or more, got %d", c.MaxWorkerMemory))
+	}
+	if c.HealthInterval < 0 {
+		errs = append(errs, fmt.Errorf("health.interval must be 0 (off) or more, got %s", c.HealthInterval))
+	}
+	if c.ShutdownGrace < 0 {
+		errs = append(errs, fmt.Errorf("shutdown-grace must not be negative, got %s", c.ShutdownGrace))
+	}
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, fmt.Errorf("http.max-body-bytes must be positive, got %d", c.MaxBodyBytes))
 	}
 	return errors.Join(errs...)
 }
@@ -293,6 +381,8 @@ func displayDefault(f Field) string {
 	switch {
 	case f.Secret:
 		return "none"
+	case f.DocDefault != "":
+		return "`" + f.DocDefault + "`"
 	case f.Default == "":
 		return "none"
 	default:

@@ -36,7 +36,7 @@ func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
 		want func(Config) bool
 	}{
 		{"defaults", "", nil, nil, func(c Config) bool {
-			return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 2 && c.CallTimeout == time.Minute
+			return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 4 && c.MinWorkers == 2 && c.CallTimeout == time.Minute && c.DataDir == DefaultDataDir()
 		}},
 		{"file over defaults", file, nil, nil, func(c Config) bool {
 			return c.Listen == "0.0.0.0:9000" && c.MaxWorkers == 4 && c.CallTimeout == 2*time.Minute && c.LogLevel == "debug"
@@ -84,6 +84,9 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"min over max", "", nil, []string{"--workers.min", "3", "--workers.max", "2"}, "workers.min (3) is more than workers.max (2)"},
 		{"bad key", "", []string{"PSBRIDGE_KEY=abc"}, nil, "key must be 64 hex characters"},
 		{"bad level", "log:\n  level: loud\n", nil, nil, `log.level must be debug, info, warn or error, got "loud"`},
+		{"one worker", "", nil, []string{"--workers.max", "1"}, "workers.max must be at least 2"},
+		{"renamed env", "", []string{"PSBRIDGE_WORKERS=4"}, nil, "PSBRIDGE_WORKERS is now PSBRIDGE_WORKERS_MAX"},
+		{"negative grace", "", []string{"PSBRIDGE_SHUTDOWN_GRACE=-1s"}, nil, "shutdown-grace must not be negative"},
 		{"missing file", "", nil, []string{"--config", "/nonexistent/psbridge.yaml"}, "read config"},
 	}
 	for _, tc := range cases {
@@ -107,7 +110,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if strings.Contains(out, key) || !strings.Contains(out, "key: ********") || !strings.Contains(out, "workers.max: 2") {
+	if strings.Contains(out, key) || !strings.Contains(out, "key: ********") || !strings.Contains(out, "workers.max: 4") {
 		t.Fatalf("print:\n%s", out)
 	}
 }
@@ -124,5 +127,44 @@ func TestReferenceListsEveryField(t *testing.T) {
 		if !strings.Contains(buf.String(), "`"+f.Env+"`") {
 			t.Errorf("reference lacks %s", f.Env)
 		}
+	}
+}
+
+func TestKeyFilePathMatchesTheStore(t *testing.T) {
+	cases := []struct {
+		name string
+		cfg  Config
+		want string
+	}{
+		{"default next to the database", Config{DataDir: "/d"}, "/d/psbridge.db.key"},
+		{"explicit file", Config{DataDir: "/d", KeyFile: "/k/key"}, "/k/key"},
+		{"key given", Config{DataDir: "/d", Key: strings.Repeat("ab", 32)}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.cfg.KeyFilePath(); got != tc.want {
+				t.Fatalf("KeyFilePath() = %q, want %q", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestLoadShowsTheKeyFileInEffect(t *testing.T) {
+	cases := []struct {
+		name string
+		env  []string
+		want string
+	}{
+		{"default next to the database", []string{"PSBRIDGE_DATA_DIR=/d"}, "/d/psbridge.db.key"},
+		{"explicit", []string{"PSBRIDGE_DATA_DIR=/d", "PSBRIDGE_KEY_FILE=/k"}, "/k"},
+		{"key given", []string{"PSBRIDGE_DATA_DIR=/d", "PSBRIDGE_KEY=" + strings.Repeat("ab", 32)}, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := load(t, "", tc.env)
+			if err != nil || c.KeyFile != tc.want {
+				t.Fatalf("key-file %q (err %v), want %q", c.KeyFile, err, tc.want)
+			}
+		})
 	}
 }

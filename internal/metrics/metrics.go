@@ -114,6 +114,17 @@ func (c Counter) Add(v float64, labelValues ...string) {
 // Inc adds one.
 func (c Counter) Inc(labelValues ...string) { c.Add(1, labelValues...) }
 
+// SetTotal sets the counter to a monotonic total kept elsewhere (a pool's restart count, read
+// in an OnCollect hook). A total lower than the current value is ignored.
+func (c Counter) SetTotal(v float64, labelValues ...string) {
+	s := c.f.get(labelValues)
+	c.f.mu.Lock()
+	if v > s.value {
+		s.value = v
+	}
+	c.f.mu.Unlock()
+}
+
 // Gauge is a value that goes up and down per label set.
 type Gauge struct{ f *family }
 

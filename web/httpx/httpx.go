@@ -4,8 +4,11 @@
 package httpx
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"net"
 	"net/http"
 	"regexp"
 	"runtime/debug"
@@ -13,6 +16,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/rs/zerolog"
+
+	"github.com/psbridge/psbridge/internal/logging"
 )
 
 // RequestIDHeader carries the request id in requests (optional) and every response.
@@ -54,6 +59,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 // Unwrap lets http.ResponseController reach the underlying writer (flushing, deadlines).
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// Hijack lets websocket upgrades (the console) take over the connection.
+func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	h, ok := w.ResponseWriter.(http.Hijacker)
+	if !ok {
+		return nil, nil, errors.New("httpx: the response writer does not support hijacking")
+	}
+	if w.status == 0 {
+		w.status = http.StatusSwitchingProtocols
+	}
+	return h.Hijack()
+}
+
 // Middleware gives every request an id (the client's X-Request-Id when it is well formed, a new
 // UUID otherwise), echoes it in the response, turns panics into 500 problems and logs one line
 // per request (method, route pattern, status, duration; never bodies or query values).
@@ -77,8 +94,8 @@ func Middleware(log zerolog.Logger, next http.Handler) http.Handler {
 					Problem(sw, r, Details{Status: http.StatusInternalServerError, Title: "Internal server error", Detail: "the server failed while handling this request"})
 				}
 			}
-			log.Debug().Str("request_id", id).Str("method", r.Method).Str("route", r.Pattern).
-				Int("status", sw.status).Dur("duration", time.Since(start)).Msg("request")
+			log.Debug().Str(logging.FieldRequestID, id).Str("http_method", r.Method).Str(logging.FieldRoute, r.Pattern).
+				Int(logging.FieldStatus, sw.status).Float64(logging.FieldDurationMS, logging.Millis(time.Since(start))).Msg("request")
 		}()
 		next.ServeHTTP(sw, r)
 	})
