@@ -260,6 +260,24 @@ func TestScriptTimeoutAttributeIsTheDeadline(t *testing.T) {
 	}
 }
 
+func TestMaxTimeoutBoundsScriptTimeout(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxTimeout: time.Second})
+	// Without the bound this call would run for its [ScriptTimeout] of 1000 s (the test's own
+	// deadline would fail it long before).
+	s := method("maxtimeout", "[ScriptTimeout(TimeoutSeconds = 1000)] param()\nStart-Sleep -Seconds 1000")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := p.Invoke(ctx, bridge.Call{Script: s, Method: "GetClients"})
+	if !errors.Is(err, bridge.ErrTimeout) {
+		t.Fatalf("err = %v, want ErrTimeout", err)
+	}
+	_, err = p.Exec(ctx, bridge.Exec{Text: "Start-Sleep -Seconds 1000", Timeout: time.Hour})
+	if !errors.Is(err, bridge.ErrTimeout) {
+		t.Fatalf("exec err = %v, want ErrTimeout", err)
+	}
+	healthy(t, p, 1)
+}
+
 func TestCancelStopsTheCall(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -32,6 +32,9 @@ type Config struct {
 	StartTimeout time.Duration
 	// DefaultTimeout is a call's script deadline when neither the call nor [ScriptTimeout] sets one (default 60 s).
 	DefaultTimeout time.Duration
+	// MaxTimeout bounds every call's script deadline, [ScriptTimeout] and Call.Timeout
+	// included (default 300 s, ImmyBot's upper bound for integration methods).
+	MaxTimeout time.Duration
 	// Grace is how long a cancelled or timed-out call may take to stop before its worker's
 	// process group is killed (default 3 s).
 	Grace time.Duration
@@ -108,6 +111,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.DefaultTimeout <= 0 {
 		c.DefaultTimeout = 60 * time.Second
+	}
+	if c.MaxTimeout <= 0 {
+		c.MaxTimeout = 300 * time.Second
 	}
 	if c.Grace <= 0 {
 		c.Grace = 3 * time.Second
@@ -664,6 +670,7 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 			timeout = p.cfg.DefaultTimeout
 		}
 	}
+	timeout = min(timeout, p.cfg.MaxTimeout)
 	params := invokeParams{
 		CallID: ac.id, Instance: c.Script.Instance, Method: c.Method, Args: c.Args, FormData: c.FormData,
 		Context: c.Context, Secrets: c.Secrets, TimeoutMs: timeout.Milliseconds(), Preferences: c.Preferences,
@@ -701,6 +708,7 @@ func (p *Pool) Exec(ctx context.Context, e Exec) (res *Result, err error) {
 	if timeout <= 0 {
 		timeout = p.cfg.DefaultTimeout
 	}
+	timeout = min(timeout, p.cfg.MaxTimeout)
 	name := e.Name
 	if name == "" {
 		name = "script.ps1"

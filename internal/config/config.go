@@ -35,7 +35,7 @@ type Config struct {
 	MinWorkers        int           `key:"workers.min" help:"workers kept warm; /readyz answers 503 until they are running"`
 	MaxWorkers        int           `key:"workers.max" help:"most workers at once, at least 2 (token cmdlets call back into the integration from inside a running script); about one per core"`
 	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused with 503"`
-	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method ([ScriptTimeout] raises it)"`
+	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method, at most 5m ([ScriptTimeout] on a block sets its own, also bounded by 5m)"`
 	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never)"`
 	MaxWorkerMemory   int64         `key:"workers.max-memory-mb" help:"recycle a worker whose resident memory passes this many MiB (0: never)"`
 
@@ -330,8 +330,8 @@ func (c Config) Validate() error {
 	if c.QueueSize < 1 {
 		errs = append(errs, fmt.Errorf("workers.queue must be at least 1, got %d", c.QueueSize))
 	}
-	if c.CallTimeout <= 0 {
-		errs = append(errs, fmt.Errorf("workers.call-timeout must be positive, got %s", c.CallTimeout))
+	if c.CallTimeout <= 0 || c.CallTimeout > 5*time.Minute {
+		errs = append(errs, fmt.Errorf("workers.call-timeout must be more than 0 and at most 5m (every call is bounded by 5m), got %s", c.CallTimeout))
 	}
 	if c.MaxCallsPerWorker < 0 {
 		errs = append(errs, fmt.Errorf("workers.max-calls must be 0 (never) or more, got %d", c.MaxCallsPerWorker))
