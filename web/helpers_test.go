@@ -29,6 +29,7 @@ type server struct {
 	eng    *engine.Engine
 	http   *httptest.Server
 	token  string
+	opts   Options // what start passes to New
 
 	mu     sync.Mutex
 	bodies []string // every response body seen, to check for leaked secrets
@@ -62,7 +63,7 @@ func (s *server) start() {
 		s.t.Fatal(err)
 	}
 	s.st, s.eng = st, eng
-	s.http = httptest.NewServer(New(eng, Options{}))
+	s.http = httptest.NewServer(New(eng, s.opts))
 }
 
 // stop closes the server, the engine and the store (not the pool).

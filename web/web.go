@@ -1,7 +1,7 @@
 // Package web assembles psbridge's HTTP surface: the REST API (web/api) under /api/v1, the
-// plugin endpoint (web/plugin) under /plugins/api/v1, and the OpenAPI document at
-// /api/openapi.yaml, behind one middleware that gives every request an id, recovers panics and
-// logs requests. It exists so `psbridge serve`, the demo and the tests build the same server.
+// plugin endpoint (web/plugin) under /plugins/api/v1, the OpenAPI document at
+// /api/openapi.yaml, the browser pages (web/pages) and the console websocket, behind one
+// middleware that gives every request an id, recovers panics and logs requests. It exists so `psbridge serve`, the demo and the tests build the same server.
 package web
 
 import (
@@ -13,7 +13,10 @@ import (
 
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/web/api"
+	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/httpx"
+	"github.com/psbridge/psbridge/web/ops"
+	"github.com/psbridge/psbridge/web/pages"
 	"github.com/psbridge/psbridge/web/plugin"
 )
 
@@ -31,17 +34,29 @@ type Options struct {
 	MaxBody int64
 	// Logger receives service logs. Default: discard.
 	Logger *zerolog.Logger
+	// Ops serves /healthz, /readyz and /metrics and drains calls on shutdown. Default: one
+	// watching the engine's store and pool.
+	Ops *ops.Ops
+	// Console serves the debugging console websocket at ConsolePath and enables the pages'
+	// Console tab; nil answers that path with 404. The caller closes it.
+	Console *console.Manager
 }
 
 // New returns the handler serving the API, the plugin endpoint and the OpenAPI document.
 func New(eng *engine.Engine, opts Options) http.Handler {
 	log := zerolog.Nop()
 	if opts.Logger != nil {
-		log = *opts.Logger
+		log = opts.Logger.With().Str("component", "http").Logger()
 	}
 	mux := http.NewServeMux()
 	api.New(eng, api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
 	plugin.New(eng, plugin.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath})
+	if err != nil {
+		panic(err) // the templates are embedded: a parse error is a bug caught by every test
+	}
+	pg.Register(mux)
+	mux.Handle("GET "+ConsolePath, consoleHandler(eng, opts.Console, pg.User))
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)
@@ -49,7 +64,19 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
 	})
-	return httpx.Middleware(log, mux)
+	o := opts.Ops
+	if o == nil {
+		oo := ops.Options{}
+		if eng != nil {
+			oo.Store, oo.Pool = eng.Store(), eng.Pool()
+		}
+		if c := opts.Console; c != nil {
+			oo.Consoles = func() int { n, _ := c.Count(""); return n }
+		}
+		o = ops.New(oo)
+	}
+	o.Register(mux)
+	return httpx.Middleware(log, o.Middleware(mux))
 }
 
 // Route is one method and path template as the OpenAPI document spells it.
@@ -73,7 +100,10 @@ func Routes() []Route {
 			out = append(out, Route{Method: m, Path: p})
 		}
 	}
-	out = append(out, Route{Method: "get", Path: OpenAPIPath})
+	out = append(out, Route{Method: "get", Path: OpenAPIPath}, Route{Method: "get", Path: ConsolePath})
+	for _, p := range []string{ops.HealthzPath, ops.ReadyzPath, ops.MetricsPath} {
+		out = append(out, Route{Method: "get", Path: p})
+	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Path != out[j].Path {
 			return out[i].Path < out[j].Path

@@ -19,7 +19,8 @@ param([string]$DataFile)
     }
     if (-not $DataFile) { return }
 
-    $data = Get-Content -LiteralPath $DataFile -Raw | ConvertFrom-Json -AsHashtable
+    $rawData = Get-Content -LiteralPath $DataFile -Raw
+    $data = $rawData | ConvertFrom-Json -AsHashtable
     Remove-Item -LiteralPath $DataFile -Force -ErrorAction Ignore
     $env:PSModulePath = $data.modulesDir + [System.IO.Path]::PathSeparator + $env:PSModulePath
     try {
@@ -28,6 +29,11 @@ param([string]$DataFile)
         Write-Host -ForegroundColor Red "psbridge console: cannot import the PSBridge module: $_"
         return
     }
+    # The engine stores $IntegrationContext as typed JSON ([Uri], [DateTime], … are tagged);
+    # restore those types the way a worker does, so module code sees a [Uri], not a hashtable.
+    $typed = [PSBridge.Host.HostJson]::FromTypedNode([System.Text.Json.Nodes.JsonNode]::Parse($rawData)['context'])
+    if ($typed -is [System.Collections.IDictionary]) { $data.context = $typed }
+    Remove-Variable -Name rawData
 
     # Runs a method block in the global session state: arguments become variables of the
     # block's parent scope (blocks without param() read $clientId), as in a psbridge worker.

@@ -1,0 +1,372 @@
+// Package pages is psbridge's browser interface: server-rendered HTML pages (html/template,
+// assets embedded with embed, no build step at run time) for signing in with an API token,
+// uploading integration types, configuring integrations through forms generated from Init's
+// param() block, mapping clients to tenants, reading health history and the call log, and
+// opening the debugging console (xterm.js over the console websocket).
+//
+// It exists so that people who configure integrations need neither curl nor the OpenAPI
+// document: the REST API stays the machine interface, these pages are the human one, and both
+// drive the same engine. Pages never render a secret: [Password()] values are write-only,
+// $IntegrationContext and API tokens are never shown.
+package pages
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/subtle"
+	"embed"
+	"encoding/base64"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/web/httpx"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// Cookie names and limits.
+const (
+	// SessionCookie holds the id of a signed-in browser session.
+	SessionCookie = "psbridge_session"
+	// SignInCookie holds the CSRF token of the sign-in form (before a session exists).
+	SignInCookie = "psbridge_signin"
+	// CSRFField is the hidden form field every POST form carries.
+	CSRFField = "csrf"
+	// DefaultSessionLifetime is how long a session lasts without signing in again.
+	DefaultSessionLifetime = 12 * time.Hour
+	// maxFormBody bounds page form submissions (type scripts included).
+	maxFormBody = 4 << 20
+)
+
+// Options configures the pages. The zero value is usable.
+type Options struct {
+	// Logger receives errors the pages cannot show (never form values). Default: discard.
+	Logger *zerolog.Logger
+	// Console enables the Console tab (the server mounts the console websocket).
+	Console bool
+	// ConsolePath is the websocket path the Console page connects to.
+	ConsolePath string
+	// SessionLifetime bounds a session (default DefaultSessionLifetime).
+	SessionLifetime time.Duration
+	// Now returns the current time (default time.Now); tests set it.
+	Now func() time.Time
+}
+
+// Pages serves the HTML interface. Create it with New and add it to a mux with Register.
+type Pages struct {
+	eng   *engine.Engine
+	opts  Options
+	log   zerolog.Logger
+	tmpls map[string]*template.Template
+
+	mu       sync.Mutex
+	sessions map[string]*session
+}
+
+// session is one signed-in browser.
+type session struct {
+	id        string
+	tokenID   string
+	tokenName string
+	csrf      string
+	expires   time.Time
+}
+
+// pageFiles lists the page templates; each is parsed with layout.html.
+var pageFiles = []string{
+	"signin.html", "integrations.html", "choose-type.html", "instance-form.html", "overview.html",
+	"clients.html", "agents.html", "webhook.html", "health.html", "calls.html", "console.html",
+	"types.html", "type.html", "type-form.html", "error.html",
+}
+
+// New parses the templates and returns the pages of eng.
+func New(eng *engine.Engine, opts Options) (*Pages, error) {
+	if opts.SessionLifetime <= 0 {
+		opts.SessionLifetime = DefaultSessionLifetime
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.ConsolePath == "" {
+		opts.ConsolePath = "/api/v1/console/ws"
+	}
+	log := zerolog.Nop()
+	if opts.Logger != nil {
+		log = opts.Logger.With().Str("component", "pages").Logger()
+	}
+	p := &Pages{eng: eng, opts: opts, log: log, tmpls: map[string]*template.Template{}, sessions: map[string]*session{}}
+	for _, f := range pageFiles {
+		t, err := template.New(f).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+f)
+		if err != nil {
+			return nil, fmt.Errorf("pages: parse %s: %w", f, err)
+		}
+		p.tmpls[f] = t
+	}
+	return p, nil
+}
+
+// Register adds every page, the sign-in and sign-out forms and /static/ to mux.
+func (p *Pages) Register(mux *http.ServeMux) {
+	static, _ := fs.Sub(staticFS, "static")
+	files := http.StripPrefix("/static/", http.FileServerFS(static))
+	mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "public, max-age=3600")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		files.ServeHTTP(w, r)
+	}))
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := p.current(r); ok {
+			http.Redirect(w, r, "/integrations", http.StatusSeeOther)
+			return
+		}
+		http.Redirect(w, r, "/sign-in", http.StatusSeeOther)
+	})
+	mux.HandleFunc("GET /sign-in", p.signInPage)
+	mux.HandleFunc("POST /sign-in", p.signIn)
+	mux.HandleFunc("POST /sign-out", p.post(p.signOut))
+
+	mux.HandleFunc("GET /integrations", p.get(p.integrations))
+	mux.HandleFunc("GET /integrations/new", p.get(p.newInstancePage))
+	mux.HandleFunc("POST /integrations/new", p.post(p.createInstance))
+	mux.HandleFunc("GET /integrations/{id}", p.get(p.overview))
+	mux.HandleFunc("GET /integrations/{id}/edit", p.get(p.editInstancePage))
+	mux.HandleFunc("POST /integrations/{id}/edit", p.post(p.updateInstance))
+	mux.HandleFunc("POST /integrations/{id}/health-check", p.post(p.checkHealth))
+	mux.HandleFunc("GET /integrations/{id}/clients", p.get(p.clients))
+	mux.HandleFunc("POST /integrations/{id}/clients/refresh", p.post(p.refreshClients))
+	mux.HandleFunc("POST /integrations/{id}/clients/map", p.post(p.mapClient))
+	mux.HandleFunc("GET /integrations/{id}/agents", p.get(p.agents))
+	mux.HandleFunc("POST /integrations/{id}/agents/sync", p.post(p.syncAgents))
+	mux.HandleFunc("GET /integrations/{id}/webhook", p.get(p.webhook))
+	mux.HandleFunc("GET /integrations/{id}/health", p.get(p.health))
+	mux.HandleFunc("GET /integrations/{id}/calls", p.get(p.calls))
+	mux.HandleFunc("GET /integrations/{id}/console", p.get(p.consolePage))
+
+	mux.HandleFunc("GET /types", p.get(p.types))
+	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
+	mux.HandleFunc("POST /types/new", p.post(p.createType))
+	mux.HandleFunc("GET /types/{id}", p.get(p.typePage))
+}
+
+// User returns the API token id of the browser session of r (the console websocket's user),
+// and whether r carries a valid session.
+func (p *Pages) User(r *http.Request) (string, bool) {
+	s, ok := p.current(r)
+	if !ok {
+		return "", false
+	}
+	return s.tokenID, true
+}
+
+// ---- sessions ----------------------------------------------------------------------------
+
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b) // never fails (crypto/rand panics rather than return an error)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// current returns the live session of r. A session whose API token was revoked ends.
+func (p *Pages) current(r *http.Request) (*session, bool) {
+	c, err := r.Cookie(SessionCookie)
+	if err != nil || c.Value == "" {
+		return nil, false
+	}
+	now := p.opts.Now()
+	p.mu.Lock()
+	s := p.sessions[c.Value]
+	if s != nil && now.After(s.expires) {
+		delete(p.sessions, c.Value)
+		s = nil
+	}
+	p.mu.Unlock()
+	if s == nil {
+		return nil, false
+	}
+	toks, err := p.eng.Store().Tokens()
+	if err != nil {
+		p.log.Error().Err(err).Msg("list API tokens to check a session")
+		return nil, false
+	}
+	for _, t := range toks {
+		if t.ID == s.tokenID {
+			return s, true
+		}
+	}
+	p.mu.Lock()
+	delete(p.sessions, s.id)
+	p.mu.Unlock()
+	return nil, false
+}
+
+// newSession stores a session for a verified token and prunes expired ones.
+func (p *Pages) newSession(tokenID, tokenName string) *session {
+	now := p.opts.Now()
+	s := &session{id: randomToken(), tokenID: tokenID, tokenName: tokenName, csrf: randomToken(), expires: now.Add(p.opts.SessionLifetime)}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for id, old := range p.sessions {
+		if now.After(old.expires) {
+			delete(p.sessions, id)
+		}
+	}
+	p.sessions[s.id] = s
+	return s
+}
+
+func (p *Pages) endSession(s *session) {
+	p.mu.Lock()
+	delete(p.sessions, s.id)
+	p.mu.Unlock()
+}
+
+func setCookie(w http.ResponseWriter, r *http.Request, name, value, path string, maxAge int) {
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
+		HttpOnly: true, SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil,
+	})
+}
+
+// equalSecret compares two tokens in constant time; empty never matches.
+func equalSecret(a, b string) bool {
+	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
+}
+
+// handler is a page handler of a signed-in session.
+type handler func(w http.ResponseWriter, r *http.Request, s *session)
+
+// get requires a session; without one the browser goes to the sign-in page and comes back.
+func (p *Pages) get(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, ok := p.current(r)
+		if !ok {
+			http.Redirect(w, r, "/sign-in?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+			return
+		}
+		h(w, r, s)
+	}
+}
+
+// post requires a session and the session's CSRF token in the form (403 otherwise).
+func (p *Pages) post(h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		r.Body = http.MaxBytesReader(w, r.Body, maxFormBody)
+		s, ok := p.current(r)
+		if !ok {
+			p.fail(w, r, nil, http.StatusUnauthorized, "Your session has ended: sign in again.")
+			return
+		}
+		if err := parseForm(r); err != nil {
+			p.fail(w, r, s, http.StatusBadRequest, "The form could not be read: "+err.Error())
+			return
+		}
+		if !equalSecret(r.PostForm.Get(CSRFField), s.csrf) {
+			p.fail(w, r, s, http.StatusForbidden, "The form's security token is missing or wrong. Reload the page and try again.")
+			return
+		}
+		h(w, r, s)
+	}
+}
+
+func parseForm(r *http.Request) error {
+	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/form-data") {
+		if err := r.ParseMultipartForm(maxFormBody); err != nil {
+			return fmt.Errorf("parse multipart form: %w", err)
+		}
+		return nil
+	}
+	if err := r.ParseForm(); err != nil {
+		return fmt.Errorf("parse form: %w", err)
+	}
+	return nil
+}
+
+// safeNext accepts only local absolute paths as a redirect target after sign-in.
+func safeNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return "/integrations"
+	}
+	return next
+}
+
+// ---- rendering ---------------------------------------------------------------------------
+
+// page is what every template gets.
+type page struct {
+	Title   string
+	Nav     string // "integrations" or "types": the highlighted menu entry
+	Signed  bool
+	User    string // the API token's name
+	CSRF    string
+	Error   string
+	Notice  string
+	Console string // websocket path of the console
+	Data    any
+}
+
+// securityHeaders keeps pages out of frames and caches and limits what they may load.
+func securityHeaders(h http.Header) {
+	h.Set("Content-Type", "text/html; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Referrer-Policy", "same-origin")
+	h.Set("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+}
+
+// render executes a page template into a buffer first, so a template error is a clean 500.
+func (p *Pages) render(w http.ResponseWriter, r *http.Request, s *session, status int, file string, pg page) {
+	if s != nil {
+		pg.Signed, pg.User, pg.CSRF = true, s.tokenName, s.csrf
+	}
+	pg.Console = p.opts.ConsolePath
+	var buf bytes.Buffer
+	if err := p.tmpls[file].ExecuteTemplate(&buf, "layout", pg); err != nil {
+		p.log.Error().Err(err).Str("request_id", httpx.RequestID(r.Context())).Str("template", file).Msg("render page")
+		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
+		return
+	}
+	securityHeaders(w.Header())
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders the error page.
+func (p *Pages) fail(w http.ResponseWriter, r *http.Request, s *session, status int, msg string) {
+	p.render(w, r, s, status, "error.html", page{Title: http.StatusText(status), Error: msg})
+}
+
+// funcs are the template helpers.
+var funcs = template.FuncMap{
+	"badge": func(status string) string {
+		switch status {
+		case "Healthy":
+			return "ok"
+		case "Degraded":
+			return "warn"
+		case "Unhealthy":
+			return "bad"
+		}
+		return "muted"
+	},
+	"when": func(t time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return t.UTC().Format("2006-01-02 15:04:05 UTC")
+	},
+	"dur": func(d time.Duration) string { return d.Round(time.Millisecond).String() },
+}
