@@ -9,26 +9,27 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/psbridge/psbridge/internal/config"
 )
 
-const backupUsage = `Usage: psbridge backup FILE [--data-dir DIR] [--key-file FILE]
+const backupUsage = `Usage: psbridge backup FILE [--config FILE] [--data-dir DIR] [--key-file FILE]
        psbridge backup FILE --url http://HOST:PORT --token TOKEN
 
 Writes a consistent copy of the database to FILE (atomically, mode 0600). Without --url it
-opens the database directly (the server must be stopped); with --url it downloads
+opens the database directly (the server must be stopped), found with the same settings as
+'psbridge serve' (config file, PSBRIDGE_* environment, flags); with --url it downloads
 /api/v1/admin/backup from a running server. Sealed values stay sealed: keep the key file
 (DATA-DIR/psbridge.db.key) in a separate, safe place; the backup is useless without it.
 `
 
 func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("backup", stderr, backupUsage)
-	var data dataFlags
-	data.register(fs)
 	url := fs.String("url", "", "base URL of a running psbridge server")
-	token := fs.String("token", envOr("PSBRIDGE_TOKEN", ""), "API token for --url (env PSBRIDGE_TOKEN)")
-	positional, err := parseInterleaved(fs, args)
+	token := fs.String("token", os.Getenv("PSBRIDGE_TOKEN"), "API token for --url (env PSBRIDGE_TOKEN)")
+	cfg, positional, err := config.Load(fs, args, os.Environ())
 	if err != nil {
-		return err
+		return configErr(err)
 	}
 	if len(positional) != 1 {
 		fs.Usage()
@@ -43,7 +44,7 @@ func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "backup of %d bytes written to %s\n", n, out)
 		return nil
 	}
-	st, err := data.open()
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}

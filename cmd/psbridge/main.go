@@ -45,6 +45,7 @@ Commands:
   serve          serve the REST API and the plugin endpoint over a pool of pwsh workers
   token create   create an API token for the REST API
   backup         write a consistent copy of the database
+  key rotate     re-encrypt every stored secret under a new key
   console        open a debugging console (pwsh with an integration loaded) on a server or --local
   fake-s1        serve the fake SentinelOne API (for trying scripts by hand)
   install-pwsh   install PowerShell with the .NET SDK into psbridge's cache
@@ -99,6 +100,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runToken(ctx, rest, stdout, stderr)
 	case "backup":
 		return runBackup(ctx, rest, stdout, stderr)
+	case "key":
+		return runKey(ctx, rest, stdout, stderr)
 	case "fake-s1":
 		return runFakeS1(ctx, rest, stdout, stderr)
 	case "install-pwsh":

@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -17,96 +16,113 @@ import (
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/internal/config"
+	"github.com/psbridge/psbridge/internal/logging"
+	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web"
+	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/ops"
 )
 
-const serveUsage = `Usage: psbridge serve [--listen ADDR] [--data-dir DIR] [--key-file FILE] [--pwsh PATH] [--workers N]
+const serveUsage = `Usage: psbridge serve [--config FILE] [--SETTING VALUE]...
 
-Serves the REST API (/api/v1, OpenAPI document at /api/openapi.yaml) and the plugin endpoint
-(/plugins/api/v1/{id}/...) over a pool of warm pwsh workers, with everything stored in
-DIR/psbridge.db (secrets sealed with the key in --key-file). Runs Init for every integration
-at start, HealthCheck every --health-interval and agent syncs on their [JobSettings] period.
-When the database has no API token yet, one is created and printed once; more come from
-'psbridge token create' (with the server stopped: the database file is locked while it runs).
+Serves the REST API (/api/v1, OpenAPI document at /api/openapi.yaml), the plugin endpoint
+(/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metrics (no authentication)
+over a pool of warm pwsh workers, with everything stored in DATA-DIR/psbridge.db (secrets
+sealed with the key in DATA-DIR/psbridge.db.key unless key-file or key says otherwise). Runs
+Init for every integration at start, HealthCheck every health.interval and agent syncs on
+their [JobSettings] period. When the database has no API token yet, one is created and
+printed once on stdout; more come from 'psbridge token create' (with the server stopped: the
+database file is locked while it runs).
 
-Every flag can also be set in the environment: PSBRIDGE_LISTEN, PSBRIDGE_DATA_DIR,
-PSBRIDGE_KEY_FILE, PSBRIDGE_PWSH, PSBRIDGE_WORKERS, PSBRIDGE_HEALTH_INTERVAL,
-PSBRIDGE_LOG_LEVEL. Flags win over the environment.
+Settings come from the defaults, the YAML file (--config or PSBRIDGE_CONFIG), PSBRIDGE_*
+environment variables and the flags below, each overriding the one before; 'psbridge config'
+prints the effective values and docs/configuration.md lists them. Service logs go to stderr
+(JSON, or readable text on a terminal); script output never does.
+
+On SIGTERM or SIGINT /readyz turns 503 at once, new API and plugin calls get a 503 problem,
+calls in flight may finish for shutdown-grace, then consoles, workers and the database close
+and the process exits 0.
+
+Examples:
+  psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
+  PSBRIDGE_WORKERS_MAX=8 psbridge serve --config /etc/psbridge.yaml
 `
 
-// envOr returns the environment variable name, or def when it is unset or empty.
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
-}
-
-// defaultDataDir is where the database lives unless told otherwise.
-func defaultDataDir() string {
-	if d, err := os.UserConfigDir(); err == nil {
-		return filepath.Join(d, "psbridge")
-	}
-	return "psbridge-data"
-}
-
-// dataFlags are the flags of every command that opens the database.
-type dataFlags struct {
-	dataDir, keyFile string
-}
-
-func (d *dataFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-}) {
-	fs.StringVar(&d.dataDir, "data-dir", envOr("PSBRIDGE_DATA_DIR", defaultDataDir()), "directory of the database (env PSBRIDGE_DATA_DIR)")
-	fs.StringVar(&d.keyFile, "key-file", envOr("PSBRIDGE_KEY_FILE", ""), "encryption key file (default DATA-DIR/psbridge.db.key; env PSBRIDGE_KEY_FILE)")
-}
-
-// open opens (creating when needed) the database.
-func (d *dataFlags) open() (*store.Store, error) {
-	if err := os.MkdirAll(d.dataDir, 0o700); err != nil {
+// openStore opens (creating when needed) the database the configuration names.
+func openStore(cfg config.Config) (*store.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, &exitError{code: exitEnv, err: fmt.Errorf("data directory: %w", err)}
 	}
-	st, err := store.Open(filepath.Join(d.dataDir, "psbridge.db"), store.Options{KeyFile: d.keyFile, Timeout: 2 * time.Second})
+	opts := store.Options{KeyFile: cfg.KeyFile, Timeout: 2 * time.Second}
+	if cfg.Key != "" {
+		key, err := hex.DecodeString(cfg.Key)
+		if err != nil {
+			return nil, usageErr("key: %v", err)
+		}
+		opts.Key = key
+	}
+	st, err := store.Open(cfg.DatabasePath(), opts)
 	if err != nil {
 		return nil, &exitError{code: exitEnv, err: err}
 	}
 	return st, nil
 }
 
+// poolConfig maps the settings onto the pool's: 0 in max-calls and max-memory-mb means never.
+func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallEvent)) bridge.Config {
+	pc := bridge.Config{
+		MinWorkers:        cfg.MinWorkers,
+		MaxWorkers:        cfg.MaxWorkers,
+		QueueSize:         cfg.QueueSize,
+		DefaultTimeout:    cfg.CallTimeout,
+		MaxCallsPerWorker: cfg.MaxCallsPerWorker,
+		MaxRSS:            cfg.MaxWorkerMemory << 20,
+		Logger:            log,
+		OnCall:            onCall,
+	}
+	if pc.MaxCallsPerWorker == 0 {
+		pc.MaxCallsPerWorker = -1
+	}
+	if pc.MaxRSS == 0 {
+		pc.MaxRSS = -1
+	}
+	return pc
+}
+
+// healthInterval maps health.interval onto the engine's: 0 means no periodic checks.
+func healthInterval(cfg config.Config) time.Duration {
+	if cfg.HealthInterval == 0 {
+		return -1
+	}
+	return cfg.HealthInterval
+}
+
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("serve", stderr, serveUsage)
-	var data dataFlags
-	data.register(fs)
-	listen := fs.String("listen", envOr("PSBRIDGE_LISTEN", "127.0.0.1:8080"), "address to serve on (env PSBRIDGE_LISTEN)")
-	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
-	workersDefault, _ := strconv.Atoi(envOr("PSBRIDGE_WORKERS", "4"))
-	workers := fs.Int("workers", workersDefault, "maximum pwsh workers (at least 2: token cmdlets call the integration from inside a script; env PSBRIDGE_WORKERS)")
-	healthDefault, _ := time.ParseDuration(envOr("PSBRIDGE_HEALTH_INTERVAL", "60s"))
-	health := fs.Duration("health-interval", healthDefault, "HealthCheck period (env PSBRIDGE_HEALTH_INTERVAL)")
-	level := fs.String("log-level", envOr("PSBRIDGE_LOG_LEVEL", "info"), "debug, info, warn or error (env PSBRIDGE_LOG_LEVEL)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
-	}
-	if *workers < 2 {
-		return usageErr("--workers must be at least 2, got %d", *workers)
-	}
-	lvl, err := zerolog.ParseLevel(*level)
+	cfg, rest, err := config.Load(fs, args, os.Environ())
 	if err != nil {
-		return usageErr("--log-level %q: %v", *level, err)
+		return configErr(err)
 	}
-	log := zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
+	if len(rest) > 0 {
+		return usageErr("serve takes no arguments, got %q", rest)
+	}
+	log, err := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
+	if err != nil {
+		return usageErr("%v", err)
+	}
 
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
-		return usageErr("listen %s: %v", *listen, err)
+		return usageErr("listen %s: %v", cfg.Listen, err)
 	}
 	defer ln.Close()
-	st, err := data.open()
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
+	svc := &service{log: logging.Component(log, "serve"), st: st, grace: cfg.ShutdownGrace}
+	defer svc.closeEarly()
 	if toks, err := st.Tokens(); err == nil && len(toks) == 0 {
 		tok, _, err := st.CreateToken("initial")
 		if err != nil {
@@ -114,53 +130,150 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "No API token existed; created one (shown once, keep it):\n  %s\n", tok)
 	}
-	pwsh, err := findPwsh(ctx, *pwshFlag, false, stderr)
+	pwsh, err := findPwsh(ctx, cfg.Pwsh, false, stderr)
 	if err != nil {
 		return err
 	}
-	pool, err := startPool(ctx, pwsh, bridge.Config{MinWorkers: 2, MaxWorkers: *workers, Logger: &log})
-	if err != nil {
+	m := ops.NewMetrics()
+	// The pool, engine and web packages tag their own component.
+	if svc.pool, err = startPool(ctx, pwsh, poolConfig(cfg, &log, m.ObserveCall)); err != nil {
 		return err
 	}
-	defer closePool(pool)
-	eng, err := engine.New(engine.Config{Store: st, Pool: pool, HealthInterval: *health, Logger: &log})
-	if err != nil {
+	if svc.eng, err = engine.New(engine.Config{Store: st, Pool: svc.pool, HealthInterval: healthInterval(cfg), Logger: &log}); err != nil {
 		return err
 	}
-	eng.Start(ctx)
-	defer eng.Close()
-	fmt.Fprintf(stdout, "psbridge serving on http://%s/api/v1 (data %s, pwsh %s, up to %d workers)\n", ln.Addr(), st.Path(), pwsh, *workers)
-	return serveHTTP(ctx, ln, eng, &log)
-}
-
-// serveHTTP serves eng on ln until ctx ends, then shuts down gracefully (in-flight requests
-// get 10 s).
-func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, log *zerolog.Logger) error {
-	srv := &http.Server{
-		Handler:           web.New(eng, web.Options{Logger: log}),
+	installed, err := psmodule.Install(ctx, cacheDir(), pwsh)
+	if err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
+	consoles, err := console.NewManager(console.Config{Pwsh: pwsh, ModuleManifest: installed.Manifest(),
+		Instances: web.ConsoleSource(svc.eng), Logger: logging.Component(log, "console")})
+	if err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
+	svc.closeConsoles = consoles.Close
+	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
+		Consoles: func() int { n, _ := consoles.Count(""); return n }})
+	svc.srv = &http.Server{
+		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Logger: &log, Ops: svc.ops, Console: consoles}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		if errors.Is(err, http.ErrServerClosed) {
-			return nil
-		}
-		return err
-	case <-ctx.Done():
-	}
-	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	return nil
+	svc.eng.Start(ctx)
+	fmt.Fprintf(stdout, "psbridge serving on http://%s/api/v1 (data %s, pwsh %s, %d to %d workers)\n", ln.Addr(), st.Path(), pwsh, cfg.MinWorkers, cfg.MaxWorkers)
+	svc.log.Info().Str("listen", ln.Addr().String()).Str("data", st.Path()).Int("workers_min", cfg.MinWorkers).
+		Int("workers_max", cfg.MaxWorkers).Msg("serving")
+	return svc.run(ctx, ln)
 }
 
-func closePool(p *bridge.Pool) {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+// service is a running server and what it must stop, in order, on shutdown. Fields left nil
+// are skipped (the demo owns its pool and store).
+type service struct {
+	log   zerolog.Logger
+	srv   *http.Server
+	ops   *ops.Ops
+	eng   *engine.Engine
+	pool  *bridge.Pool
+	st    *store.Store
+	grace time.Duration
+	// closeConsoles ends every debugging console session with a goodbye; nil when none.
+	closeConsoles func() error
+
+	ran bool
+}
+
+// closeEarly releases what was opened when serve fails before run.
+func (s *service) closeEarly() {
+	if s.ran {
+		return
+	}
+	if s.pool != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = s.pool.Close(ctx)
+	}
+	if s.st != nil {
+		_ = s.st.Close()
+	}
+}
+
+// run serves on ln until ctx ends (SIGTERM, SIGINT) or the server fails, then shuts down.
+func (s *service) run(ctx context.Context, ln net.Listener) error {
+	s.ran = true
+	errc := make(chan error, 1)
+	go func() { errc <- s.srv.Serve(ln) }()
+	var serveErr error
+	select {
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			serveErr = fmt.Errorf("serve: %w", err)
+		}
+	case <-ctx.Done():
+	}
+	return errors.Join(serveErr, s.shutdown())
+}
+
+// shutdown drains and stops the service:
+//  1. readiness turns 503 and new API and plugin calls are refused with a 503 problem, while
+//     the listener stays open so clients and load balancers see why;
+//  2. debugging consoles get a goodbye and close;
+//  3. calls in flight may finish until shutdown-grace has passed;
+//  4. background health checks and syncs stop, and the pool stops its workers (shutdown
+//     request, then TERM and KILL to each worker's process group) — calls still running past
+//     the grace fail with a worker error;
+//  5. the HTTP server closes and the database is closed cleanly.
+//
+// Calls cut off by the grace are logged, not returned: the shutdown itself succeeded.
+func (s *service) shutdown() error {
+	start := time.Now()
+	s.ops.Drain()
+	s.log.Info().Int("in_flight", s.ops.InFlight()).Float64("grace_ms", logging.Millis(s.grace)).Msg("shutting down: not ready, refusing new calls, letting calls in flight finish")
+	var errs []error
+	if s.closeConsoles != nil {
+		if err := s.closeConsoles(); err != nil {
+			s.log.Warn().Err(err).Msg("close consoles")
+		}
+	}
+	gctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
-	_ = p.Close(ctx)
+	if err := s.ops.Wait(gctx); err != nil {
+		s.log.Warn().Err(err).Msg("shutdown grace over; stopping workers under the calls still running")
+	}
+	if s.eng != nil {
+		s.eng.Close()
+	}
+	if s.pool != nil {
+		if err := s.pool.Close(gctx); err != nil {
+			s.log.Warn().Err(err).Msg("stop workers")
+		}
+	}
+	hctx, hcancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer hcancel()
+	if err := s.srv.Shutdown(hctx); err != nil {
+		errs = append(errs, fmt.Errorf("shut down HTTP server: %w", err))
+	}
+	if s.st != nil {
+		if err := s.st.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	s.log.Info().Float64(logging.FieldDurationMS, logging.Millis(time.Since(start))).Msg("stopped")
+	return errors.Join(errs...)
+}
+
+// serveHTTP serves eng on ln until ctx ends, then drains gracefully (in-flight requests get
+// 10 s). The caller closes the engine, pool and store.
+func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, log *zerolog.Logger) error {
+	o := ops.New(ops.Options{Store: eng.Store(), Pool: eng.Pool()})
+	s := &service{
+		log:   *log,
+		ops:   o,
+		grace: 10 * time.Second,
+		srv: &http.Server{
+			Handler:           web.New(eng, web.Options{Logger: log, Ops: o}),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+		},
+	}
+	return s.run(ctx, ln)
 }

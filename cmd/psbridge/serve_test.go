@@ -44,7 +44,7 @@ func TestTokenCreateAndOfflineBackup(t *testing.T) {
 	}{
 		{[]string{"token"}, "token needs the subcommand 'create'"},
 		{[]string{"backup"}, "backup needs exactly one FILE"},
-		{[]string{"serve", "--workers", "1"}, "--workers must be at least 2"},
+		{[]string{"serve", "--workers.max", "1"}, "workers.max must be at least 2"},
 	}
 	for _, tc := range cases {
 		if _, stderr, code := cli(t, tc.args...); code != exitUsage || !strings.Contains(stderr, tc.want) {
@@ -87,7 +87,7 @@ func TestServeStartsTheServerAndStopsCleanly(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
 	go func() {
-		done <- dispatch(ctx, []string{"serve", "--listen", addr, "--log-level", "warn"}, &stdout, &stderr)
+		done <- dispatch(ctx, []string{"serve", "--listen", addr, "--log.level", "warn"}, &stdout, &stderr)
 	}()
 
 	tokenRE := regexp.MustCompile(`psb_[A-Za-z0-9_-]+`)

@@ -4,12 +4,17 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+
+	"github.com/psbridge/psbridge/internal/config"
 )
 
-const tokenUsage = `Usage: psbridge token create [--name NAME] [--data-dir DIR] [--key-file FILE]
+const tokenUsage = `Usage: psbridge token create [--name NAME] [--config FILE] [--data-dir DIR] [--key-file FILE]
 
 Creates an API token for the REST API and prints it once (only its SHA-256 is stored). Send it
 as 'Authorization: Bearer <token>'. The server must be stopped: it holds the database lock.
+The database is found with the same settings as 'psbridge serve' (config file, PSBRIDGE_*
+environment, flags), so PSBRIDGE_DATA_DIR or --data-dir points both at the same data.
 `
 
 func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -18,13 +23,15 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return usageErr("token needs the subcommand 'create'")
 	}
 	fs := newFlagSet("token create", stderr, tokenUsage)
-	var data dataFlags
-	data.register(fs)
 	name := fs.String("name", "cli", "a name to recognise the token by")
-	if err := parseFlags(fs, args[1:]); err != nil {
-		return err
+	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
+	if err != nil {
+		return configErr(err)
 	}
-	st, err := data.open()
+	if len(rest) > 0 {
+		return usageErr("token create takes no arguments, got %q", rest)
+	}
+	st, err := openStore(cfg)
 	if err != nil {
 		return err
 	}

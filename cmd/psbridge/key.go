@@ -1,0 +1,59 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/psbridge/psbridge/internal/config"
+)
+
+const keyUsage = `Usage: psbridge key rotate [--config FILE] [--data-dir DIR] [--key-file FILE | --key HEX]
+
+Re-encrypts every secret in the database (the [Password()] values and each integration's
+saved $IntegrationContext) under a new random key, in one transaction. The server must be
+stopped: it holds the database lock.
+
+With a key file (the default, DATA-DIR/psbridge.db.key) the new key replaces the file; a crash
+part-way leaves either the old key and old data, or the new key in KEY-FILE.new, which the next
+start picks up. With --key / PSBRIDGE_KEY the new key is printed once on stdout: store it where
+the old one was before you start the server again, because the old key no longer opens the
+database.
+`
+
+func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "rotate" {
+		fmt.Fprint(stderr, keyUsage)
+		return usageErr("key needs the subcommand 'rotate'")
+	}
+	fs := newFlagSet("key rotate", stderr, keyUsage)
+	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
+	if err != nil {
+		return configErr(err)
+	}
+	if len(rest) > 0 {
+		return usageErr("key rotate takes no arguments, got %q", rest)
+	}
+	st, err := openStore(cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	newKey := make([]byte, 32)
+	if _, err := rand.Read(newKey); err != nil {
+		return fmt.Errorf("key rotate: new key: %w", err)
+	}
+	if err := st.RotateKey(newKey); err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
+	if cfg.Key != "" {
+		fmt.Fprintln(stdout, hex.EncodeToString(newKey))
+		fmt.Fprintln(stderr, "rotated: the secrets are sealed under the key printed above; set it as PSBRIDGE_KEY (or key:) before the next start")
+		return nil
+	}
+	fmt.Fprintf(stderr, "rotated: the secrets are sealed under the new key in %s; back that file up again\n", cfg.KeyFilePath())
+	return nil
+}
