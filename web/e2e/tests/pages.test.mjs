@@ -1,0 +1,204 @@
+// Browser test of psbridge's pages: builds psbridge, runs `psbridge fake-s1` and
+// `psbridge serve` on 127.0.0.1 with a temporary data directory, and drives Chromium through
+// sign-in, creating the SentinelOne integration with the generated form, mapping a client,
+// and the console (GetClients in xterm.js over the websocket). The vendor API key must never
+// reach the browser: not in any page, not in the terminal, not in any websocket frame.
+//
+// Environment: PSBRIDGE_BIN (a built psbridge; default: go build into a temp dir),
+// PSBRIDGE_CHROMIUM (default /usr/bin/chromium), PSBRIDGE_SCREENSHOTS=1 (write
+// docs/screenshots/<page>.png).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { randomBytes } from 'node:crypto';
+import { chromium } from 'playwright-core';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../../..');
+const shots = process.env.PSBRIDGE_SCREENSHOTS === '1' ? path.join(repo, 'docs/screenshots') : '';
+const chromiumPath = process.env.PSBRIDGE_CHROMIUM || '/usr/bin/chromium';
+const apiKey = 'e2e-s1-key-' + randomBytes(12).toString('hex');
+
+const procs = [];
+let tmp, bin, base, vendor, token, browser;
+
+// start runs psbridge with args and resolves with the first match of re in its stdout.
+function start(args, env, re) {
+  return new Promise((resolve, reject) => {
+    // serve refuses unknown PSBRIDGE_* variables, so only the ones it knows that say where
+    // pwsh and the module cache are get through; the test's own settings stay behind.
+    const keep = new Set(['PSBRIDGE_PWSH', 'PSBRIDGE_CACHE_DIR']);
+    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PSBRIDGE_') || keep.has(k)));
+    const p = spawn(bin, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    procs.push(p);
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => reject(new Error(`psbridge ${args[0]} did not start in time:\n${out}\n${err}`)), 120000);
+    p.stdout.on('data', (b) => {
+      out += b;
+      const m = out.match(re);
+      if (m) { clearTimeout(timer); resolve(m); }
+    });
+    p.stderr.on('data', (b) => { err += b; if (err.length > 20000) { err = err.slice(-10000); } });
+    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psbridge ${args[0]} exited with ${code}:\n${out}\n${err}`)); });
+  });
+}
+
+async function api(method, p, body) {
+  const res = await fetch(base + p, {
+    method,
+    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
+  return text ? JSON.parse(text) : null;
+}
+
+before(async () => {
+  if (!existsSync(chromiumPath)) {
+    throw new Error(`Chromium not found at ${chromiumPath}: install it with 'apt-get install chromium' (or point PSBRIDGE_CHROMIUM at a Chromium binary)`);
+  }
+  tmp = mkdtempSync(path.join(tmpdir(), 'psbridge-e2e-'));
+  bin = process.env.PSBRIDGE_BIN;
+  if (!bin) {
+    bin = path.join(tmp, 'psbridge');
+    execFileSync('go', ['build', '-o', bin, './cmd/psbridge'], { cwd: repo, stdio: 'inherit' });
+  }
+  const [, vendorAddr] = await start(['fake-s1', '--listen', '127.0.0.1:0', '--token', apiKey], {}, /API on (http:\/\/\S+?)\/? /);
+  vendor = vendorAddr.replace(/\/$/, '') + '/';
+  const m = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(tmp, 'data')],
+    { PSBRIDGE_LOG_LEVEL: 'warn' }, /created one[^\n]*\n\s+(\S+)\n[\s\S]*serving on (http:\/\/[^/\s]+)/);
+  token = m[1];
+  base = m[2];
+  await api('POST', '/api/v1/modules', { name: 'SentinelOne', script: readFileSync(path.join(repo, 'testdata/modules/SentinelOne.psm1'), 'utf8') });
+  browser = await chromium.launch({
+    executablePath: chromiumPath,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  if (browser) { await browser.close(); }
+  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGTERM'); } }
+  await new Promise((r) => setTimeout(r, 300));
+  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGKILL'); } }
+  if (tmp) { rmSync(tmp, { recursive: true, force: true }); }
+});
+
+test('sign in, create the SentinelOne integration, map a client and use the console', { timeout: 180000 }, async () => {
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
+  const page = await context.newPage();
+  page.setDefaultTimeout(30000);
+  const frames = [];
+  page.on('websocket', (ws) => {
+    const keep = (f) => frames.push(typeof f.payload === 'string' ? f.payload : Buffer.from(f.payload).toString('utf8'));
+    ws.on('framereceived', keep);
+    ws.on('framesent', keep);
+  });
+  const contents = [];
+  // visit checks a page for the API key and saves its screenshot.
+  const visit = async (name) => {
+    await page.waitForLoadState('domcontentloaded');
+    const html = await page.content();
+    contents.push(html);
+    assert.ok(!html.includes(apiKey), `the ${name} page contains the API key`);
+    assert.ok(!html.includes(token), `the ${name} page contains the API token`);
+    if (shots) {
+      mkdirSync(shots, { recursive: true });
+      await page.screenshot({ path: path.join(shots, name + '.png') });
+    }
+  };
+
+  // The type is uploaded through its page.
+  await page.goto(base + '/');
+  assert.match(page.url(), /\/sign-in/);
+  await visit('sign-in');
+  await page.getByLabel('API token').fill(token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await page.waitForURL(/\/integrations$/);
+
+  await page.goto(base + '/types/new');
+  await page.locator('#name').fill('SentinelOne');
+  await page.getByLabel('Script file name').fill('SentinelOne.ps1');
+  await page.getByLabel('Script file', { exact: true }).setInputFiles(path.join(repo, 'testdata/examples/07-sentinelone.ps1'));
+  await visit('type-upload');
+  await page.getByRole('button', { name: 'Upload' }).click();
+  await page.waitForURL(/\/types\/[^/]+\?/);
+  await page.getByText('Integration type created.').waitFor();
+  await visit('type');
+
+  // The generated form: a URL input and a password input.
+  await page.getByRole('link', { name: 'New integration of this type' }).click();
+  assert.equal(await page.locator('#f-S1Uri').getAttribute('type'), 'url');
+  assert.equal(await page.locator('#f-S1ApiKey').getAttribute('type'), 'password');
+  await page.locator('#name').fill('Contoso S1');
+  await page.locator('#f-S1Uri').fill(vendor);
+  await page.locator('#f-S1ApiKey').fill(apiKey);
+  await visit('integration-form');
+  await page.getByRole('button', { name: 'Create integration' }).click();
+  await page.waitForURL(/\/integrations\/\d+\?notice=/);
+  const id = page.url().match(/\/integrations\/(\d+)/)[1];
+  await page.locator('h1 .badge', { hasText: 'Healthy' }).waitFor();
+  await visit('integration');
+
+  await page.goto(base + '/integrations');
+  await page.locator('td .badge', { hasText: 'Healthy' }).waitFor();
+  await visit('integrations');
+
+  // Clients: map the first client to a new tenant.
+  const clients = (await api('GET', `/api/v1/integrations/${id}/clients`)).items;
+  assert.ok(clients.length > 0, 'no clients');
+  await page.goto(`${base}/integrations/${id}`);
+  await page.getByRole('link', { name: 'Clients' }).click();
+  const row = page.locator(`tr[data-client="${clients[0].externalClientId}"]`);
+  await row.getByPlaceholder('or new tenant…').fill('Contoso');
+  await row.getByRole('button', { name: 'Save' }).click();
+  await page.getByText('is mapped.').waitFor();
+  assert.match(await page.locator(`tr[data-client="${clients[0].externalClientId}"] td`).nth(2).innerText(), /Contoso/);
+  await visit('clients');
+
+  for (const tab of ['Agents', 'Webhook', 'Health', 'Calls']) {
+    await page.getByRole('link', { name: tab, exact: true }).click();
+    await page.waitForURL(new RegExp(`/integrations/${id}/${tab.toLowerCase()}$`));
+    await visit(tab.toLowerCase());
+  }
+
+  // Console: GetClients prints the site names; the key never shows.
+  await page.getByRole('link', { name: 'Console', exact: true }).click();
+  const buffer = () => page.evaluate(() => {
+    const b = window.psbridgeTerminal.buffer.active;
+    const lines = [];
+    for (let i = 0; i < b.length; i++) { lines.push(b.getLine(i).translateToString(true)); }
+    return lines.join('\n');
+  });
+  const waitFor = async (what, pred) => {
+    const deadline = Date.now() + 60000;
+    let text = '';
+    while (Date.now() < deadline) {
+      text = await buffer();
+      if (pred(text)) { return text; }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.fail(`terminal never showed ${what}:\n${text}`);
+  };
+  await page.waitForFunction(() => window.psbridgeTerminal !== undefined);
+  await waitFor('the prompt', (t) => /loaded \(instance/.test(t) && /PS .*> ?$/m.test(t));
+  await page.locator('#terminal').click();
+  await page.keyboard.type('GetClients | Format-Table -AutoSize\r');
+  const text = await waitFor('the site names', (t) => clients.every((c) => t.includes(c.externalClientName)));
+  await visit('console');
+  assert.ok(!text.includes(apiKey), 'the terminal shows the API key');
+  assert.ok(frames.length > 0, 'no websocket frames seen');
+  for (const f of frames) {
+    assert.ok(!f.includes(apiKey), 'a websocket frame carries the API key');
+  }
+  for (const html of contents) {
+    assert.ok(!html.includes(apiKey));
+  }
+  await context.close();
+});
