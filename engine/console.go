@@ -8,7 +8,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 )
@@ -24,8 +23,8 @@ type ConsoleData struct {
 	Modules map[string]string
 	// FormData are the saved values bound to Init's param() block, [Password] values included.
 	FormData map[string]any
-	// Secrets lists the values to mask: every [Password] value and every string in Context,
-	// longest first.
+	// Secrets lists the [Password] values, longest first. The console masks every string in
+	// Context itself (see web/console.ConsoleInstance).
 	Secrets []string
 	// Context is the instance's $IntegrationContext after its last Init ({} when none).
 	Context json.RawMessage
@@ -71,33 +70,5 @@ func (e *Engine) ConsoleInstance(ctx context.Context, user, id string) (ConsoleD
 	for _, m := range mods {
 		d.Modules[m.Name] = m.Script
 	}
-	var cv any
-	if err := json.Unmarshal(ctxJSON, &cv); err != nil {
-		return ConsoleData{}, fmt.Errorf("console for %s: integration %s: stored context: %w", user, id, err)
-	}
-	d.Secrets = append(d.Secrets, contextStrings(cv, nil)...)
-	sort.SliceStable(d.Secrets, func(i, j int) bool { return len(d.Secrets[i]) > len(d.Secrets[j]) })
 	return d, nil
-}
-
-// contextStrings appends every non-empty string inside a decoded JSON value.
-func contextStrings(v any, out []string) []string {
-	switch x := v.(type) {
-	case string:
-		if x != "" {
-			out = append(out, x)
-		}
-	case map[string]any:
-		if tag, ok := x["$psbridgeType"].(string); ok && tag != "" && len(x) == 2 {
-			return contextStrings(x["value"], out) // a typed value ([Uri], …): not its tag
-		}
-		for _, e := range x {
-			out = contextStrings(e, out)
-		}
-	case []any:
-		for _, e := range x {
-			out = contextStrings(e, out)
-		}
-	}
-	return out
 }

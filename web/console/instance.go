@@ -166,12 +166,19 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 	return f.Name(), nil
 }
 
-// stringLeaves appends every string inside a decoded JSON value.
+// stringLeaves appends every non-empty string inside a decoded JSON value. A typed value as
+// workers save it ({"$psbridgeType": "uri", "value": …}) contributes its value, not its tag:
+// masking the word "uri" everywhere would only garble the terminal.
 func stringLeaves(v any, out []string) []string {
 	switch x := v.(type) {
 	case string:
-		out = append(out, x)
+		if x != "" {
+			out = append(out, x)
+		}
 	case map[string]any:
+		if tag, ok := x["$psbridgeType"].(string); ok && tag != "" && len(x) == 2 {
+			return stringLeaves(x["value"], out)
+		}
 		for _, e := range x {
 			out = stringLeaves(e, out)
 		}

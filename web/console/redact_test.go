@@ -3,6 +3,8 @@ package console
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -172,5 +174,30 @@ func TestScrollbackIsBounded(t *testing.T) {
 	replay := string(<-a.Output())
 	if len(replay) > 64 || len(replay) == 0 || !strings.HasPrefix(replay, "line ") {
 		t.Fatalf("replay %q: want at most 64 bytes starting at a line", replay)
+	}
+}
+
+func TestStringLeavesSkipsTypeTags(t *testing.T) {
+	cases := []struct {
+		name, json string
+		want       []string
+	}{
+		{"flat", `{"a":"x","b":""}`, []string{"x"}},
+		{"typed value", `{"Url":{"$psbridgeType":"uri","value":"https://vendor/"}}`, []string{"https://vendor/"}},
+		{"nested", `{"a":["p",{"b":"q"}],"n":3}`, []string{"p", "q"}},
+		{"tag-like with more keys", `{"$psbridgeType":"uri","value":"v","other":"o"}`, []string{"o", "uri", "v"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var v any
+			if err := json.Unmarshal([]byte(tc.json), &v); err != nil {
+				t.Fatal(err)
+			}
+			got := stringLeaves(v, nil)
+			sort.Strings(got)
+			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
+				t.Errorf("stringLeaves = %q, want %q", got, tc.want)
+			}
+		})
 	}
 }
