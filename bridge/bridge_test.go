@@ -501,6 +501,62 @@ func (tokenHost) Token(_ context.Context, kind bridge.TokenKind) (any, error) {
 	return "token-for-" + string(kind), nil
 }
 
+// nestedTokenHost answers a token cmdlet the way the engine does: by calling another
+// integration's method through the same pool while the asking call holds its worker.
+type nestedTokenHost struct {
+	bridge.Modules
+	p *bridge.Pool
+}
+
+func (h nestedTokenHost) Token(ctx context.Context, kind bridge.TokenKind) (any, error) {
+	r, err := h.p.Invoke(ctx, bridge.Call{Script: method("token-source", "'nested-token'"), Method: "GetClients"})
+	if err != nil {
+		return nil, err
+	}
+	var tok string
+	if err := json.Unmarshal(r.Output[0], &tok); err != nil {
+		return nil, err
+	}
+	return tok, nil
+}
+
+func TestTokenCallbacksDoNotDeadlockAFullPool(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	host := nestedTokenHost{p: p}
+	// Two scripts at once on a pool of one, each asking for a token mid-call: without room for
+	// nested calls both would wait for each other until their deadlines.
+	var wg sync.WaitGroup
+	errs := make(chan error, 2)
+	for i := range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			r, err := p.Invoke(ctx, bridge.Call{Script: method(fmt.Sprintf("asker-%d", i), "Get-IntegrationAgentInstallToken"), Method: "GetClients", Host: host})
+			if err == nil && (len(r.Output) != 1 || string(r.Output[0]) != `"nested-token"`) {
+				err = fmt.Errorf("output %s", r.Output)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The extra worker retires once nothing nested waits: the pool is back to MaxWorkers.
+	deadline := time.Now().Add(time.Minute)
+	for p.Stats().Workers > 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("pool stayed above MaxWorkers: %+v", p.Stats())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
 func TestRecyclingAfterNCalls(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: 3})
 	s := method("recycle", "$PID")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -152,7 +153,17 @@ type waiter struct {
 	ch       chan *worker
 	err      error
 	instance string
+	nested   bool // asked from a Host callback of a running call (see nestedCall)
 }
+
+// nestedCall marks the context of Host callbacks. A call made from one (a token cmdlet asking
+// the linked integration for a token) waits for a worker while its parent holds one; if every
+// worker's call did that, none would ever finish. So nested calls go to the head of the queue
+// and may start workers beyond MaxWorkers (up to twice it), which retire when idle.
+type nestedCall struct{}
+
+// isNested reports whether ctx is a Host callback's.
+func isNested(ctx context.Context) bool { return ctx.Value(nestedCall{}) != nil }
 
 // Pool is a supervised set of pwsh workers. It is safe for concurrent use.
 type Pool struct {
@@ -287,8 +298,17 @@ func (p *Pool) acquire(ctx context.Context, instance string) (*worker, error) {
 		p.mu.Unlock()
 		return nil, ErrQueueFull
 	}
-	wt := &waiter{ch: make(chan *worker, 1), instance: instance}
-	p.waiters = append(p.waiters, wt)
+	wt := &waiter{ch: make(chan *worker, 1), instance: instance, nested: isNested(ctx)}
+	if wt.nested {
+		// Ahead of every ordinary waiter, behind earlier nested ones.
+		i := 0
+		for i < len(p.waiters) && p.waiters[i].nested {
+			i++
+		}
+		p.waiters = slices.Insert(p.waiters, i, wt)
+	} else {
+		p.waiters = append(p.waiters, wt)
+	}
 	p.growLocked()
 	p.mu.Unlock()
 
@@ -344,7 +364,7 @@ func (p *Pool) growLocked() {
 	}
 	for {
 		total := len(p.all) + p.starting
-		need := total < p.cfg.MinWorkers || (len(p.waiters) > p.starting && total < p.cfg.MaxWorkers)
+		need := total < p.cfg.MinWorkers || (len(p.waiters) > p.starting && total < p.maxWorkersLocked())
 		if !need {
 			return
 		}
@@ -404,6 +424,17 @@ func (p *Pool) handOffLocked(w *worker) {
 	}
 }
 
+// maxWorkersLocked is MaxWorkers, raised by the nested calls waiting (see nestedCall).
+func (p *Pool) maxWorkersLocked() int {
+	n := 0
+	for _, wt := range p.waiters {
+		if wt.nested {
+			n++
+		}
+	}
+	return p.cfg.MaxWorkers + min(n, p.cfg.MaxWorkers)
+}
+
 // release returns a worker after a call: recycled, replaced or handed on.
 func (p *Pool) release(w *worker) {
 	p.calls.Add(1)
@@ -425,6 +456,9 @@ func (p *Pool) release(w *worker) {
 		p.growLocked()
 		p.signalDrainLocked()
 		return
+	}
+	if recycle == "" && len(p.all) > p.cfg.MaxWorkers && (len(p.waiters) == 0 || !p.waiters[0].nested) {
+		recycle = "above MaxWorkers after nested calls"
 	}
 	if recycle != "" || p.closed && p.drained == nil {
 		delete(p.all, w)
@@ -645,7 +679,7 @@ func (p *Pool) Describe(ctx context.Context, s Script) (*Description, error) {
 		return nil, err
 	}
 	defer p.release(w)
-	return p.loadOn(ctx, w, s, &activeCall{id: p.nextCallID()})
+	return p.loadOn(ctx, w, s, &activeCall{ctx: ctx, id: p.nextCallID()})
 }
 
 // Invoke runs one integration method on a worker, loading the script there first if needed.
@@ -657,7 +691,7 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 		return nil, err
 	}
 	defer p.release(w)
-	ac := &activeCall{id: p.nextCallID(), onRecord: c.OnRecord, host: c.Host, secrets: c.Secrets}
+	ac := &activeCall{ctx: ctx, id: p.nextCallID(), onRecord: c.OnRecord, host: c.Host, secrets: c.Secrets}
 	desc, err := p.loadOn(ctx, w, c.Script, ac)
 	if err != nil {
 		return nil, err
@@ -703,7 +737,7 @@ func (p *Pool) Exec(ctx context.Context, e Exec) (res *Result, err error) {
 		return nil, err
 	}
 	defer p.release(w)
-	ac := &activeCall{id: p.nextCallID(), onRecord: e.OnRecord, host: e.Host, secrets: e.Secrets}
+	ac := &activeCall{ctx: ctx, id: p.nextCallID(), onRecord: e.OnRecord, host: e.Host, secrets: e.Secrets}
 	timeout := e.Timeout
 	if timeout <= 0 {
 		timeout = p.cfg.DefaultTimeout

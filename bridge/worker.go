@@ -29,6 +29,7 @@ type readyInfo struct {
 
 // activeCall routes a running call's records and callbacks.
 type activeCall struct {
+	ctx      context.Context // the caller's; callbacks run under it (see nestedCall)
 	id       string
 	onRecord func(Record)
 	host     Host
@@ -309,6 +310,10 @@ func (w *worker) request(ctx context.Context, method string, params json.RawMess
 	if ac == nil || ac.id != p.CallID {
 		return nil, &rpcError{Code: -32000, Message: "no call " + p.CallID + " is running"}
 	}
+	if ac.ctx != nil {
+		ctx = ac.ctx // a cancelled call cancels the callbacks it is waiting for
+	}
+	ctx = context.WithValue(ctx, nestedCall{}, true)
 	host := ac.host
 	if host == nil {
 		host = Modules(nil)

@@ -44,7 +44,7 @@ func TestTokenCreateAndOfflineBackup(t *testing.T) {
 	}{
 		{[]string{"token"}, "token needs the subcommand 'create'"},
 		{[]string{"backup"}, "backup needs exactly one FILE"},
-		{[]string{"serve", "--workers.max", "1"}, "workers.max must be at least 2"},
+		{[]string{"serve", "--workers.min", "0", "--workers.max", "0"}, "workers.max must be at least 1"},
 	}
 	for _, tc := range cases {
 		if _, stderr, code := cli(t, tc.args...); code != exitUsage || !strings.Contains(stderr, tc.want) {

@@ -33,7 +33,7 @@ type Config struct {
 	Pwsh    string `key:"pwsh" help:"pwsh binary (default: PATH, then the .NET tool folders)"`
 
 	MinWorkers        int           `key:"workers.min" help:"workers kept warm; /readyz answers 503 until they are running"`
-	MaxWorkers        int           `key:"workers.max" help:"most workers at once, at least 2 (token cmdlets call back into the integration from inside a running script); about one per core"`
+	MaxWorkers        int           `key:"workers.max" help:"most workers at once, about one per core (calls that token cmdlets make from inside a running script may briefly start up to as many again)"`
 	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused with 503"`
 	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method, at most 5m ([ScriptTimeout] on a block sets its own, also bounded by 5m)"`
 	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never)"`
@@ -303,10 +303,10 @@ func (c Config) Validate() error {
 	if c.MinWorkers < 0 {
 		errs = append(errs, fmt.Errorf("workers.min must be 0 or more, got %d", c.MinWorkers))
 	}
-	if c.MaxWorkers < 2 {
-		errs = append(errs, fmt.Errorf("workers.max must be at least 2, got %d: token cmdlets call back into the integration from inside a running script, which needs a second worker", c.MaxWorkers))
+	if c.MaxWorkers < 1 {
+		errs = append(errs, fmt.Errorf("workers.max must be at least 1, got %d", c.MaxWorkers))
 	}
-	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 2 {
+	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 1 {
 		errs = append(errs, fmt.Errorf("workers.min (%d) is more than workers.max (%d)", c.MinWorkers, c.MaxWorkers))
 	}
 	if c.Key != "" {

@@ -84,7 +84,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"min over max", "", nil, []string{"--workers.min", "3", "--workers.max", "2"}, "workers.min (3) is more than workers.max (2)"},
 		{"bad key", "", []string{"PSBRIDGE_KEY=abc"}, nil, "key must be 64 hex characters"},
 		{"bad level", "log:\n  level: loud\n", nil, nil, `log.level must be debug, info, warn or error, got "loud"`},
-		{"one worker", "", nil, []string{"--workers.max", "1"}, "workers.max must be at least 2"},
+		{"no worker", "", nil, []string{"--workers.min", "0", "--workers.max", "0"}, "workers.max must be at least 1"},
 		{"timeout over 5m", "workers:\n  call-timeout: 10m\n", nil, nil, "workers.call-timeout must be more than 0 and at most 5m"},
 		{"renamed env", "", []string{"PSBRIDGE_WORKERS=4"}, nil, "PSBRIDGE_WORKERS is now PSBRIDGE_WORKERS_MAX"},
 		{"negative grace", "", []string{"PSBRIDGE_SHUTDOWN_GRACE=-1s"}, nil, "shutdown-grace must not be negative"},
