@@ -20,6 +20,9 @@ import (
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/fakes1"
+	"github.com/psbridge/psbridge/psmodule"
+	"github.com/psbridge/psbridge/web"
+	"github.com/psbridge/psbridge/web/console"
 )
 
 const demoUsage = `Usage: psbridge demo [--once] [--listen ADDR] [--serve ADDR]
@@ -150,12 +153,12 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if *once {
 		return nil
 	}
-	return serveDemo(ctx, pool, *serveAddr, apiURL, string(script), string(module), stdout)
+	return serveDemo(ctx, pool, pwsh, *serveAddr, apiURL, string(script), string(module), stdout)
 }
 
 // serveDemo serves psbridge on a temporary database holding the SentinelOne module, type and
 // one instance pointing at the fake API, until ctx ends.
-func serveDemo(ctx context.Context, pool *bridge.Pool, addr, apiURL, script, module string, stdout io.Writer) error {
+func serveDemo(ctx context.Context, pool *bridge.Pool, pwsh, addr, apiURL, script, module string, stdout io.Writer) error {
 	dir, err := os.MkdirTemp("", "psbridge-demo-*")
 	if err != nil {
 		return err
@@ -195,10 +198,19 @@ func serveDemo(ctx context.Context, pool *bridge.Pool, addr, apiURL, script, mod
 		}
 	}
 	defer ln.Close()
+	installed, err := psmodule.Install(ctx, cacheDir(), pwsh)
+	if err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
+	consoles, err := console.NewManager(console.Config{Pwsh: pwsh, ModuleManifest: installed.Manifest(), Instances: web.ConsoleSource(eng)})
+	if err != nil {
+		return &exitError{code: exitEnv, err: err}
+	}
 	eng.Start(ctx)
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `
 psbridge server (temporary database, removed on exit):
+  pages:        %[1]s/   (sign in with the API token; the integration's Console tab runs GetClients)
   API:          %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   API token:    %[2]s
   integration:  %[1]s/api/v1/integrations/%[3]d   (health %[4]s)
@@ -210,7 +222,7 @@ Try:
   curl -X POST -H 'Content-Type: application/json' -d '{"event":"demo"}' %[1]s%[5]s/hook
 Ctrl-C stops.
 `, base, token, inst.ID, inst.Health.Status, inst.PluginBaseURL, apiURL)
-	return serveHTTP(ctx, ln, eng, &log)
+	return serveHTTP(ctx, ln, eng, consoles, &log)
 }
 
 type demoRun struct {

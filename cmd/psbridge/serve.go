@@ -262,15 +262,16 @@ func (s *service) shutdown() error {
 }
 
 // serveHTTP serves eng on ln until ctx ends, then drains gracefully (in-flight requests get
-// 10 s). The caller closes the engine, pool and store.
-func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, log *zerolog.Logger) error {
+// 10 s), consoles included. The caller closes the engine, pool and store.
+func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, consoles *console.Manager, log *zerolog.Logger) error {
 	o := ops.New(ops.Options{Store: eng.Store(), Pool: eng.Pool()})
 	s := &service{
-		log:   *log,
-		ops:   o,
-		grace: 10 * time.Second,
+		log:           *log,
+		ops:           o,
+		grace:         10 * time.Second,
+		closeConsoles: consoles.Close,
 		srv: &http.Server{
-			Handler:           web.New(eng, web.Options{Logger: log, Ops: o}),
+			Handler:           web.New(eng, web.Options{Logger: log, Ops: o, Console: consoles}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
