@@ -22,7 +22,7 @@ import (
 	"github.com/psbridge/psbridge/web/console"
 )
 
-const consoleUsage = `Usage: psbridge console [--url URL] [--token TOKEN] [--instance ID] [--session ID]
+const consoleUsage = `Usage: psbridge console [--url URL] [--token TOKEN] [INSTANCE | --instance ID] [--session ID]
        psbridge console --local [--script FILE [--module FILE]... [--param NAME=VALUE]...]
 
 Opens the debugging console: an interactive pwsh for trying and debugging integration scripts.
@@ -48,7 +48,7 @@ command's exit code.
 
 Examples:
   psbridge console --url http://127.0.0.1:8080 --token "$PSBRIDGE_TOKEN"
-  psbridge console --url https://psbridge.example --instance 3f2a9c1e
+  psbridge console --url https://psbridge.example 3              # load integration 3
   psbridge console --url https://psbridge.example --session 8c1d...   # re-attach
   psbridge console --local
   psbridge console --local --script testdata/examples/07-sentinelone.ps1 \
@@ -72,8 +72,11 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usageErr("console takes no arguments, got %q (see psbridge console -h)", rest)
+	switch {
+	case len(rest) == 1 && *instance == "" && !*local:
+		*instance = rest[0] // psbridge console INSTANCE
+	case len(rest) > 0:
+		return usageErr("console takes at most one argument, the instance ID, got %q (see psbridge console -h)", rest)
 	}
 	if !*local && (*script != "" || len(modules) > 0 || len(params) > 0) {
 		return usageErr("--script, --module and --param need --local (a server loads instances with --instance)")
