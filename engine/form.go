@@ -173,7 +173,11 @@ func toInt(v any) (int64, error) {
 	case int64:
 		return x, nil
 	case json.Number:
-		return x.Int64()
+		n, err := x.Int64()
+		if err != nil {
+			return 0, fmt.Errorf("must be a whole number")
+		}
+		return n, nil
 	case string:
 		n, err := strconv.ParseInt(strings.TrimSpace(x), 10, 64)
 		if err != nil {
@@ -188,6 +192,12 @@ func toFloat(v any) (float64, error) {
 	switch x := v.(type) {
 	case float64:
 		return x, nil
+	case json.Number:
+		f, err := x.Float64()
+		if err != nil {
+			return 0, fmt.Errorf("must be a number")
+		}
+		return f, nil
 	case string:
 		f, err := strconv.ParseFloat(strings.TrimSpace(x), 64)
 		if err != nil {
@@ -212,6 +222,11 @@ func toBool(v any) (bool, error) {
 	case float64:
 		if x == 0 || x == 1 {
 			return x == 1, nil
+		}
+	case json.Number:
+		switch x.String() {
+		case "0", "1":
+			return x == "1", nil
 		}
 	}
 	return false, fmt.Errorf("must be true or false")

@@ -306,3 +306,30 @@ $Integration
 		t.Fatalf("the script's error reached the webhook sender: %s", r.body)
 	}
 }
+
+// TestBigIdsStayExact: vendor ids such as SentinelOne's 19-digit site ids pass through the API
+// into a script and back without being rounded through float64.
+func TestBigIdsStayExact(t *testing.T) {
+	s := newServer(t, nil)
+	script := `$Integration = New-DynamicIntegration -Init {
+    param([Parameter(Mandatory)][long]$TenantNumber)
+    $IntegrationContext.TenantNumber = $TenantNumber
+    [OpResult]::Ok()
+} -HealthCheck { New-HealthyResult }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgents -GetAgents {
+    param([string[]]$ClientIds)
+    "ids=$($ClientIds -join ',') tenant=$($IntegrationContext.TenantNumber)"
+}
+$Integration
+`
+	var typ struct{ ID string }
+	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Big", "script": script}, &typ)
+	var inst struct{ ID int64 }
+	s.must(201, "POST", "/api/v1/integrations", `{"name":"b","typeId":"`+typ.ID+`","formData":{"TenantNumber":1000000000000000003}}`, &inst)
+	var res struct{ Output []any }
+	s.must(200, "POST", "/api/v1/integrations/"+itoa(int(inst.ID))+"/methods/GetAgents", `{"args":{"ClientIds":[1000000000000000005,"1000000000000000007"]}}`, &res)
+	want := "ids=1000000000000000005,1000000000000000007 tenant=1000000000000000003"
+	if len(res.Output) != 1 || res.Output[0] != want {
+		t.Fatalf("output %v, want %q", res.Output, want)
+	}
+}

@@ -88,6 +88,7 @@ func DecodeBytes(body []byte, v any) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
+	dec.UseNumber() // numbers in free-form values (form data, method args) keep every digit
 	if err := dec.Decode(v); err != nil {
 		return decodeError(err, body)
 	}
