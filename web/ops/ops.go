@@ -18,6 +18,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/psbridge/psbridge/bridge"
@@ -97,6 +98,8 @@ type Options struct {
 type Ops struct {
 	opts Options
 	m    *Metrics
+
+	warmed atomic.Bool // MinWorkers were live once: recycling replacements count as warm
 
 	mu       sync.Mutex
 	draining bool
@@ -193,9 +196,11 @@ func (o *Ops) Ready() (bool, string) {
 		}
 	}
 	if p := o.opts.Pool; p != nil {
-		if s := p.Stats(); s.Workers < o.opts.MinWorkers {
-			return false, fmt.Sprintf("%d of %d workers warm", s.Workers, o.opts.MinWorkers)
+		ok, reason := workersReady(p.Stats(), o.opts.MinWorkers, o.warmed.Load())
+		if !ok {
+			return false, reason
 		}
+		o.warmed.Store(true)
 	}
 	return true, ""
 }
@@ -369,4 +374,18 @@ func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		w.status = http.StatusSwitchingProtocols
 	}
 	return c, rw, err
+}
+
+// workersReady decides the pool's part of readiness. Before the pool was first warm it needs
+// min live workers. After that a worker being replaced (recycled after its call count or
+// memory, or after a crash) counts while it starts, so readiness does not flap at every
+// recycle; with no live worker at all the server is not ready.
+func workersReady(s bridge.Stats, min int, warmed bool) (bool, string) {
+	if s.Workers >= min {
+		return true, ""
+	}
+	if warmed && s.Workers > 0 && s.Workers+s.Starting >= min {
+		return true, ""
+	}
+	return false, fmt.Sprintf("%d of %d workers warm", s.Workers, min)
 }

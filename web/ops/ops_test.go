@@ -167,3 +167,28 @@ func TestMetricsExposition(t *testing.T) {
 		}
 	}
 }
+
+func TestWorkersReady(t *testing.T) {
+	cases := []struct {
+		name   string
+		stats  bridge.Stats
+		min    int
+		warmed bool
+		want   bool
+	}{
+		{"warm", bridge.Stats{Workers: 2}, 2, false, true},
+		{"starting up", bridge.Stats{Workers: 1, Starting: 1}, 2, false, false},
+		{"nothing yet", bridge.Stats{Starting: 2}, 2, false, false},
+		{"one being recycled", bridge.Stats{Workers: 1, Starting: 1}, 2, true, true},
+		{"replacement failed", bridge.Stats{Workers: 1}, 2, true, false},
+		{"every worker gone", bridge.Stats{Starting: 2}, 2, true, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, reason := workersReady(tc.stats, tc.min, tc.warmed)
+			if got != tc.want || (!got && !strings.Contains(reason, "workers warm")) {
+				t.Fatalf("workersReady(%+v, %d, %v) = %v %q, want %v", tc.stats, tc.min, tc.warmed, got, reason, tc.want)
+			}
+		})
+	}
+}
