@@ -42,7 +42,7 @@ Usage:
 Commands:
   demo           run the bundled SentinelOne example against a local fake SentinelOne API
   run            load an integration script, run Init and HealthCheck or one method, print JSON
-  serve          serve the REST API and the plugin endpoint over a pool of pwsh workers
+  serve          serve the pages, REST API, plugin endpoint and console over a pool of pwsh workers
   token create   create an API token for the REST API
   backup         write a consistent copy of the database
   key rotate     re-encrypt every stored secret under a new key

@@ -26,8 +26,9 @@ import (
 
 const serveUsage = `Usage: psbridge serve [--config FILE] [--SETTING VALUE]...
 
-Serves the REST API (/api/v1, OpenAPI document at /api/openapi.yaml), the plugin endpoint
-(/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metrics (no authentication)
+Serves the pages (/, sign in with an API token), the REST API (/api/v1, OpenAPI document at
+/api/openapi.yaml), the debugging console (/api/v1/console/ws; 'psbridge console'), the plugin
+endpoint (/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metrics (no authentication)
 over a pool of warm pwsh workers, with everything stored in DATA-DIR/psbridge.db (secrets
 sealed with the key in DATA-DIR/psbridge.db.key unless key-file or key says otherwise). Runs
 Init for every integration at start, HealthCheck every health.interval and agent syncs on
