@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -126,6 +127,14 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	if res != nil {
 		res.Records = rec.list()
 	}
+	var se *bridge.ScriptError
+	if errors.As(err, &se) {
+		// The worker masks the message but not the error id, which for `throw "text"` is the
+		// text itself; the API shows it (errorId).
+		se.ErrorID = maskSecrets(se.ErrorID, secrets)
+		se.Message = maskSecrets(se.Message, secrets)
+		se.PositionMessage = maskSecrets(se.PositionMessage, secrets)
+	}
 	if !o.fresh && !o.noLog {
 		after := json.RawMessage(nil)
 		if res != nil {
@@ -179,7 +188,9 @@ func (e *Engine) runInit(ctx context.Context, l *loaded, values map[string]any, 
 	res, err := e.invoke(ctx, l, "Init", callOpts{formData: values, secrets: secrets, fresh: true, noLog: true, onRecord: rec.add})
 	if err == nil {
 		if msg, failed := res.OpResultFailure(); failed {
-			err = fmt.Errorf("Init returned a failed OpResult: %s", msg)
+			// The reason is script output, which the worker does not mask: a script that
+			// writes "login failed with key $ApiKey" must not put the key in an error.
+			err = fmt.Errorf("Init returned a failed OpResult: %s", maskSecrets(msg, secrets))
 		}
 	}
 	if logged {
@@ -189,6 +200,23 @@ func (e *Engine) runInit(ctx context.Context, l *loaded, values map[string]any, 
 		return nil, &InitError{Err: err, Records: rec.list()}
 	}
 	return res, nil
+}
+
+// maskSecrets replaces every secret of at least 4 characters in s (raw and URL-encoded, like
+// the worker's masker) with "********". Secrets are expected longest first (secretValues).
+func maskSecrets(s string, secrets []string) string {
+	for _, sec := range secrets {
+		if len(sec) < 4 {
+			continue
+		}
+		s = strings.ReplaceAll(s, sec, "********")
+		for _, enc := range []string{url.QueryEscape(sec), url.PathEscape(sec)} {
+			if enc != sec {
+				s = strings.ReplaceAll(s, enc, "********")
+			}
+		}
+	}
+	return s
 }
 
 // ensureInit runs Init with the stored values unless it already succeeded in this process for

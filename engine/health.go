@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine/store"
 )
 
@@ -71,10 +72,22 @@ func (e *Engine) runHealthCheck(ctx context.Context, l *loaded) (string, string)
 	if err := e.ensureInit(ctx, l); err != nil {
 		return store.StatusUnhealthy, err.Error()
 	}
-	res, err := e.invoke(ctx, l, "HealthCheck", callOpts{})
+	stored, err := e.st.InstanceSecrets(l.inst.ID)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return store.StatusUnhealthy, err.Error()
+	}
+	secrets := secretValues(stored)
+	res, err := e.invoke(ctx, l, "HealthCheck", callOpts{secrets: secrets})
 	if err != nil {
 		return store.StatusUnhealthy, err.Error()
 	}
+	status, msg := healthOf(res)
+	// The message is script output, which the worker does not mask; it is stored and shown.
+	return status, maskSecrets(msg, secrets)
+}
+
+// healthOf reads the status and message of HealthCheck's last HealthCheckResult.
+func healthOf(res *bridge.Result) (string, string) {
 	raw := res.LastOfType("HealthCheckResult")
 	if raw == nil {
 		return store.StatusUnhealthy, "HealthCheck returned no HealthCheckResult (use New-HealthyResult or New-UnhealthyResult)"

@@ -482,3 +482,138 @@ func TestConsoleWebsocketAuth(t *testing.T) {
 		t.Fatalf("xterm.js: %d", p.status)
 	}
 }
+
+// raw sends a request with the browser's cookies through the transport alone, so that a
+// Location header net/http's client refuses to parse (a control character) still reaches the
+// test.
+func (b *browser) raw(method, path string, form url.Values) page {
+	b.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, b.s.http.URL+path, body)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for _, c := range b.client.Jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b.client.Jar.SetCookies(req.URL, resp.Cookies())
+	raw, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, header: resp.Header, body: string(raw)}
+}
+
+// TestPagesSignInNextIsLocal checks that the page a sign-in returns to is a local path, both
+// after the sign-in form and from the sign-in page of a browser already signed in. Browsers
+// drop tabs and newlines inside URLs, so "/\t/evil.example" is "//evil.example" to them.
+func TestPagesSignInNextIsLocal(t *testing.T) {
+	s := newServer(t, nil)
+	signedIn := newBrowser(t, s)
+	signedIn.signIn()
+	for _, tc := range []struct{ next, want string }{
+		{"/types", "/types"},
+		{"/integrations/1/calls?before=5", "/integrations/1/calls?before=5"},
+		{"", "/integrations"},
+		{"//evil.example/", "/integrations"},
+		{"/\\evil.example/", "/integrations"},
+		{"https://evil.example/", "/integrations"},
+		{"/\t/evil.example/", "/integrations"},
+		{"/\n/evil.example/", "/integrations"},
+		{"/\r/evil.example/", "/integrations"},
+		{"/\t\\evil.example/", "/integrations"},
+		{"/\x00/evil.example/", "/integrations"},
+		{"/\x7f/evil.example/", "/integrations"},
+	} {
+		t.Run(fmt.Sprintf("%q", tc.next), func(t *testing.T) {
+			b := newBrowser(t, s)
+			p := b.raw("GET", "/sign-in?next="+url.QueryEscape(tc.next), nil)
+			if p.status != 200 {
+				t.Fatalf("sign-in page: %d", p.status)
+			}
+			form := url.Values{"token": {s.token}, "next": {tc.next}, "csrf": {csrfOf(t, p)}}
+			if p := b.raw("POST", "/sign-in", form); p.status != http.StatusSeeOther || p.header.Get("Location") != tc.want {
+				t.Errorf("after sign-in: %d → %q, want %q", p.status, p.header.Get("Location"), tc.want)
+			}
+			if p := signedIn.raw("GET", "/sign-in?next="+url.QueryEscape(tc.next), nil); p.status != http.StatusSeeOther || p.header.Get("Location") != tc.want {
+				t.Errorf("signed in: %d → %q, want %q", p.status, p.header.Get("Location"), tc.want)
+			}
+		})
+	}
+}
+
+// leakyScript puts its [Password] value into the reason of a failed OpResult and into its
+// health message: script output the worker does not mask, which the engine turns into an
+// error and a health status.
+const leakyScript = `New-DynamicIntegration -Init {
+    param([Parameter(Mandatory)][Password()][string]$Key, [string]$Mode)
+    if ($Mode -eq 'fail') { return [OpResult]::Fail("the vendor refused key $Key") }
+    if ($Mode -eq 'throw') { throw "the vendor refused key $Key" }
+    $IntegrationContext.Key = $Key
+    [OpResult]::Ok()
+} -HealthCheck {
+    New-UnhealthyResult -Message "the vendor refused key $($IntegrationContext.Key) (url-encoded: $([uri]::EscapeDataString($IntegrationContext.Key)))"
+}
+`
+
+// TestPagesSecretsNotEchoed checks that a [Password] value a script repeats in a failed
+// OpResult or a health message reaches no page, API response or call log entry.
+func TestPagesSecretsNotEchoed(t *testing.T) {
+	s := newServer(t, nil)
+	var typ struct{ ID string }
+	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Leaky", "script": leakyScript}, &typ)
+	b := newBrowser(t, s)
+	b.signIn()
+	const key = "k3y/with odd chars"
+	newPage := "/integrations/new?type=" + typ.ID
+	for _, tc := range []struct{ mode, want string }{
+		{"fail", "the vendor refused key ********"},
+		{"throw", "the vendor refused key ********"},
+	} {
+		t.Run(tc.mode, func(t *testing.T) {
+			p := b.post(newPage, "/integrations/new", url.Values{"type": {typ.ID}, "name": {"L-" + tc.mode}, "f.Key": {key}, "f.Mode": {tc.mode}})
+			if p.status != http.StatusUnprocessableEntity || !strings.Contains(p.body, tc.want) {
+				t.Fatalf("status %d, want 422 with %q: %.1500s", p.status, tc.want, p.body)
+			}
+			r := s.do("POST", "/api/v1/integrations", map[string]any{"name": "A-" + tc.mode, "typeId": typ.ID, "formData": map[string]any{"Key": key, "Mode": tc.mode}})
+			if r.status != http.StatusUnprocessableEntity || !strings.Contains(string(r.body), tc.want) {
+				t.Fatalf("API: %d %s", r.status, r.body)
+			}
+		})
+	}
+	// An integration that initializes and then reports the key in its health message.
+	p := b.post(newPage, "/integrations/new", url.Values{"type": {typ.ID}, "name": {"L"}, "f.Key": {key}})
+	if p.status != http.StatusSeeOther {
+		t.Fatalf("create: %d %.1500s", p.status, p.body)
+	}
+	base := strings.SplitN(p.header.Get("Location"), "?", 2)[0]
+	if p := b.post(base, base+"/health-check", url.Values{}); p.status != http.StatusSeeOther {
+		t.Fatalf("health check: %d %.500s", p.status, p.body)
+	}
+	if p := b.get(base); !strings.Contains(p.body, "the vendor refused key ********") {
+		t.Fatalf("overview lacks the masked health message: %.2000s", p.body)
+	}
+	for _, path := range []string{base, base + "/health", base + "/calls", base + "/edit"} {
+		b.get(path)
+	}
+	s.do("GET", "/api/v1"+base, nil)
+	s.do("GET", "/api/v1"+base+"/health", nil)
+	s.do("GET", "/api/v1"+base+"/calls", nil)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, body := range s.bodies {
+		for _, form := range []string{key, url.QueryEscape(key), url.PathEscape(key)} {
+			if strings.Contains(body, form) {
+				t.Fatalf("a response contains the password (%q): %.600s", form, body)
+			}
+		}
+	}
+}

@@ -294,9 +294,13 @@ func parseForm(r *http.Request) error {
 	return nil
 }
 
-// safeNext accepts only local absolute paths as a redirect target after sign-in.
+// safeNext accepts only local absolute paths as a redirect target after sign-in. Any control
+// character is refused: browsers drop tabs and newlines from URLs, so "/\t/evil.example"
+// would become the scheme-relative "//evil.example" (and http.Redirect leaves a URL it cannot
+// parse as it is).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") ||
+		strings.ContainsFunc(next, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 		return "/integrations"
 	}
 	return next
