@@ -263,18 +263,30 @@ func (p *Pages) createInstance(w http.ResponseWriter, r *http.Request, s *sessio
 // formError re-renders the integration form with the engine's complaint: field errors beside
 // their inputs, an Init failure or any other known error above the form.
 func (p *Pages) formError(w http.ResponseWriter, r *http.Request, s *session, err error, t engine.TypeView, values map[string]any, stored []string, fp formPage, pg page) {
+	status, ok := applyFormError(err, t, values, stored, &fp, &pg)
+	if !ok {
+		p.engineError(w, r, s, err)
+		return
+	}
+	pg.Data = instancePage{Data: fp}
+	p.render(w, r, s, status, "instance-form.html", pg)
+}
+
+// applyFormError puts the engine's complaint about a submitted form into fp and pg: field
+// errors beside their inputs, errors of fields the form does not show and any other known
+// error above it. ok is false for errors that are not the user's doing.
+func applyFormError(err error, t engine.TypeView, values map[string]any, stored []string, fp *formPage, pg *page) (status int, ok bool) {
 	var fe engine.FieldErrors
 	var errs map[string]string
-	status := http.StatusUnprocessableEntity
+	status = http.StatusUnprocessableEntity
 	switch {
 	case errors.As(err, &fe):
 		errs = fieldErrors(fe)
 		pg.Error = "Some values need attention."
 	default:
-		d, ok := api.Classify(err)
-		if !ok {
-			p.engineError(w, r, s, err)
-			return
+		d, known := api.Classify(err)
+		if !known {
+			return 0, false
 		}
 		status, pg.Error = d.Status, d.Detail
 	}
@@ -289,8 +301,7 @@ func (p *Pages) formError(w http.ResponseWriter, r *http.Request, s *session, er
 			pg.Error += " " + k + ": " + msg
 		}
 	}
-	pg.Data = instancePage{Data: fp}
-	p.render(w, r, s, status, "instance-form.html", pg)
+	return status, true
 }
 
 func (p *Pages) editInstancePage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -325,21 +336,12 @@ func (p *Pages) updateInstance(w http.ResponseWriter, r *http.Request, s *sessio
 		fp := formPage{Action: fmt.Sprintf("/integrations/%d/edit", id), TypeID: t.ID, TypeName: t.Name, Name: in.Name,
 			Disabled: in.Disabled, Editing: true, Submit: "Save changes"}
 		pg := page{Title: "Edit · " + v.Name, Nav: "integrations"}
-		// Render inside the tab frame like the edit page.
-		var fe engine.FieldErrors
-		errs := map[string]string{}
-		status := http.StatusUnprocessableEntity
-		if errors.As(err, &fe) {
-			errs = fieldErrors(fe)
-			pg.Error = "Some values need attention."
-		} else if d, ok := api.Classify(err); ok {
-			status, pg.Error = d.Status, d.Detail
-		} else {
+		status, ok := applyFormError(err, t, values, v.InputsWithStoredPasswords, &fp, &pg)
+		if !ok {
 			p.engineError(w, r, s, err)
 			return
 		}
-		fp.NameErr = errs["name"]
-		fp.Fields = buildFields(t.InitParameters, values, v.InputsWithStoredPasswords, errs)
+		// Render inside the tab frame like the edit page.
 		p.renderInstance(w, r, s, status, "instance-form.html", "Edit", v, pg, fp)
 		return
 	}
@@ -416,8 +418,12 @@ func (p *Pages) mapClient(w http.ResponseWriter, r *http.Request, s *session) {
 	if name := strings.TrimSpace(r.PostForm.Get("newTenant")); name != "" {
 		t, err := p.eng.CreateTenant(engine.TenantInput{Name: name})
 		if err != nil {
-			d, _ := api.Classify(err)
-			fail(http.StatusUnprocessableEntity, "The tenant could not be created: "+firstNonEmpty(d.Detail, err.Error()))
+			d, ok := api.Classify(err)
+			if !ok { // not the user's doing: log it, do not show internals
+				p.engineError(w, r, s, err)
+				return
+			}
+			fail(http.StatusUnprocessableEntity, "The tenant could not be created: "+d.Detail)
 			return
 		}
 		tenantID = t.ID
@@ -437,13 +443,6 @@ func (p *Pages) mapClient(w http.ResponseWriter, r *http.Request, s *session) {
 		msg = fmt.Sprintf("%s is mapped.", c.ExternalClientName)
 	}
 	http.Redirect(w, r, fmt.Sprintf("/integrations/%d/clients?notice=%s", id, url.QueryEscape(msg)), http.StatusSeeOther)
-}
-
-func firstNonEmpty(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // ---- agents, webhook, health, calls, console ---------------------------------------------
