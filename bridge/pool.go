@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -39,7 +39,9 @@ type Config struct {
 	// Grace is how long a cancelled or timed-out call may take to stop before its worker's
 	// process group is killed (default 3 s).
 	Grace time.Duration
-	// MaxCallsPerWorker recycles a worker after that many calls (default 1000; -1 never).
+	// MaxCallsPerWorker recycles a worker after that many calls (default 10000; -1 never). A young
+	// worker is slower while .NET compiles PowerShell's hot paths (its first ~4000 calls), so
+	// recycling much sooner keeps workers in that slow phase.
 	MaxCallsPerWorker int
 	// MaxRSS recycles a worker whose resident memory exceeds it (default 1 GiB; -1 never).
 	MaxRSS int64
@@ -120,7 +122,7 @@ func (c *Config) setDefaults() {
 		c.Grace = 3 * time.Second
 	}
 	if c.MaxCallsPerWorker == 0 {
-		c.MaxCallsPerWorker = 1000
+		c.MaxCallsPerWorker = 10000
 	}
 	if c.MaxRSS == 0 {
 		c.MaxRSS = 1 << 30
@@ -181,7 +183,9 @@ type Pool struct {
 	lastErr  error
 	retryAt  time.Time
 	describe map[string]*Description // script hash → description
-	modules  map[string][]string     // instance → host modules it imported
+	hashMu   sync.Mutex
+	hashes   map[scriptKey]string // memo of scriptHash (see hashOf)
+	modules  map[string][]string  // instance → host modules it imported
 
 	started, restarts, recycled, calls, timeouts, startFailures atomic.Int64
 	callSeq                                                     atomic.Uint64
@@ -637,7 +641,7 @@ type execParams struct {
 
 // loadOn loads the script into the worker unless it already has this version.
 func (p *Pool) loadOn(ctx context.Context, w *worker, s Script, ac *activeCall) (*Description, error) {
-	hash := scriptHash(s)
+	hash := p.hashOf(s)
 	if w.loaded[s.Instance] == hash {
 		p.mu.Lock()
 		d := p.describe[hash]
@@ -670,6 +674,33 @@ func (p *Pool) loadOn(ctx context.Context, w *worker, s Script, ac *activeCall) 
 	p.describe[hash] = &d
 	p.mu.Unlock()
 	return &d, nil
+}
+
+// scriptKey is a script's identity for hashOf.
+type scriptKey struct{ name, text string }
+
+// maxHashMemo bounds hashOf's memo (it keeps the scripts' texts alive).
+const maxHashMemo = 64
+
+// hashOf is scriptHash, remembered: every call needs it, and callers pass the same script
+// again and again. Looking a script up in a map hashes its text much faster than SHA-256,
+// and comparing it with the stored key is immediate when it is the very same string.
+func (p *Pool) hashOf(s Script) string {
+	k := scriptKey{s.Name, s.Text}
+	p.hashMu.Lock()
+	h, ok := p.hashes[k]
+	p.hashMu.Unlock()
+	if ok {
+		return h
+	}
+	h = scriptHash(s)
+	p.hashMu.Lock()
+	if p.hashes == nil || len(p.hashes) >= maxHashMemo {
+		p.hashes = make(map[scriptKey]string)
+	}
+	p.hashes[k] = h
+	p.hashMu.Unlock()
+	return h
 }
 
 // Describe loads a script and returns its capabilities and method schemas.

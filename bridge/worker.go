@@ -54,6 +54,10 @@ type worker struct {
 	active *activeCall
 	ready  chan readyInfo
 
+	statmMu     sync.Mutex // guards statm (see rss)
+	statm       *os.File
+	statmClosed bool
+
 	// Owned by whoever holds the worker (pool bookkeeping).
 	loaded    map[string]string // instance → script hash
 	calls     int
@@ -108,13 +112,21 @@ func workerEnv(dir string) []string {
 		}
 		env = append(env, kv)
 	}
-	return append(env,
+	env = append(env,
 		"PSBRIDGE_WORKER_DIR="+dir,
 		"POWERSHELL_TELEMETRY_OPTOUT=1",
 		"POWERSHELL_UPDATECHECK=Off",
 		"DOTNET_CLI_TELEMETRY_OPTOUT=1",
 		"DOTNET_NOLOGO=1",
 	)
+	// Dynamic PGO adds an instrumented tier that every hot method of the PowerShell engine
+	// passes through before it is fully optimised; a worker spends its first thousands of
+	// calls (and often its whole life, with MaxCallsPerWorker at 1000) paying for it, and
+	// ends up no faster. An operator's own setting wins.
+	if _, set := os.LookupEnv("DOTNET_TieredPGO"); !set {
+		env = append(env, "DOTNET_TieredPGO=0")
+	}
+	return env
 }
 
 // startWorker starts a pwsh worker and waits for its handshake.
@@ -201,6 +213,7 @@ func (w *worker) wait(fromWorker *os.File) {
 	}
 	w.conn.fail(fmt.Errorf("worker exited: %v", w.exitErr))
 	fromWorker.Close()
+	w.closeStatm()
 	_ = os.RemoveAll(w.dir)
 	close(w.exited)
 }
@@ -245,25 +258,59 @@ func (w *worker) stop(grace time.Duration) {
 
 // rss returns the worker's resident set size in bytes (0 when unknown): that of the process
 // running PowerShell, which reported its pid in the handshake (a launcher may sit between).
+//
+// The pool asks after every call, so this is on the hot path: it reads /proc/<pid>/statm
+// (the same counter as VmRSS in /proc/<pid>/status, which is far costlier to produce for a
+// process with pwsh's many threads) through a descriptor kept open for the worker's life,
+// so a check is one pread of a few microseconds instead of tens. The descriptor stays
+// bound to the process, never to a later process that reuses the pid.
 func (w *worker) rss() int64 {
-	pid := w.pid
-	if w.info.PID > 0 {
-		pid = w.info.PID
+	w.statmMu.Lock()
+	defer w.statmMu.Unlock()
+	if w.statmClosed {
+		return 0
 	}
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+	if w.statm == nil {
+		pid := w.pid
+		if w.info.PID > 0 {
+			pid = w.info.PID
+		}
+		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/statm")
+		if err != nil {
+			return 0
+		}
+		w.statm = f
+	}
+	var buf [128]byte
+	n, err := w.statm.ReadAt(buf[:], 0)
+	if n == 0 && err != nil {
+		return 0
+	}
+	return parseStatmRSS(buf[:n])
+}
+
+// parseStatmRSS reads the resident pages (second field) of /proc/<pid>/statm, in bytes.
+func parseStatmRSS(b []byte) int64 {
+	f := bytes.Fields(b)
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseInt(string(f[1]), 10, 64)
 	if err != nil {
 		return 0
 	}
-	for _, line := range bytes.Split(b, []byte("\n")) {
-		if bytes.HasPrefix(line, []byte("VmRSS:")) {
-			f := strings.Fields(string(line[6:]))
-			if len(f) >= 1 {
-				kb, _ := strconv.ParseInt(f[0], 10, 64)
-				return kb * 1024
-			}
-		}
+	return pages * int64(os.Getpagesize())
+}
+
+// closeStatm releases rss's descriptor once the process is gone.
+func (w *worker) closeStatm() {
+	w.statmMu.Lock()
+	defer w.statmMu.Unlock()
+	w.statmClosed = true
+	if w.statm != nil {
+		_ = w.statm.Close()
+		w.statm = nil
 	}
-	return 0
 }
 
 // notify implements connHandler: the handshake and stream records.
