@@ -460,7 +460,8 @@ func TestSecretsAreMaskedInRecordsAndErrors(t *testing.T) {
 	if !errors.As(err, &se) {
 		t.Fatalf("err = %v", err)
 	}
-	for _, txt := range append([]string{se.Message, se.PositionMessage}, recMessages(se.Records)...) {
+	// throw "text" makes the text the error id too.
+	for _, txt := range append([]string{se.Message, se.PositionMessage, se.ErrorID}, recMessages(se.Records)...) {
 		if strings.Contains(txt, "ctx-token-1234") || strings.Contains(txt, "fresh-secret-9876") {
 			t.Fatalf("secret leaked: %q", txt)
 		}

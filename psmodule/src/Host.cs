@@ -896,7 +896,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 if (!string.IsNullOrEmpty(ii.PositionMessage)) n["positionMessage"] = state.MaskText(ii.PositionMessage);
             }
             n["category"] = rec.CategoryInfo.Category.ToString();
-            if (!string.IsNullOrEmpty(rec.FullyQualifiedErrorId)) n["errorId"] = rec.FullyQualifiedErrorId;
+            if (!string.IsNullOrEmpty(rec.FullyQualifiedErrorId)) n["errorId"] = state.MaskText(rec.FullyQualifiedErrorId); // throw "text" makes the text the id
             if (rec.Exception != null) n["exceptionType"] = rec.Exception.GetType().FullName;
             return n;
         }
