@@ -7,7 +7,6 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/http"
 	"regexp"
@@ -36,20 +35,30 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// statusWriter remembers the status code written.
-type statusWriter struct {
+// StatusWriter wraps a ResponseWriter and remembers the status code written (200 when the
+// handler only wrote a body, 101 after a hijack, 0 before anything). It passes flushing and
+// hijacking (the console's websocket upgrade) through; the request log and the metrics share it.
+type StatusWriter struct {
 	http.ResponseWriter
 	status int
 }
 
-func (w *statusWriter) WriteHeader(code int) {
+// NewStatusWriter wraps w.
+func NewStatusWriter(w http.ResponseWriter) *StatusWriter { return &StatusWriter{ResponseWriter: w} }
+
+// Status is the status code written so far (0: none yet).
+func (w *StatusWriter) Status() int { return w.status }
+
+// WriteHeader records code and writes it.
+func (w *StatusWriter) WriteHeader(code int) {
 	if w.status == 0 {
 		w.status = code
 	}
 	w.ResponseWriter.WriteHeader(code)
 }
 
-func (w *statusWriter) Write(b []byte) (int, error) {
+// Write records an implicit 200 and writes b.
+func (w *StatusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -57,18 +66,18 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 }
 
 // Unwrap lets http.ResponseController reach the underlying writer (flushing, deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+func (w *StatusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// Hijack lets websocket upgrades (the console) take over the connection.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	h, ok := w.ResponseWriter.(http.Hijacker)
-	if !ok {
-		return nil, nil, errors.New("httpx: the response writer does not support hijacking")
-	}
-	if w.status == 0 {
+// Flush flushes the underlying writer when it can.
+func (w *StatusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
+
+// Hijack hands the connection over (websocket upgrades), recording 101.
+func (w *StatusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err == nil && w.status == 0 {
 		w.status = http.StatusSwitchingProtocols
 	}
-	return h.Hijack()
+	return c, rw, err
 }
 
 // Middleware gives every request an id (the client's X-Request-Id when it is well formed, a new
@@ -82,7 +91,7 @@ func Middleware(log zerolog.Logger, next http.Handler) http.Handler {
 		}
 		w.Header().Set(RequestIDHeader, id)
 		r = r.WithContext(context.WithValue(r.Context(), requestIDKey, id))
-		sw := &statusWriter{ResponseWriter: w}
+		sw := NewStatusWriter(w)
 		start := time.Now()
 		defer func() {
 			if v := recover(); v != nil {

@@ -9,11 +9,9 @@
 package ops
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -307,7 +305,7 @@ func (o *Ops) Register(mux *http.ServeMux) {
 func (o *Ops) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		sw := httpx.NewStatusWriter(w)
 		gate := gated(r.URL.Path)
 		if gate {
 			if !o.enter() {
@@ -315,7 +313,7 @@ func (o *Ops) Middleware(next http.Handler) http.Handler {
 				w.Header().Set("Connection", "close")
 				httpx.Problem(sw, r, httpx.Details{Type: TypeShuttingDown, Status: http.StatusServiceUnavailable,
 					Title: "Shutting down", Detail: "the server is shutting down and takes no new calls; retry on another instance or after it restarts"})
-				o.count(r, "draining", sw.status, start)
+				o.count(r, "draining", sw.Status(), start)
 				return
 			}
 			o.m.httpInFlight.Add(1)
@@ -324,7 +322,7 @@ func (o *Ops) Middleware(next http.Handler) http.Handler {
 				o.leave()
 			}()
 		}
-		defer func() { o.count(r, r.Pattern, sw.status, start) }()
+		defer func() { o.count(r, r.Pattern, sw.Status(), start) }()
 		next.ServeHTTP(sw, r)
 	})
 }
@@ -338,42 +336,6 @@ func (o *Ops) count(r *http.Request, route string, status int, start time.Time) 
 	}
 	o.m.httpRequests.Inc(route, strconv.Itoa(status))
 	o.m.httpDuration.ObserveDuration(time.Since(start), route)
-}
-
-// statusWriter remembers the status code written; it passes flushing and hijacking (the
-// console's websocket) through to the writer underneath.
-type statusWriter struct {
-	http.ResponseWriter
-	status int
-}
-
-func (w *statusWriter) WriteHeader(code int) {
-	if w.status == 0 {
-		w.status = code
-	}
-	w.ResponseWriter.WriteHeader(code)
-}
-
-func (w *statusWriter) Write(b []byte) (int, error) {
-	if w.status == 0 {
-		w.status = http.StatusOK
-	}
-	return w.ResponseWriter.Write(b)
-}
-
-// Unwrap lets http.ResponseController reach the underlying writer.
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
-// Flush flushes the underlying writer when it can.
-func (w *statusWriter) Flush() { _ = http.NewResponseController(w.ResponseWriter).Flush() }
-
-// Hijack hands the connection over (websocket upgrades), counting the request as 101.
-func (w *statusWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	c, rw, err := http.NewResponseController(w.ResponseWriter).Hijack()
-	if err == nil && w.status == 0 {
-		w.status = http.StatusSwitchingProtocols
-	}
-	return c, rw, err
 }
 
 // workersReady decides the pool's part of readiness. Before the pool was first warm it needs
