@@ -18,7 +18,13 @@ import (
 // variable set it echoes each line it reads.
 const echoChildEnv = "PSBRIDGE_BENCH_ECHO_CHILD"
 
+// TestMain also lets a test start this binary as a helper process (PSBRIDGE_TEST_HELPER names
+// the role).
 func TestMain(m *testing.M) {
+	if os.Getenv("PSBRIDGE_TEST_HELPER") == "spawning-server" {
+		spawningServer()
+		return
+	}
 	if os.Getenv(echoChildEnv) == "1" {
 		r := bufio.NewReader(os.Stdin)
 		for {

@@ -63,19 +63,47 @@ func outputStrings(t *testing.T, r *bridge.Result) []string {
 }
 
 // healthy asserts the pool is back at full strength and serves a trivial call.
+// waitFor polls cond until it holds, failing the test after a minute (for conditions no event
+// announces, such as a replacement worker finishing its start).
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gave up waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// startedSignal returns an OnRecord hook that closes the channel when the script writes
+// "started" (scripts announce that they are running with Write-Host started).
+func startedSignal() (func(bridge.Record), <-chan struct{}) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return func(r bridge.Record) {
+		if r.Message == "started" {
+			once.Do(func() { close(ch) })
+		}
+	}, ch
+}
+
+// await waits for ch, failing the test after a minute.
+func await(t *testing.T, what string, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(time.Minute):
+		t.Fatalf("gave up waiting for %s", what)
+	}
+}
+
 func healthy(t *testing.T, p *bridge.Pool, want int) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	waitFor(t, fmt.Sprintf("the pool to return to %d workers", want), func() bool {
 		st := p.Stats()
-		if st.Workers >= want && st.Starting == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("pool did not return to %d workers: %+v", want, st)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return st.Workers >= want && st.Starting == 0
+	})
 	r := invoke(t, p, bridge.Call{Script: method("healthy", `"still-ok"`), Method: "GetClients"})
 	if got := outputStrings(t, r); len(got) != 1 || got[0] != "still-ok" {
 		t.Fatalf("after recovery: got %v", got)
@@ -229,20 +257,16 @@ func TestTimeoutStopsThePipelineAndKillsAWorkerThatIgnoresStop(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			before := p.Stats().WorkerPID
-			start := time.Now()
+			before := p.Stats().Restarts
 			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("hang-"+tc.name, tc.body), Method: "GetClients", Timeout: time.Second})
 			if !errors.Is(err, bridge.ErrTimeout) {
 				t.Fatalf("err = %v, want ErrTimeout", err)
 			}
-			if d := time.Since(start); d > 20*time.Second {
-				t.Fatalf("timeout took %s", d)
+			after := p.Stats().Restarts
+			if replaced := after > before; replaced != tc.wantNewWorker {
+				t.Fatalf("worker replaced = %v, want %v (restarts before %d after %d)", replaced, tc.wantNewWorker, before, after)
 			}
 			healthy(t, p, 1)
-			after := p.Stats().WorkerPID
-			if replaced := len(before) == 1 && len(after) == 1 && before[0] != after[0]; replaced != tc.wantNewWorker {
-				t.Fatalf("worker replaced = %v, want %v (before %v after %v)", replaced, tc.wantNewWorker, before, after)
-			}
 		})
 	}
 }
@@ -281,8 +305,9 @@ func TestMaxTimeoutBoundsScriptTimeout(t *testing.T) {
 func TestCancelStopsTheCall(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
 	ctx, cancel := context.WithCancel(context.Background())
-	go func() { time.Sleep(1500 * time.Millisecond); cancel() }()
-	_, err := p.Invoke(ctx, bridge.Call{Script: method("cancel", "Start-Sleep -Seconds 30"), Method: "GetClients"})
+	onRecord, started := startedSignal()
+	go func() { <-started; cancel() }()
+	_, err := p.Invoke(ctx, bridge.Call{Script: method("cancel", "Write-Host started; Start-Sleep -Seconds 30"), Method: "GetClients", OnRecord: onRecord})
 	if !errors.Is(err, bridge.ErrCanceled) {
 		t.Fatalf("err = %v, want ErrCanceled", err)
 	}
@@ -293,16 +318,11 @@ func TestKill9OfAWorkerMidCall(t *testing.T) {
 	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 2})
 	started := make(chan int, 1)
 	go func() {
-		time.Sleep(200 * time.Millisecond)
-		for i := 0; i < 100; i++ {
-			// The worker that reports the record is the one to kill.
-			select {
-			case pid := <-started:
-				_ = syscall.Kill(pid, syscall.SIGKILL)
-				return
-			default:
-				time.Sleep(50 * time.Millisecond)
-			}
+		// The worker that reports the record is the one to kill.
+		select {
+		case pid := <-started:
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		case <-time.After(time.Minute):
 		}
 	}()
 	_, err := p.Invoke(context.Background(), bridge.Call{
@@ -316,6 +336,9 @@ func TestKill9OfAWorkerMidCall(t *testing.T) {
 	var we *bridge.WorkerError
 	if !errors.As(err, &we) {
 		t.Fatalf("err = %T %v, want *WorkerError", err, err)
+	}
+	if !strings.Contains(we.Reason, "signal 9") {
+		t.Fatalf("reason = %q, want it to say the worker was killed by signal 9", we.Reason)
 	}
 	healthy(t, p, 2)
 	if st := p.Stats(); st.Restarts < 1 {
@@ -392,7 +415,10 @@ func TestFullQueueFailsAtOnce(t *testing.T) {
 	for i := 0; i < 2; i++ { // one runs, one waits in the queue
 		wg.Add(1)
 		go func() { defer wg.Done(); _, _ = p.Invoke(context.Background(), slow) }()
-		time.Sleep(300 * time.Millisecond)
+		waitFor(t, "the call to be running or queued", func() bool {
+			st := p.Stats()
+			return st.Idle == 0 && st.Waiting == i
+		})
 	}
 	start := time.Now()
 	_, err := p.Invoke(context.Background(), slow)
@@ -405,8 +431,8 @@ func TestFullQueueFailsAtOnce(t *testing.T) {
 	wg.Wait()
 }
 
-func TestInstancesAreIsolatedOnTheSameWorker(t *testing.T) {
-	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+func TestInstancesAreIsolatedInTheirOwnWorkers(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 2})
 	dir := t.TempDir()
 	mod := filepath.Join(dir, "Shared.psm1")
 	if err := os.WriteFile(mod, []byte("function Set-Shared($v) { $script:Shared = $v }\nfunction Get-Shared { $script:Shared }\n"), 0o644); err != nil {
@@ -420,10 +446,13 @@ func TestInstancesAreIsolatedOnTheSameWorker(t *testing.T) {
 if (Get-Shared) { "kept=$(Get-Shared)"; return }
 Set-Shared 'a-secret'; $global:Leak = 'a-global'; $IntegrationContext.Token = 'a-token'; 'written'`)
 	reader := method("tenant-b", `Import-Module Shared; "shared=[$(Get-Shared)] global=[$global:Leak] ctx=[$($IntegrationContext.Token)]"`)
-	invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
+	wr := invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
 	r := invoke(t, p, bridge.Call{Script: reader, Method: "GetClients", Host: host})
 	if got := outputStrings(t, r); len(got) != 1 || got[0] != "shared=[] global=[] ctx=[]" {
 		t.Fatalf("tenant-b saw tenant-a's state: %q", got)
+	}
+	if wr.Worker == r.Worker {
+		t.Fatalf("tenant-a and tenant-b ran in the same worker process %d", r.Worker)
 	}
 	// The same instance keeps its module state on a worker (and its context comes from Go).
 	r = invoke(t, p, bridge.Call{Script: writer, Method: "GetClients", Host: host})
@@ -549,13 +578,7 @@ func TestTokenCallbacksDoNotDeadlockAFullPool(t *testing.T) {
 		}
 	}
 	// The extra worker retires once nothing nested waits: the pool is back to MaxWorkers.
-	deadline := time.Now().Add(time.Minute)
-	for p.Stats().Workers > 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("pool stayed above MaxWorkers: %+v", p.Stats())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, "the pool to return to MaxWorkers", func() bool { return p.Stats().Workers <= 1 })
 }
 
 func TestRecyclingAfterNCalls(t *testing.T) {
@@ -636,17 +659,8 @@ func TestNoOrphansOrZombiesAfterClose(t *testing.T) {
 	if err := p.Close(cctx); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		left := descendants(t)
-		if len(left) == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("processes left after Close (pid: state name): %v", left)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	var left map[int]string
+	waitFor(t, "every process to be gone after Close", func() bool { left = descendants(t); return len(left) == 0 })
 }
 
 func TestRecyclingByMemoryAndIdleTime(t *testing.T) {
@@ -661,17 +675,10 @@ func TestRecyclingByMemoryAndIdleTime(t *testing.T) {
 	t.Run("idle", func(t *testing.T) {
 		p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, IdleTimeout: time.Second})
 		before := p.Stats().WorkerPID
-		deadline := time.Now().Add(30 * time.Second)
-		for {
+		waitFor(t, "the idle worker to be replaced", func() bool {
 			st := p.Stats()
-			if st.Recycled > 0 && st.Workers == 1 && len(st.WorkerPID) == 1 && st.WorkerPID[0] != before[0] {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("idle worker not replaced: before %v, now %+v", before, st)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
+			return st.Recycled > 0 && st.Workers == 1 && len(st.WorkerPID) == 1 && st.WorkerPID[0] != before[0]
+		})
 		healthy(t, p, 1)
 	})
 }
@@ -688,13 +695,21 @@ func TestCloseDrainsInFlightCalls(t *testing.T) {
 	t.Run("calls finish before the deadline", func(t *testing.T) {
 		p := start(t)
 		errs := make(chan error, 2)
+		var onRecords [2]func(bridge.Record)
+		var started [2]<-chan struct{}
+		for i := range onRecords {
+			onRecords[i], started[i] = startedSignal()
+		}
 		for i := 0; i < 2; i++ {
 			go func() {
-				_, err := p.Invoke(context.Background(), bridge.Call{Script: method(fmt.Sprintf("drain%d", i), "Start-Sleep -Milliseconds 1500; 'done'"), Method: "GetClients"})
+				_, err := p.Invoke(context.Background(), bridge.Call{Script: method(fmt.Sprintf("drain%d", i), "Write-Host started; Start-Sleep -Milliseconds 1500; 'done'"),
+					Method: "GetClients", OnRecord: onRecords[i]})
 				errs <- err
 			}()
 		}
-		time.Sleep(700 * time.Millisecond)
+		for i := range started {
+			await(t, "the calls to start", started[i])
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer cancel()
 		if err := p.Close(ctx); err != nil {
@@ -712,11 +727,12 @@ func TestCloseDrainsInFlightCalls(t *testing.T) {
 	t.Run("deadline passes", func(t *testing.T) {
 		p := start(t)
 		errc := make(chan error, 1)
+		onRecord, started := startedSignal()
 		go func() {
-			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("forever", "Start-Sleep -Seconds 60"), Method: "GetClients"})
+			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("forever", "Write-Host started; Start-Sleep -Seconds 60"), Method: "GetClients", OnRecord: onRecord})
 			errc <- err
 		}()
-		time.Sleep(1500 * time.Millisecond)
+		await(t, "the call to start", started)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		if err := p.Close(ctx); err == nil {

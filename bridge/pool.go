@@ -23,12 +23,23 @@ type Config struct {
 	Pwsh string
 	// WorkerScript is the module's worker.ps1 (psmodule.Installed.WorkerScript).
 	WorkerScript string
-	// MinWorkers are started at once and kept warm (default 1).
+	// MinWorkers spare workers, bound to no integration yet, are started at once and kept warm
+	// while the pool is below MaxWorkers, so an integration's first call does not wait for a
+	// cold pwsh (default 1).
 	MinWorkers int
-	// MaxWorkers bounds the pool (default 4, at least MinWorkers).
+	// MaxWorkers bounds the worker processes of all integrations together (default 4, at
+	// least MinWorkers). At the cap, the least recently used idle worker of another
+	// integration is retired to make room.
 	MaxWorkers int
+	// MaxWorkersPerInstance bounds the workers one integration (one Script.Group) may hold, so
+	// that a flood of calls to one cannot starve the others (default MaxWorkers/2, at least 1).
+	MaxWorkersPerInstance int
 	// QueueSize bounds callers waiting for a worker; one more gets ErrQueueFull at once (default 256).
 	QueueSize int
+	// QueuePerInstance bounds the callers of one integration waiting for a worker (default
+	// QueueSize/4, at least 1): a flood against one integration is refused before it fills
+	// the queue every integration shares.
+	QueuePerInstance int
 	// StartTimeout bounds a worker's start-up handshake (default 30 s).
 	StartTimeout time.Duration
 	// DefaultTimeout is a call's script deadline when neither the call nor [ScriptTimeout] sets one (default 60 s).
@@ -36,20 +47,27 @@ type Config struct {
 	// MaxTimeout bounds every call's script deadline, [ScriptTimeout] and Call.Timeout
 	// included (default 300 s, ImmyBot's upper bound for integration methods).
 	MaxTimeout time.Duration
-	// Grace is how long a cancelled or timed-out call may take to stop before its worker's
-	// process group is killed (default 3 s).
+	// Grace is how long a call may take to stop after its deadline or cancellation before its
+	// worker is killed: no call outlives deadline + Grace (default 3 s).
 	Grace time.Duration
 	// MaxCallsPerWorker recycles a worker after that many calls (default 10000; -1 never). A young
 	// worker is slower while .NET compiles PowerShell's hot paths (its first ~4000 calls), so
 	// recycling much sooner keeps workers in that slow phase.
 	MaxCallsPerWorker int
-	// MaxRSS recycles a worker whose resident memory exceeds it (default 1 GiB; -1 never).
+	// MaxRSS recycles a worker whose resident memory exceeds it after a call (default 1 GiB; -1 never).
 	MaxRSS int64
-	// IdleTimeout retires workers above MinWorkers idle that long, and recycles any worker idle
-	// that long (default 10 min; -1 never).
+	// MemoryLimit is the hard limit of a worker's memory: the .NET heap of the worker cannot
+	// grow past it (DOTNET_GCHeapHardLimit), and a worker whose resident memory exceeds it
+	// during a call is killed, the call failing with an error that says so (default 2 GiB;
+	// -1 none).
+	MemoryLimit int64
+	// IdleTimeout retires workers idle that long (spares are replaced) (default 10 min; -1 never).
 	IdleTimeout time.Duration
-	// TempDir holds each worker's private directory (default os.TempDir()).
+	// TempDir holds the workers' private directories (default os.TempDir()).
 	TempDir string
+	// Deny lists paths no worker may read or write: the data directory, the key file, backups.
+	// Enforced with Landlock where the kernel has it (see package sandbox).
+	Deny []string
 	// Logger receives service logs (never script output or secrets). Default: discard.
 	Logger *zerolog.Logger
 	// OnCall, when set, is told about every finished Invoke and Exec (for metrics). It runs on
@@ -106,8 +124,15 @@ func (c *Config) setDefaults() {
 	if c.MaxWorkers < c.MinWorkers {
 		c.MaxWorkers = c.MinWorkers
 	}
+	if c.MaxWorkersPerInstance <= 0 {
+		c.MaxWorkersPerInstance = max(1, c.MaxWorkers/2)
+	}
+	c.MaxWorkersPerInstance = min(c.MaxWorkersPerInstance, c.MaxWorkers)
 	if c.QueueSize <= 0 {
 		c.QueueSize = 256
+	}
+	if c.QueuePerInstance <= 0 {
+		c.QueuePerInstance = max(1, c.QueueSize/4)
 	}
 	if c.StartTimeout <= 0 {
 		c.StartTimeout = 30 * time.Second
@@ -127,6 +152,9 @@ func (c *Config) setDefaults() {
 	if c.MaxRSS == 0 {
 		c.MaxRSS = 1 << 30
 	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = 2 << 30
+	}
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = 10 * time.Minute
 	}
@@ -141,21 +169,35 @@ type Stats struct {
 	Idle      int   // of which idle
 	Starting  int   // being started
 	Waiting   int   // callers queued for a worker
+	Instances int   // integrations (groups) holding at least one worker
 	Started   int64 // workers started since the pool was created
 	Restarts  int64 // workers replaced after a crash, kill or failed start
 	Recycled  int64 // workers retired by call count, memory or idle time
+	Evicted   int64 // idle workers retired to make room for another integration's
 	Calls     int64 // calls completed (successfully or not)
 	Timeouts  int64 // calls that timed out
 	Failures  int64 // worker start failures
+	Killed    int64 // processes a call left behind, killed when it ended
 	WorkerPID []int // pids of live workers
+	// PerWorker describes each live worker.
+	PerWorker []WorkerStats
+}
+
+// WorkerStats describes one live worker.
+type WorkerStats struct {
+	PID   int    // the worker's process (its sandbox launcher on Linux)
+	Group string // the integration it serves; "" for a spare
+	RSS   int64  // resident memory of its pwsh, bytes
+	Calls int    // calls it served
+	Busy  bool   // running a call now
 }
 
 // waiter is a caller queued for a worker.
 type waiter struct {
-	ch       chan *worker
-	err      error
-	instance string
-	nested   bool // asked from a Host callback of a running call (see nestedCall)
+	ch     chan *worker
+	err    error
+	group  string
+	nested bool // asked from a Host callback of a running call (see nestedCall)
 }
 
 // nestedCall marks the context of Host callbacks. A call made from one (a token cmdlet asking
@@ -167,17 +209,21 @@ type nestedCall struct{}
 // isNested reports whether ctx is a Host callback's.
 func isNested(ctx context.Context) bool { return ctx.Value(nestedCall{}) != nil }
 
-// Pool is a supervised set of pwsh workers. It is safe for concurrent use.
+// Pool is a supervised set of pwsh workers, each serving one integration (one group). It is
+// safe for concurrent use.
 type Pool struct {
 	cfg  Config
 	log  zerolog.Logger
 	base zerolog.Logger // Config.Logger without the pool's component, for the workers'
+	root string         // parent of the workers' private directories; denied to every worker
 
 	mu       sync.Mutex
 	closed   bool
 	all      map[*worker]struct{}
-	idle     []*worker
-	starting int
+	idle     []*worker // least recently used first
+	starting map[string]int
+	nstart   int            // sum of starting
+	bound    map[string]int // live workers per group
 	waiters  []*waiter
 	failures int // consecutive start failures, for backoff
 	lastErr  error
@@ -187,8 +233,8 @@ type Pool struct {
 	hashes   map[scriptKey]string // memo of scriptHash (see hashOf)
 	modules  map[string][]string  // instance → host modules it imported
 
-	started, restarts, recycled, calls, timeouts, startFailures atomic.Int64
-	callSeq                                                     atomic.Uint64
+	started, restarts, recycled, evicted, calls, timeouts, startFailures, killedProcs atomic.Int64
+	callSeq                                                                           atomic.Uint64
 
 	bg        sync.WaitGroup
 	stopTick  chan struct{}
@@ -196,7 +242,7 @@ type Pool struct {
 	closeOnce sync.Once
 }
 
-// New starts a pool and waits until MinWorkers workers are ready (or the first one fails).
+// New starts a pool and waits until MinWorkers spare workers are ready (or the first one fails).
 func New(ctx context.Context, cfg Config) (*Pool, error) {
 	cfg.setDefaults()
 	if cfg.Pwsh == "" || cfg.WorkerScript == "" {
@@ -206,16 +252,24 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Logger != nil {
 		base = *cfg.Logger
 	}
+	root, err := os.MkdirTemp(cfg.TempDir, "psbridge-workers-")
+	if err != nil {
+		return nil, fmt.Errorf("bridge: workers' directory: %w", err)
+	}
+	_ = os.Chmod(root, 0o711)
 	p := &Pool{
 		cfg:      cfg,
 		log:      base.With().Str("component", "pool").Logger(),
 		base:     base,
+		root:     root,
 		all:      make(map[*worker]struct{}),
+		starting: make(map[string]int),
+		bound:    make(map[string]int),
 		describe: make(map[string]*Description),
 		modules:  make(map[string][]string),
 		stopTick: make(chan struct{}),
 	}
-	// Pre-warm: start MinWorkers in parallel and wait for them.
+	// Pre-warm: start MinWorkers spares in parallel and wait for them.
 	type res struct {
 		w   *worker
 		err error
@@ -245,6 +299,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		for w := range p.all {
 			w.stop(cfg.Grace)
 		}
+		_ = os.RemoveAll(root)
 		return nil, firstErr
 	}
 	p.bg.Add(1)
@@ -256,7 +311,9 @@ func (p *Pool) workerConfig() workerConfig {
 	return workerConfig{
 		pwsh:         p.cfg.Pwsh,
 		script:       p.cfg.WorkerScript,
-		tempDir:      p.cfg.TempDir,
+		root:         p.root,
+		deny:         p.cfg.Deny,
+		memoryLimit:  p.cfg.MemoryLimit,
 		startTimeout: p.cfg.StartTimeout,
 		log:          p.base,
 	}
@@ -265,44 +322,78 @@ func (p *Pool) workerConfig() workerConfig {
 // Stats returns a snapshot of the pool's state and counters.
 func (p *Pool) Stats() Stats {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	s := Stats{
-		Workers:  len(p.all),
-		Idle:     len(p.idle),
-		Starting: p.starting,
-		Waiting:  len(p.waiters),
-		Started:  p.started.Load(),
-		Restarts: p.restarts.Load(),
-		Recycled: p.recycled.Load(),
-		Calls:    p.calls.Load(),
-		Timeouts: p.timeouts.Load(),
-		Failures: p.startFailures.Load(),
+		Workers:   len(p.all),
+		Idle:      len(p.idle),
+		Starting:  p.nstart,
+		Waiting:   len(p.waiters),
+		Instances: len(p.bound),
+		Started:   p.started.Load(),
+		Restarts:  p.restarts.Load(),
+		Recycled:  p.recycled.Load(),
+		Evicted:   p.evicted.Load(),
+		Calls:     p.calls.Load(),
+		Timeouts:  p.timeouts.Load(),
+		Failures:  p.startFailures.Load(),
+		Killed:    p.killedProcs.Load(),
 	}
+	idle := make(map[*worker]bool, len(p.idle))
+	for _, w := range p.idle {
+		idle[w] = true
+	}
+	workers := make([]*worker, 0, len(p.all))
 	for w := range p.all {
+		workers = append(workers, w)
 		s.WorkerPID = append(s.WorkerPID, w.pid)
+	}
+	p.mu.Unlock()
+	for _, w := range workers {
+		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, Group: w.group, RSS: w.rss(), Calls: int(w.callCount.Load()), Busy: !idle[w]})
 	}
 	return s
 }
 
 // ---- acquiring and releasing workers ---------------------------------------------------
 
-// acquire returns an idle worker (preferring one that has the instance loaded), starting one
-// when the pool may grow, or queues the caller. A full queue fails at once with ErrQueueFull.
-func (p *Pool) acquire(ctx context.Context, instance string) (*worker, error) {
+// groupOf is the group a script's calls run in.
+func groupOf(s Script) string {
+	if s.Group != "" {
+		return s.Group
+	}
+	if s.Instance == "" {
+		return "script"
+	}
+	return s.Instance
+}
+
+// acquire returns an idle worker of the group (or a spare, bound to it now), starting one when
+// the pool may grow, or queues the caller. A full queue fails at once with ErrQueueFull.
+func (p *Pool) acquire(ctx context.Context, group string) (*worker, error) {
+	nested := isNested(ctx)
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		return nil, ErrClosed
 	}
-	if w := p.takeIdleLocked(instance); w != nil {
+	if w := p.takeIdleLocked(group, nested); w != nil {
+		p.growLocked() // replace the spare it may have taken
 		p.mu.Unlock()
 		return w, nil
 	}
-	if len(p.waiters) >= p.cfg.QueueSize {
+	queued := 0
+	for _, wt := range p.waiters {
+		if wt.group == group {
+			queued++
+		}
+	}
+	if !nested && (len(p.waiters) >= p.cfg.QueueSize || queued >= p.cfg.QueuePerInstance) {
 		p.mu.Unlock()
+		if queued >= p.cfg.QueuePerInstance {
+			return nil, fmt.Errorf("%w: %d calls of this integration are already waiting for its %d workers", ErrQueueFull, queued, p.cfg.MaxWorkersPerInstance)
+		}
 		return nil, ErrQueueFull
 	}
-	wt := &waiter{ch: make(chan *worker, 1), instance: instance, nested: isNested(ctx)}
+	wt := &waiter{ch: make(chan *worker, 1), group: group, nested: nested}
 	if wt.nested {
 		// Ahead of every ordinary waiter, behind earlier nested ones.
 		i := 0
@@ -340,25 +431,65 @@ func (p *Pool) acquire(ctx context.Context, instance string) (*worker, error) {
 	}
 }
 
-func (p *Pool) takeIdleLocked(instance string) *worker {
-	if len(p.idle) == 0 {
-		return nil
-	}
-	pick := len(p.idle) - 1 // most recently used: warmest caches
-	if instance != "" {
-		for i := len(p.idle) - 1; i >= 0; i-- {
-			if _, ok := p.idle[i].loaded[instance]; ok {
-				pick = i
-				break
-			}
+// groupLimitLocked is how many workers a group may hold: MaxWorkersPerInstance, raised by its
+// nested callers (see nestedCall).
+func (p *Pool) groupLimitLocked(group string) int {
+	n := 0
+	for _, wt := range p.waiters {
+		if wt.nested && wt.group == group {
+			n++
 		}
 	}
-	w := p.idle[pick]
-	p.idle = append(p.idle[:pick], p.idle[pick+1:]...)
-	return w
+	return p.cfg.MaxWorkersPerInstance + min(n, p.cfg.MaxWorkers)
 }
 
-// growLocked starts workers while callers wait and the pool may grow, and keeps MinWorkers.
+// takeIdleLocked takes the most recently used idle worker of the group or, when the group may
+// grow, a spare, which it binds to the group.
+func (p *Pool) takeIdleLocked(group string, nested bool) *worker {
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if p.idle[i].group == group {
+			w := p.idle[i]
+			p.idle = slices.Delete(p.idle, i, i+1)
+			return w
+		}
+	}
+	limit := p.cfg.MaxWorkersPerInstance
+	if nested {
+		limit += p.cfg.MaxWorkers
+	}
+	if p.bound[group]+p.starting[group] >= limit {
+		return nil
+	}
+	for i := len(p.idle) - 1; i >= 0; i-- {
+		if p.idle[i].group == "" {
+			w := p.idle[i]
+			p.idle = slices.Delete(p.idle, i, i+1)
+			w.group = group
+			p.bound[group]++
+			return w
+		}
+	}
+	return nil
+}
+
+// forgetLocked removes a worker from the pool's books (it is dead or being stopped).
+func (p *Pool) forgetLocked(w *worker) {
+	if _, ok := p.all[w]; !ok {
+		return
+	}
+	delete(p.all, w)
+	if i := slices.Index(p.idle, w); i >= 0 {
+		p.idle = slices.Delete(p.idle, i, i+1)
+	}
+	if w.group != "" {
+		if p.bound[w.group]--; p.bound[w.group] <= 0 {
+			delete(p.bound, w.group)
+		}
+	}
+}
+
+// growLocked starts workers for the groups whose callers wait, retiring the least recently
+// used idle worker of another group when the pool is at its cap, and keeps MinWorkers spares.
 func (p *Pool) growLocked() {
 	if p.closed {
 		return
@@ -366,24 +497,80 @@ func (p *Pool) growLocked() {
 	if time.Now().Before(p.retryAt) {
 		return // backing off after failed starts; supervise() retries
 	}
-	for {
-		total := len(p.all) + p.starting
-		need := total < p.cfg.MinWorkers || (len(p.waiters) > p.starting && total < p.maxWorkersLocked())
-		if !need {
-			return
+	demand := map[string]int{}
+	var order []string
+	nestedWaiting := 0
+	for _, wt := range p.waiters {
+		if demand[wt.group] == 0 {
+			order = append(order, wt.group)
 		}
-		p.starting++
-		p.bg.Add(1)
-		go p.startOne()
+		demand[wt.group]++
+		if wt.nested {
+			nestedWaiting++
+		}
+	}
+	capTotal := p.cfg.MaxWorkers + min(nestedWaiting, p.cfg.MaxWorkers)
+	spareComing := p.starting[""] // each will be handed to a waiter when it is ready
+	for _, g := range order {
+		need := demand[g] - p.starting[g]
+		room := p.groupLimitLocked(g) - p.bound[g] - p.starting[g]
+		for need > 0 && room > 0 {
+			need--
+			if spareComing > 0 {
+				spareComing--
+				continue
+			}
+			if len(p.all)+p.nstart >= capTotal && !p.evictLocked(g) {
+				break
+			}
+			p.startLocked(g)
+			room--
+		}
+	}
+	spares := p.starting[""]
+	for _, w := range p.idle {
+		if w.group == "" {
+			spares++
+		}
+	}
+	for spares < p.cfg.MinWorkers && len(p.all)+p.nstart < p.cfg.MaxWorkers {
+		p.startLocked("")
+		spares++
 	}
 }
 
-func (p *Pool) startOne() {
+// evictLocked retires the least recently used idle worker not of group keep, to make room.
+func (p *Pool) evictLocked(keep string) bool {
+	for _, w := range p.idle {
+		if w.group == keep {
+			continue
+		}
+		p.forgetLocked(w)
+		p.evicted.Add(1)
+		p.log.Info().Int("worker_pid", w.pid).Str("group", w.group).Str("for", keep).Msg("retiring an idle worker to make room for another integration")
+		p.bg.Add(1)
+		go func() { defer p.bg.Done(); w.stop(p.cfg.Grace) }()
+		return true
+	}
+	return false
+}
+
+func (p *Pool) startLocked(group string) {
+	p.starting[group]++
+	p.nstart++
+	p.bg.Add(1)
+	go p.startOne(group)
+}
+
+func (p *Pool) startOne(group string) {
 	defer p.bg.Done()
 	w, err := startWorker(context.Background(), p.workerConfig())
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.starting--
+	if p.starting[group]--; p.starting[group] <= 0 {
+		delete(p.starting, group)
+	}
+	p.nstart--
 	if err != nil {
 		p.startFailures.Add(1)
 		p.failures++
@@ -393,7 +580,7 @@ func (p *Pool) startOne() {
 		p.retryAt = time.Now().Add(backoff)
 		p.log.Error().Err(err).Dur("retry_in", backoff).Msg("worker failed to start")
 		// With no worker alive, waiting callers would only wait for their deadline: tell them now.
-		if len(p.all) == 0 && p.starting == 0 {
+		if len(p.all) == 0 && p.nstart == 0 {
 			for _, wt := range p.waiters {
 				wt.err = fmt.Errorf("bridge: no worker could be started: %w", err)
 				wt.ch <- nil
@@ -408,15 +595,27 @@ func (p *Pool) startOne() {
 		go w.stop(p.cfg.Grace)
 		return
 	}
+	w.group = group
 	p.all[w] = struct{}{}
+	if group != "" {
+		p.bound[group]++
+	}
 	p.handOffLocked(w)
 }
 
-// handOffLocked gives a free worker to the first waiter, or makes it idle.
+// handOffLocked gives a free worker to the first waiter of its group (a spare to the first
+// waiter whose group may grow), or makes it idle.
 func (p *Pool) handOffLocked(w *worker) {
-	if len(p.waiters) > 0 {
-		wt := p.waiters[0]
-		p.waiters = p.waiters[1:]
+	for i, wt := range p.waiters {
+		switch {
+		case w.group != "" && wt.group == w.group:
+		case w.group == "" && p.bound[wt.group]+p.starting[wt.group] < p.groupLimitLocked(wt.group):
+			w.group = wt.group
+			p.bound[wt.group]++
+		default:
+			continue
+		}
+		p.waiters = slices.Delete(p.waiters, i, i+1)
 		wt.ch <- w
 		return
 	}
@@ -426,26 +625,26 @@ func (p *Pool) handOffLocked(w *worker) {
 		close(p.drained)
 		p.drained = nil
 	}
+	p.growLocked() // another group may be waiting for room
 }
 
-// maxWorkersLocked is MaxWorkers, raised by the nested calls waiting (see nestedCall).
-func (p *Pool) maxWorkersLocked() int {
-	n := 0
-	for _, wt := range p.waiters {
-		if wt.nested {
-			n++
-		}
-	}
-	return p.cfg.MaxWorkers + min(n, p.cfg.MaxWorkers)
-}
-
-// release returns a worker after a call: recycled, replaced or handed on.
+// release returns a worker after a call: what the call left running is killed, then the worker
+// is recycled, replaced or handed on. A worker that broke the protocol never serves again.
 func (p *Pool) release(w *worker) {
 	p.calls.Add(1)
 	w.calls++
+	w.callCount.Add(1)
+	if w.alive() && !w.broken() {
+		if n, err := w.sweep(); err != nil {
+			w.killFor(err.Error())
+		} else if n > 0 {
+			p.killedProcs.Add(int64(n))
+			w.log.Info().Int("processes", n).Msg("killed processes the call left running")
+		}
+	}
 	recycle := ""
 	switch {
-	case !w.alive():
+	case !w.alive() || w.broken():
 	case p.cfg.MaxCallsPerWorker > 0 && w.calls >= p.cfg.MaxCallsPerWorker:
 		recycle = "call count"
 	case p.cfg.MaxRSS > 0 && w.rss() > p.cfg.MaxRSS:
@@ -453,19 +652,23 @@ func (p *Pool) release(w *worker) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !w.alive() {
-		delete(p.all, w)
+	if recycle == "" && w.group != "" && p.bound[w.group] > p.cfg.MaxWorkersPerInstance && !p.hasNestedWaiterLocked(w.group) {
+		recycle = "above MaxWorkersPerInstance after nested calls"
+	}
+	if !w.alive() || w.broken() {
+		p.forgetLocked(w)
 		p.restarts.Add(1)
-		p.log.Warn().Int("worker_pid", w.pid).Msg("worker died; replacing it")
+		p.log.Warn().Int("worker_pid", w.pid).Str("reason", w.brokenReason()).Msg("worker died or broke the protocol; replacing it")
+		w.kill()
 		p.growLocked()
 		p.signalDrainLocked()
 		return
 	}
-	if recycle == "" && len(p.all) > p.cfg.MaxWorkers && (len(p.waiters) == 0 || !p.waiters[0].nested) {
+	if recycle == "" && len(p.all) > p.cfg.MaxWorkers && !(len(p.waiters) > 0 && p.waiters[0].nested) {
 		recycle = "above MaxWorkers after nested calls"
 	}
 	if recycle != "" || p.closed && p.drained == nil {
-		delete(p.all, w)
+		p.forgetLocked(w)
 		if recycle != "" {
 			p.recycled.Add(1)
 			p.log.Info().Int("worker_pid", w.pid).Str("reason", recycle).Int("calls", w.calls).Msg("recycling worker")
@@ -479,6 +682,15 @@ func (p *Pool) release(w *worker) {
 	p.handOffLocked(w)
 }
 
+func (p *Pool) hasNestedWaiterLocked(group string) bool {
+	for _, wt := range p.waiters {
+		if wt.nested && wt.group == group {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Pool) signalDrainLocked() {
 	if p.closed && p.drained != nil && len(p.idle) == len(p.all) {
 		close(p.drained)
@@ -486,10 +698,28 @@ func (p *Pool) signalDrainLocked() {
 	}
 }
 
-// supervise retires idle workers, recycles fat ones and retries failed starts.
+// Forget retires the idle workers of an integration that no longer exists (or whose secrets
+// changed); busy ones retire when their call ends.
+func (p *Pool) Forget(instance string) {
+	p.mu.Lock()
+	var stop []*worker
+	for _, w := range slices.Clone(p.idle) {
+		if w.group == instance {
+			p.forgetLocked(w)
+			stop = append(stop, w)
+		}
+	}
+	p.mu.Unlock()
+	for _, w := range stop {
+		p.bg.Add(1)
+		go func() { defer p.bg.Done(); w.stop(p.cfg.Grace) }()
+	}
+}
+
+// supervise retires idle workers, kills those over the memory limit, and retries failed starts.
 func (p *Pool) supervise() {
 	defer p.bg.Done()
-	tick := time.NewTicker(500 * time.Millisecond)
+	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {
@@ -498,29 +728,41 @@ func (p *Pool) supervise() {
 		case <-tick.C:
 		}
 		var retire []*worker
+		var busy []*worker
 		p.mu.Lock()
 		now := time.Now()
-		keep := p.idle[:0]
-		for _, w := range p.idle {
+		idle := make(map[*worker]bool, len(p.idle))
+		for _, w := range slices.Clone(p.idle) {
+			idle[w] = true
 			switch {
 			case !w.alive():
-				delete(p.all, w)
+				p.forgetLocked(w)
 				p.restarts.Add(1)
 			case p.cfg.IdleTimeout > 0 && now.Sub(w.idleSince) > p.cfg.IdleTimeout:
-				delete(p.all, w)
+				p.forgetLocked(w)
 				p.recycled.Add(1)
 				retire = append(retire, w)
 			case p.cfg.MaxRSS > 0 && w.rss() > p.cfg.MaxRSS:
-				delete(p.all, w)
+				p.forgetLocked(w)
 				p.recycled.Add(1)
 				retire = append(retire, w)
-			default:
-				keep = append(keep, w)
 			}
 		}
-		p.idle = keep
+		for w := range p.all {
+			if !idle[w] {
+				busy = append(busy, w)
+			}
+		}
 		p.growLocked()
 		p.mu.Unlock()
+		if p.cfg.MemoryLimit > 0 {
+			for _, w := range busy {
+				if rss := w.rss(); rss > p.cfg.MemoryLimit {
+					w.killFor(fmt.Sprintf("the worker used %d MiB, over its memory limit of %d MiB, and was killed during the call",
+						rss>>20, p.cfg.MemoryLimit>>20))
+				}
+			}
+		}
 		for _, w := range retire {
 			p.log.Info().Int("worker_pid", w.pid).Msg("retiring idle worker")
 			w.stop(p.cfg.Grace)
@@ -529,7 +771,7 @@ func (p *Pool) supervise() {
 }
 
 // Close stops accepting calls, lets in-flight calls finish until ctx is done, then stops every
-// worker (shutdown request, then TERM and KILL to the process group). Waiting callers get
+// worker (shutdown request, then the launcher kills the process tree). Waiting callers get
 // ErrClosed.
 func (p *Pool) Close(ctx context.Context) error {
 	var err error
@@ -562,6 +804,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		}
 		p.all = map[*worker]struct{}{}
 		p.idle = nil
+		p.bound = map[string]int{}
 		p.mu.Unlock()
 		var wg sync.WaitGroup
 		for _, w := range workers {
@@ -570,6 +813,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		}
 		wg.Wait()
 		p.bg.Wait()
+		_ = os.RemoveAll(p.root)
 	})
 	return err
 }
@@ -705,7 +949,7 @@ func (p *Pool) hashOf(s Script) string {
 
 // Describe loads a script and returns its capabilities and method schemas.
 func (p *Pool) Describe(ctx context.Context, s Script) (*Description, error) {
-	w, err := p.acquire(ctx, s.Instance)
+	w, err := p.acquire(ctx, groupOf(s))
 	if err != nil {
 		return nil, err
 	}
@@ -717,7 +961,10 @@ func (p *Pool) Describe(ctx context.Context, s Script) (*Description, error) {
 func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 	start := time.Now()
 	defer func() { p.observe(c.Method, start, err) }()
-	w, err := p.acquire(ctx, c.Script.Instance)
+	if err := checkArgNames(c.Args); err != nil {
+		return nil, err
+	}
+	w, err := p.acquire(ctx, groupOf(c.Script))
 	if err != nil {
 		return nil, err
 	}
@@ -763,7 +1010,14 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 func (p *Pool) Exec(ctx context.Context, e Exec) (res *Result, err error) {
 	start := time.Now()
 	defer func() { p.observe("exec", start, err) }()
-	w, err := p.acquire(ctx, "")
+	if err := checkArgNames(e.Args); err != nil {
+		return nil, err
+	}
+	group := e.Group
+	if group == "" {
+		group = "exec"
+	}
+	w, err := p.acquire(ctx, group)
 	if err != nil {
 		return nil, err
 	}
@@ -797,6 +1051,43 @@ func (p *Pool) decodeResult(raw json.RawMessage, w *worker, ac *activeCall, star
 	r.Worker = w.pid
 	r.Duration = time.Since(start)
 	return &r, nil
+}
+
+// ArgNameError means a method argument's name is not a plain identifier. Names become
+// PowerShell variables and parameters; one like "global:IntegrationContext" would reach
+// outside the call.
+type ArgNameError struct {
+	Name string
+}
+
+func (e *ArgNameError) Error() string {
+	return fmt.Sprintf("argument name %q is not a plain identifier (letters, digits and _, not starting with a digit)", e.Name)
+}
+
+// checkArgNames refuses argument names that are not plain identifiers.
+func checkArgNames(args map[string]any) error {
+	for name := range args {
+		if !isIdentifier(name) {
+			return &ArgNameError{Name: name}
+		}
+	}
+	return nil
+}
+
+// isIdentifier reports whether s is [A-Za-z_][A-Za-z0-9_]*.
+func isIdentifier(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, c := range s {
+		switch {
+		case c == '_', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z':
+		case c >= '0' && c <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
 }
 
 // Error codes of the worker protocol (docs/protocol.md).

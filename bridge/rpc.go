@@ -43,6 +43,9 @@ type rpcReply struct {
 
 // connHandler receives what the worker sends on its own initiative.
 type connHandler interface {
+	// connFailed is told once when the connection dies: at the end of the pipe (eof) or on a
+	// protocol fault.
+	connFailed(err error, eof bool)
 	notify(method string, params json.RawMessage)
 	request(ctx context.Context, method string, params json.RawMessage) (any, error)
 }
@@ -104,10 +107,12 @@ func (c *conn) readLine() ([]byte, error) {
 
 func (c *conn) readLoop() {
 	var failure error
+	eof := false
 	for {
 		line, err := c.readLine()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
+				eof = true
 				failure = errors.New("worker closed the protocol pipe")
 			} else {
 				failure = fmt.Errorf("read protocol: %w", err)
@@ -138,6 +143,7 @@ func (c *conn) readLoop() {
 			}
 		}
 	}
+	c.handler.connFailed(failure, eof)
 	c.fail(failure)
 }
 

@@ -13,10 +13,13 @@ import (
 )
 
 // Script is an integration script as the pool loads it into a worker: one instance of an
-// integration type. Instances are isolated: each gets its own runspace in every worker.
+// integration type. Instances are isolated: a worker process serves one instance only.
 type Script struct {
 	// Instance identifies the integration instance (its runspace and $IntegrationContext).
 	Instance string
+	// Group names the workers this script may run in; empty means Instance. Scripts that hold
+	// no secrets (describing an uploaded type) may share a group; integration instances never.
+	Group string
 	// Name is the file name used in error positions, e.g. "SentinelOne.ps1".
 	Name string
 	// Text is the PowerShell source.
@@ -94,6 +97,9 @@ type Call struct {
 
 // Exec is one run of an ordinary script: no integration and no $IntegrationContext.
 type Exec struct {
+	// Group names the workers this script may run in (default "exec"): scripts of different
+	// groups never share a process.
+	Group       string
 	Name        string
 	Text        string
 	Args        map[string]any
@@ -298,12 +304,14 @@ type LoadError struct {
 
 func (e *LoadError) Error() string { return e.Message }
 
-// WorkerError means the worker process died or broke the protocol during the call.
+// WorkerError means the worker process died, was killed or broke the protocol during the call.
+// Reason says what happened in words fit for the caller ("the worker exited with signal 9
+// (killed) during the call"); it never carries the worker's console output.
 type WorkerError struct {
 	PID    int
 	Reason string
 }
 
 func (e *WorkerError) Error() string {
-	return fmt.Sprintf("bridge: worker %d failed: %s", e.PID, e.Reason)
+	return fmt.Sprintf("worker %d: %s", e.PID, e.Reason)
 }

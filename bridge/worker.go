@@ -10,12 +10,15 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
+	"github.com/psbridge/psbridge/bridge/sandbox"
 	"github.com/rs/zerolog"
 )
 
@@ -58,7 +61,14 @@ type worker struct {
 	statm       *os.File
 	statmClosed bool
 
-	// Owned by whoever holds the worker (pool bookkeeping).
+	tree      *sandbox.Tree         // what the worker's calls start, for sweep
+	reasonMu  sync.Mutex            // guards reason
+	reason    string                // why the worker was killed or is broken, once known
+	faulted   atomic.Bool           // the protocol broke: never route another call here
+	callCount atomic.Int64          // calls served, for Stats
+
+	// Owned by whoever holds the worker, or the pool's lock (group).
+	group     string            // the integration (Script.Group) it serves; "" while a spare
 	loaded    map[string]string // instance → script hash
 	calls     int
 	startedAt time.Time
@@ -66,20 +76,34 @@ type worker struct {
 	retiring  bool
 }
 
-// tailBuffer keeps the last bytes a worker wrote to stdout/stderr (stray output) for crash
-// reports, and counts the rest. Script output there is never parsed and never logged raw.
+// tailBuffer keeps the last bytes a worker wrote to stdout/stderr before its handshake, to
+// explain a worker that fails to start (no script has run and no secret has reached it then),
+// and only counts what comes after: once scripts run, that noise may hold anything, so it is
+// never kept, logged or stored.
 type tailBuffer struct {
-	mu    sync.Mutex
-	buf   []byte
-	total int64
+	mu     sync.Mutex
+	buf    []byte
+	total  int64
+	sealed bool
 }
 
 const strayTail = 4096
+
+// seal drops what was kept and stops keeping (the worker is ready to run scripts).
+func (t *tailBuffer) seal() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.sealed = true
+	t.buf = nil
+}
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.total += int64(len(p))
+	if t.sealed {
+		return len(p), nil
+	}
 	t.buf = append(t.buf, p...)
 	if len(t.buf) > strayTail {
 		t.buf = append([]byte(nil), t.buf[len(t.buf)-strayTail:]...)
@@ -96,24 +120,51 @@ func (t *tailBuffer) tail() (string, int64) {
 // workerConfig is what starting a worker needs.
 type workerConfig struct {
 	pwsh         string
-	script       string // worker.ps1
-	tempDir      string
+	script       string   // worker.ps1
+	root         string   // parent of the workers' private directories
+	deny         []string // paths the worker may not touch (besides root)
+	memoryLimit  int64
 	startTimeout time.Duration
 	log          zerolog.Logger
 }
 
-// workerEnv is the environment of a worker: the parent's, minus every PSBRIDGE_* variable (they
-// may carry keys), plus the worker's private directory. Secrets never travel here or in argv.
-func workerEnv(dir string) []string {
+// passedEnv lists the variables of the server's environment a worker gets (exact names, or
+// prefixes ending in "_"): what pwsh, .NET and scripts reaching vendors through a proxy need.
+// Everything else (PSBRIDGE_KEY, cloud credentials, tokens in the service's unit file) stays
+// out of the worker.
+var passedEnv = []string{"PATH", "LANG", "LANGUAGE", "LC_", "TZ", "TERM", "DOTNET_", "POWERSHELL_", "PSModulePath",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+	"SYSTEMROOT", "SystemRoot", "WINDIR", "COMSPEC", "PATHEXT", "ProgramFiles", "ProgramData", "NUMBER_OF_PROCESSORS"}
+
+// passEnv reports whether a variable of the server's environment reaches workers.
+func passEnv(name string) bool {
+	for _, p := range passedEnv {
+		if name == p || strings.HasSuffix(p, "_") && strings.HasPrefix(name, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// workerEnv is the environment of a worker: the few variables passEnv lets through, its
+// private directory as HOME and TMPDIR, and the .NET heap limit. Secrets never travel here or
+// in argv.
+func workerEnv(dir string, memoryLimit int64) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "PSBRIDGE_") {
-			continue
+		name, _, _ := strings.Cut(kv, "=")
+		if passEnv(name) && !strings.HasPrefix(name, "PSBRIDGE_") {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	env = append(env,
 		"PSBRIDGE_WORKER_DIR="+dir,
+		"HOME="+dir,
+		"TMPDIR="+dir,
+		"XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
+		"XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
+		"XDG_DATA_HOME="+filepath.Join(dir, ".local", "share"),
+		"DOTNET_EnableDiagnostics=0", // no debugger/profiler pipes other processes could attach to
 		"POWERSHELL_TELEMETRY_OPTOUT=1",
 		"POWERSHELL_UPDATECHECK=Off",
 		"DOTNET_CLI_TELEMETRY_OPTOUT=1",
@@ -126,12 +177,17 @@ func workerEnv(dir string) []string {
 	if _, set := os.LookupEnv("DOTNET_TieredPGO"); !set {
 		env = append(env, "DOTNET_TieredPGO=0")
 	}
+	if memoryLimit > 0 {
+		// The GC refuses to grow the managed heap past the limit (OutOfMemoryException in the
+		// script) before the pool's resident-memory check has to kill the worker.
+		env = append(env, "DOTNET_GCHeapHardLimit="+strconv.FormatInt(memoryLimit, 16))
+	}
 	return env
 }
 
 // startWorker starts a pwsh worker and waits for its handshake.
 func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
-	dir, err := os.MkdirTemp(cfg.tempDir, "psbridge-worker-")
+	dir, err := os.MkdirTemp(cfg.root, "w-")
 	if err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
@@ -160,9 +216,17 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	cmd.ExtraFiles = []*os.File{toWorkerR, fromWorkerW} // fds 3 and 4
 	cmd.Stdout = w.stray
 	cmd.Stderr = w.stray
-	cmd.Env = workerEnv(dir)
+	cmd.Env = workerEnv(dir, cfg.memoryLimit)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: append([]string{cfg.root}, cfg.deny...), Private: dir}); err != nil {
+		toWorkerR.Close()
+		toWorkerW.Close()
+		fromWorkerR.Close()
+		fromWorkerW.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
 	// Grandchildren may keep stdout open after pwsh exits; don't let them delay crash detection.
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
@@ -186,11 +250,15 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	select {
 	case info := <-w.ready:
 		w.info = info
+		w.stray.seal()
+		if info.PID > 0 && info.PID != w.pid {
+			w.tree = sandbox.NewTree(w.pid, info.PID)
+		}
 		w.log.Debug().Str("ps_version", info.PSVersion).Dur("start", time.Since(w.startedAt)).Msg("worker ready")
 		return w, nil
 	case <-w.exited:
 		tail, _ := w.stray.tail()
-		return nil, fmt.Errorf("start worker: pwsh exited before it was ready (%v): %s", w.exitErr, strings.TrimSpace(tail))
+		return nil, fmt.Errorf("start worker: pwsh exited before it was ready (%s): %s", describeExit(w.exitErr), strings.TrimSpace(tail))
 	case <-timer.C:
 		w.kill()
 		<-w.exited
@@ -228,9 +296,60 @@ func (w *worker) alive() bool {
 	}
 }
 
-// kill ends the worker's whole process group at once.
+// kill ends the worker at once: pwsh is killed, and its launcher kills every process below it
+// (even those that left the process group) before it exits. The process group is the backstop.
 func (w *worker) kill() {
+	if w.info.PID > 0 && w.info.PID != w.pid {
+		_ = syscall.Kill(w.info.PID, syscall.SIGKILL)
+		_ = syscall.Kill(w.pid, syscall.SIGTERM)
+		go func() {
+			select {
+			case <-w.exited:
+			case <-time.After(5 * time.Second):
+				_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+			}
+		}()
+		return
+	}
 	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+}
+
+// killFor kills the worker and records why, for the error of the call it was running.
+func (w *worker) killFor(reason string) {
+	w.reasonMu.Lock()
+	if w.reason == "" {
+		w.reason = reason
+	}
+	w.reasonMu.Unlock()
+	w.faulted.Store(true)
+	w.kill()
+}
+
+// broken reports whether the worker must never serve another call.
+func (w *worker) broken() bool { return w.faulted.Load() }
+
+// brokenReason says why the worker was killed or broke, "" when it did not.
+func (w *worker) brokenReason() string {
+	w.reasonMu.Lock()
+	defer w.reasonMu.Unlock()
+	return w.reason
+}
+
+// connFailed implements connHandler: a protocol fault (garbage, an oversized message) kills
+// the worker at once; the end of the pipe is the process exiting, explained by its status.
+func (w *worker) connFailed(err error, eof bool) {
+	if eof {
+		return
+	}
+	w.killFor("the worker broke the protocol (" + err.Error() + ") and was killed")
+}
+
+// sweep kills what the last call left running below the worker.
+func (w *worker) sweep() (int, error) {
+	if w.tree == nil {
+		return 0, nil
+	}
+	return w.tree.Sweep()
 }
 
 // stop asks the worker to shut down, then kills its process group after grace.
@@ -431,7 +550,7 @@ func (w *worker) do(ctx context.Context, method string, params any, ac *activeCa
 				if stopReason != nil {
 					return nil, stopReason
 				}
-				return nil, &WorkerError{PID: w.pid, Reason: w.deathReason(r.err, ac)}
+				return nil, &WorkerError{PID: w.pid, Reason: w.deathReason(r.err)}
 			}
 			if r.rpcErr != nil {
 				return nil, r.rpcErr
@@ -446,12 +565,16 @@ func (w *worker) do(ctx context.Context, method string, params any, ac *activeCa
 			}
 			killAt = w.requestStop(ac, opt.grace)
 		case <-deadline:
+			// The worker stops the script itself at the deadline; this is deadline + grace.
 			deadline = nil
-			stopReason = fmt.Errorf("%w: no answer %s after the %s deadline", ErrTimeout, opt.grace, opt.timeout)
-			killAt = w.requestStop(ac, opt.grace)
+			stopReason = fmt.Errorf("%w: the script did not stop within %s of its %s deadline, so its worker was killed", ErrTimeout, opt.grace, opt.timeout)
+			w.log.Warn().Str("call_id", ac.id).Msg("call ignored its deadline; killing the worker")
+			w.killFor("the call did not stop at its deadline")
+			<-w.exited
+			return nil, stopReason
 		case <-killAt:
-			w.log.Warn().Str("call_id", ac.id).Msg("worker did not stop within the grace period; killing its process group")
-			w.kill()
+			w.log.Warn().Str("call_id", ac.id).Msg("worker did not stop within the grace period; killing it")
+			w.killFor("the call did not stop within the grace period after it was cancelled")
 			<-w.exited
 			return nil, stopReason
 		}
@@ -465,39 +588,51 @@ func (w *worker) requestStop(ac *activeCall, grace time.Duration) <-chan time.Ti
 	return time.After(grace)
 }
 
-// deathReason describes why the connection failed, with a masked tail of stray output.
-func (w *worker) deathReason(err error, ac *activeCall) string {
+// deathReason says in words why the call's connection failed: why the pool killed the worker,
+// or how the process ended. The worker's console output is never part of it (it may hold
+// anything, another integration's secrets included).
+func (w *worker) deathReason(err error) string {
+	if r := w.brokenReason(); r != "" && !strings.Contains(r, "did not stop") {
+		return r
+	}
 	select {
 	case <-w.exited:
 	case <-time.After(2 * time.Second):
+		w.kill()
+		<-w.exited
 	}
-	reason := err.Error()
+	if r := w.brokenReason(); r != "" {
+		return r
+	}
 	if w.exitErr != nil {
-		reason = "process exited: " + w.exitErr.Error()
+		return describeExit(w.exitErr) + " during the call"
 	}
-	tail, _ := w.stray.tail()
-	tail = strings.TrimSpace(tail)
-	if tail != "" {
-		var secrets []string
-		if ac != nil {
-			secrets = ac.secrets
-		}
-		if len(tail) > 512 {
-			tail = tail[len(tail)-512:]
-		}
-		reason += "; last output: " + maskAll(tail, secrets)
-	}
-	return reason
+	return err.Error()
 }
 
-// maskAll replaces every secret of at least 4 characters in s.
-func maskAll(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) >= 4 {
-			s = strings.ReplaceAll(s, sec, "********")
+// describeExit puts a worker's exit status in words: through the sandbox launcher, status
+// 128+N means pwsh was killed by signal N.
+func describeExit(err error) string {
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok {
+			switch {
+			case ws.Signaled():
+				return fmt.Sprintf("the worker was killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
+			case ws.ExitStatus() == sandbox.ExitLauncherFailed:
+				return "the worker's sandbox could not start pwsh"
+			case ws.ExitStatus() > sandbox.ExitSignalBase && ws.ExitStatus() < sandbox.ExitSignalBase+65:
+				sig := syscall.Signal(ws.ExitStatus() - sandbox.ExitSignalBase)
+				return fmt.Sprintf("the worker exited with signal %d (%s)", int(sig), sig)
+			default:
+				return fmt.Sprintf("the worker exited with status %d", ws.ExitStatus())
+			}
 		}
 	}
-	return s
+	if err == nil {
+		return "the worker exited"
+	}
+	return "the worker exited: " + err.Error()
 }
 
 // scriptHash identifies a script's content for the worker's loaded-instance cache.

@@ -76,3 +76,20 @@ func Pool(t testing.TB, cfg bridge.Config) *bridge.Pool {
 	})
 	return p
 }
+
+// PwshPath returns the path of pwsh for helper processes started by tests (no testing.TB
+// there), "" when there is none.
+func PwshPath() string {
+	once.Do(setup)
+	return pwsh
+}
+
+// WorkerScriptPath returns the compiled module's worker.ps1 for helper processes, "" when the
+// module cannot be built.
+func WorkerScriptPath() string {
+	once.Do(setup)
+	if findErr != nil {
+		return ""
+	}
+	return inst.WorkerScript()
+}

@@ -262,8 +262,17 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
         }
 
         /// <summary>Entry point called by worker.ps1. Returns the process exit code.</summary>
+        [DllImport("libc", EntryPoint = "prctl", SetLastError = true)]
+        private static extern int Prctl(int option, ulong arg2, ulong arg3, ulong arg4, ulong arg5);
+
         public static int Run(string modulePath)
         {
+            if (OperatingSystem.IsLinux())
+            {
+                // Not dumpable: no other process of this user can read this worker's memory or
+                // /proc/<pid>/environ, nor ptrace it (PR_SET_DUMPABLE = 4).
+                Prctl(4, 0, 0, 0, 0);
+            }
             Channel channel;
             try { channel = new Channel(3, 4); }
             catch (Exception ex)
