@@ -61,11 +61,11 @@ type worker struct {
 	statm       *os.File
 	statmClosed bool
 
-	tree      *sandbox.Tree         // what the worker's calls start, for sweep
-	reasonMu  sync.Mutex            // guards reason
-	reason    string                // why the worker was killed or is broken, once known
-	faulted   atomic.Bool           // the protocol broke: never route another call here
-	callCount atomic.Int64          // calls served, for Stats
+	tree      *sandbox.Tree // what the worker's calls start, for sweep
+	reasonMu  sync.Mutex    // guards reason
+	reason    string        // why the worker was killed or is broken, once known
+	faulted   atomic.Bool   // the protocol broke: never route another call here
+	callCount atomic.Int64  // calls served, for Stats
 
 	// Owned by whoever holds the worker, or the pool's lock (group).
 	group     string            // the integration (Script.Group) it serves; "" while a spare
