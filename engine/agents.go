@@ -67,7 +67,7 @@ func (e *Engine) SyncAgents(ctx context.Context, id int64) (SyncResult, error) {
 	if len(ids) == 0 {
 		return SyncResult{Skipped: true}, nil
 	}
-	_, res, err := e.call(ctx, id, "GetAgents", callOpts{args: map[string]any{"ClientIds": ids}})
+	_, res, _, err := e.call(ctx, id, "GetAgents", callOpts{args: map[string]any{"ClientIds": ids}})
 	if err != nil {
 		return SyncResult{}, err
 	}

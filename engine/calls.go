@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/internal/mask"
 )
 
 // scriptVersion identifies what an instance's Init ran against: the script and the module
@@ -91,14 +91,16 @@ type callOpts struct {
 }
 
 // invoke runs one method of an instance: stored secrets for masking, stored context in and the
-// new context back to the store, a call log entry with the stream records.
-func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpts) (*bridge.Result, error) {
+// new context back to the store, a call log entry with the stream records. The records and
+// the error it returns are masked with the call's secrets, which it returns too (the output is
+// not masked: callers inside the engine need the values, and mask it before it leaves).
+func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpts) (*bridge.Result, *mask.Set, error) {
 	id := l.inst.ID
 	secrets := o.secrets
 	if secrets == nil {
 		stored, err := e.st.InstanceSecrets(id)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 		secrets = secretValues(stored)
 	}
@@ -106,7 +108,7 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	if !o.fresh {
 		var err error
 		if before, err = e.st.Context(id); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	host := o.host
@@ -124,40 +126,33 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 			}
 		},
 	})
+	after := json.RawMessage(nil)
 	if res != nil {
-		res.Records = rec.list()
-	}
-	var se *bridge.ScriptError
-	if errors.As(err, &se) {
-		// The worker masks the message but not the error id, which for `throw "text"` is the
-		// text itself; the API shows it (errorId).
-		se.ErrorID = maskSecrets(se.ErrorID, secrets)
-		se.Message = maskSecrets(se.Message, secrets)
-		se.PositionMessage = maskSecrets(se.PositionMessage, secrets)
-	}
-	if !o.fresh && !o.noLog {
-		after := json.RawMessage(nil)
-		if res != nil {
-			after = res.Context
-		} else {
-			var se *bridge.ScriptError
-			if errors.As(err, &se) {
-				after = se.Context
-			}
+		after = res.Context
+	} else {
+		var se *bridge.ScriptError
+		if errors.As(err, &se) {
+			after = se.Context
 		}
-		if len(after) > 0 && !bytes.Equal(after, before) {
-			if perr := e.st.PutContext(id, after); perr != nil && !errors.Is(perr, store.ErrNotFound) {
-				e.log.Error().Int64("instance", id).Err(perr).Msg("store context")
-			}
+	}
+	set := callMask(secrets, before, after)
+	records := maskRecords(set, rec.list())
+	if res != nil {
+		res.Records = records
+	}
+	err = maskError(set, err)
+	if !o.fresh && !o.noLog && len(after) > 0 && !bytes.Equal(after, before) {
+		if perr := e.st.PutContext(id, after); perr != nil && !errors.Is(perr, store.ErrNotFound) {
+			e.log.Error().Int64("instance", id).Err(perr).Msg("store context")
 		}
 	}
 	if !o.noLog {
-		e.logCall(id, method, res, err, rec.list())
+		e.logCall(id, method, res, err, records)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s of integration %d: %w", method, id, err)
+		return nil, set, maskError(set, fmt.Errorf("%s of integration %d: %w", method, id, err))
 	}
-	return res, nil
+	return res, set, nil
 }
 
 // logCall appends a call log entry; failures to log are logged, not returned.
@@ -185,38 +180,25 @@ func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr er
 // result, whose Context is the new $IntegrationContext. With logged set the call is logged.
 func (e *Engine) runInit(ctx context.Context, l *loaded, values map[string]any, secrets []string, logged bool) (*bridge.Result, error) {
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
-	res, err := e.invoke(ctx, l, "Init", callOpts{formData: values, secrets: secrets, fresh: true, noLog: true, onRecord: rec.add})
+	res, set, err := e.invoke(ctx, l, "Init", callOpts{formData: values, secrets: secrets, fresh: true, noLog: true, onRecord: rec.add})
+	if set == nil {
+		set = callMask(secrets)
+	}
 	if err == nil {
 		if msg, failed := res.OpResultFailure(); failed {
 			// The reason is script output, which the worker does not mask: a script that
 			// writes "login failed with key $ApiKey" must not put the key in an error.
-			err = fmt.Errorf("Init returned a failed OpResult: %s", maskSecrets(msg, secrets))
+			err = fmt.Errorf("Init returned a failed OpResult: %s", set.String(msg))
 		}
 	}
+	records := maskRecords(set, rec.list())
 	if logged {
-		e.logCall(l.inst.ID, "Init", res, err, rec.list())
+		e.logCall(l.inst.ID, "Init", res, err, records)
 	}
 	if err != nil {
-		return nil, &InitError{Err: err, Records: rec.list()}
+		return nil, &InitError{Err: err, Records: records}
 	}
 	return res, nil
-}
-
-// maskSecrets replaces every secret of at least 4 characters in s (raw and URL-encoded, like
-// the worker's masker) with "********". Secrets are expected longest first (secretValues).
-func maskSecrets(s string, secrets []string) string {
-	for _, sec := range secrets {
-		if len(sec) < 4 {
-			continue
-		}
-		s = strings.ReplaceAll(s, sec, "********")
-		for _, enc := range []string{url.QueryEscape(sec), url.PathEscape(sec)} {
-			if enc != sec {
-				s = strings.ReplaceAll(s, enc, "********")
-			}
-		}
-	}
-	return s
 }
 
 // ensureInit runs Init with the stored values unless it already succeeded in this process for
@@ -263,33 +245,37 @@ func requireMethod(l *loaded, method string) error {
 
 // call loads an instance, checks it is enabled and implements method, runs Init if needed and
 // invokes the method.
-func (e *Engine) call(ctx context.Context, id int64, method string, o callOpts) (*loaded, *bridge.Result, error) {
+func (e *Engine) call(ctx context.Context, id int64, method string, o callOpts) (*loaded, *bridge.Result, *mask.Set, error) {
 	l, err := e.load(id)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if l.inst.Disabled {
-		return l, nil, fmt.Errorf("integration %d: %w", id, ErrDisabled)
+		return l, nil, nil, fmt.Errorf("integration %d: %w", id, ErrDisabled)
 	}
 	if err := requireMethod(l, method); err != nil {
-		return l, nil, err
+		return l, nil, nil, err
 	}
 	if err := e.ensureInit(ctx, l); err != nil {
-		return l, nil, err
+		return l, nil, nil, err
 	}
-	res, err := e.invoke(ctx, l, method, o)
-	return l, res, err
+	res, set, err := e.invoke(ctx, l, method, o)
+	return l, res, set, err
 }
 
 // Call invokes any method of an instance's script (a capability member, or HealthCheck) with
-// args bound by name. Methods the script lacks fail with *CapabilityError; Init runs first
+// args bound by name; every secret of the call is masked in its output, records and error.
+// Methods the script lacks fail with *CapabilityError; Init runs first
 // when needed. Use CheckHealth to record a health check.
 func (e *Engine) Call(ctx context.Context, id int64, method string, args map[string]any) (*bridge.Result, error) {
 	if strings.EqualFold(method, "Init") {
 		return nil, fmt.Errorf("Init runs when an integration is created, updated or started: %w", ErrConflict)
 	}
-	_, res, err := e.call(ctx, id, method, callOpts{args: args})
-	return res, err
+	_, res, set, err := e.call(ctx, id, method, callOpts{args: args})
+	if err != nil {
+		return nil, err
+	}
+	return maskOutput(set, res), nil
 }
 
 // CallLog returns up to limit call log entries of an instance, newest first, below beforeID

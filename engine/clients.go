@@ -14,7 +14,7 @@ import (
 // instance, keeping existing tenant mappings. Instances without ISupportsListingClients fail
 // with *CapabilityError.
 func (e *Engine) RefreshClients(ctx context.Context, id int64) ([]store.Client, error) {
-	_, res, err := e.call(ctx, id, "GetClients", callOpts{})
+	_, res, _, err := e.call(ctx, id, "GetClients", callOpts{})
 	if err != nil {
 		return nil, err
 	}

@@ -77,13 +77,13 @@ func (e *Engine) runHealthCheck(ctx context.Context, l *loaded) (string, string)
 		return store.StatusUnhealthy, err.Error()
 	}
 	secrets := secretValues(stored)
-	res, err := e.invoke(ctx, l, "HealthCheck", callOpts{secrets: secrets})
+	res, set, err := e.invoke(ctx, l, "HealthCheck", callOpts{secrets: secrets})
 	if err != nil {
 		return store.StatusUnhealthy, err.Error()
 	}
 	status, msg := healthOf(res)
 	// The message is script output, which the worker does not mask; it is stored and shown.
-	return status, maskSecrets(msg, secrets)
+	return status, set.String(msg)
 }
 
 // healthOf reads the status and message of HealthCheck's last HealthCheckResult.

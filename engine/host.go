@@ -107,7 +107,8 @@ func (e *Engine) resolveToken(ctx context.Context, instanceID, computerID int64,
 	default:
 		return nil, fmt.Errorf("unknown token kind %q", kind)
 	}
-	_, res, err := e.call(ctx, instanceID, method, callOpts{args: args})
+	// The token goes back to the script that asked for it: its output is not masked.
+	_, res, _, err := e.call(ctx, instanceID, method, callOpts{args: args})
 	if err != nil {
 		return nil, err
 	}
@@ -185,14 +186,23 @@ func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Resu
 		Host:     &callHost{e: e, instanceID: in.IntegrationID, computerID: in.ComputerID},
 		OnRecord: rec.add,
 	})
+	set := callMask(secrets)
+	if in.IntegrationID != 0 {
+		// The linked instance's context strings are its secrets too.
+		if c, cerr := e.st.Context(in.IntegrationID); cerr == nil {
+			_ = set.AddJSON(c)
+		}
+	}
+	records := maskRecords(set, rec.list())
 	if res != nil {
-		res.Records = rec.list()
+		res.Records = records
 	}
-	e.logCall(in.IntegrationID, "script "+name, res, err, rec.list())
+	err = maskError(set, err)
+	e.logCall(in.IntegrationID, "script "+name, res, err, records)
 	if err != nil {
-		return nil, fmt.Errorf("run %s: %w", name, err)
+		return nil, maskError(set, fmt.Errorf("run %s: %w", name, err))
 	}
-	return res, nil
+	return maskOutput(set, res), nil
 }
 
 // ---- maintenance mode ------------------------------------------------------------------------
@@ -285,11 +295,11 @@ func (e *Engine) SetMaintenance(ctx context.Context, id, computerID int64, enabl
 		"agent": agentArg(a), "agentId": a.ExternalAgentID, "clientId": a.ExternalClientID,
 		"computerId": c.ID, "computerName": c.Name, "enable": enable,
 	}
-	_, res, err := e.call(ctx, id, member, callOpts{args: args})
+	_, res, set, err := e.call(ctx, id, member, callOpts{args: args})
 	if err != nil {
 		return MaintenanceResult{}, err
 	}
-	out := res.Output
+	out := maskOutput(set, res).Output
 	if out == nil {
 		out = []json.RawMessage{}
 	}
@@ -318,13 +328,17 @@ func (e *Engine) PluginTarget(id int64) (secret string, hasSecret bool, err erro
 }
 
 // HandleHTTP runs HandleHttpRequest with $httpContext (a dictionary the worker turns into
-// Microsoft.AspNetCore.Http.HttpContext), $body and $route.
+// Microsoft.AspNetCore.Http.HttpContext), $body and $route. Every secret of the call is
+// masked in the result's output (the webhook response).
 func (e *Engine) HandleHTTP(ctx context.Context, id int64, httpContext map[string]any, body any, route string) (*bridge.Result, error) {
-	_, res, err := e.call(ctx, id, "HandleHttpRequest", callOpts{
+	_, res, set, err := e.call(ctx, id, "HandleHttpRequest", callOpts{
 		args:    map[string]any{"httpContext": httpContext, "body": body, "route": route},
 		timeout: e.cfg.PluginTimeout,
 	})
-	return res, err
+	if err != nil {
+		return nil, err
+	}
+	return maskOutput(set, res), nil
 }
 
 // SetWebhookSecret sets the secret the plugin endpoint requires of an instance (in the

@@ -90,7 +90,7 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 	if _, ok := ctxValue.(map[string]any); !ok {
 		return "", fmt.Errorf("console: instance %s: context must be a JSON object", instanceID)
 	}
-	s.secrets.Add(stringLeaves(ctxValue, nil)...)
+	s.secrets.AddLeaves(ctxValue)
 
 	name := safeName.ReplaceAllString(filepath.Base(inst.ScriptName), "_")
 	if name == "" || name == "." || name == "_" || strings.HasPrefix(name, ".") {
@@ -164,28 +164,4 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 		return "", fmt.Errorf("console: write instance data: %w", err)
 	}
 	return f.Name(), nil
-}
-
-// stringLeaves appends every non-empty string inside a decoded JSON value. A typed value as
-// workers save it ({"$psbridgeType": "uri", "value": …}) contributes its value, not its tag:
-// masking the word "uri" everywhere would only garble the terminal.
-func stringLeaves(v any, out []string) []string {
-	switch x := v.(type) {
-	case string:
-		if x != "" {
-			out = append(out, x)
-		}
-	case map[string]any:
-		if tag, ok := x["$psbridgeType"].(string); ok && tag != "" && len(x) == 2 {
-			return stringLeaves(x["value"], out)
-		}
-		for _, e := range x {
-			out = stringLeaves(e, out)
-		}
-	case []any:
-		for _, e := range x {
-			out = stringLeaves(e, out)
-		}
-	}
-	return out
 }

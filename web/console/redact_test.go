@@ -2,151 +2,13 @@ package console
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/psbridge/psbridge/internal/mask"
 )
-
-// filterAll runs chunks through a fresh filter (no timer) and returns everything it sent.
-func filterAll(s *Secrets, chunks ...string) string {
-	var out bytes.Buffer
-	f := NewFilter(s, func(b []byte) { out.Write(b) }, 0)
-	for _, c := range chunks {
-		f.Write([]byte(c))
-	}
-	f.Close()
-	return out.String()
-}
-
-func TestFilterTable(t *testing.T) {
-	const secret = "hunter2-Secret"
-	b64 := base64.StdEncoding.EncodeToString([]byte(secret))
-	tests := []struct {
-		name    string
-		secrets []string
-		chunks  []string
-		want    string
-	}{
-		{"no secrets", nil, []string{"hello ", "world"}, "hello world"},
-		{"plain", []string{secret}, []string{"key=" + secret + "\r\n"}, "key=" + Mask + "\r\n"},
-		{"twice", []string{secret}, []string{secret + " " + secret}, Mask + " " + Mask},
-		{"adjacent", []string{secret}, []string{secret + secret}, Mask},
-		{"split in three reads", []string{secret}, []string{"a hun", "ter2-Se", "cret b"}, "a " + Mask + " b"},
-		{"prefix only is kept", []string{secret}, []string{"hunter2-Secre", "T"}, "hunter2-SecreT"},
-		{"prefix then real", []string{secret}, []string{"hunhunter2-Secret"}, "hun" + Mask},
-		{"CSI inside", []string{secret}, []string{"hunt\x1b[31mer2-Secret\x1b[0m"}, Mask + "\x1b[31m\x1b[0m"},
-		{"CSI split across reads", []string{secret}, []string{"hunt\x1b[3", "1mer2-Se", "cret"}, Mask + "\x1b[31m"},
-		{"OSC inside", []string{secret}, []string{"hunter\x1b]0;title\x07" + "2-Secret"}, Mask + "\x1b]0;title\x07"},
-		{"OSC with ST inside", []string{secret}, []string{"hu\x1b]8;;http://x/\x1b\\nter2-Secret"}, Mask + "\x1b]8;;http://x/\x1b\\"},
-		{"secret in OSC title", []string{secret}, []string{"\x1b]0;" + secret + "\x07after"}, "\x1b]0;" + Mask + "\x07after"},
-		{"secret in OSC title split", []string{secret}, []string{"\x1b]0;hunter", "2-Secret\x1b\\"}, "\x1b]0;" + Mask + "\x1b\\"},
-		{"JSON escaped", []string{`pa"ss\word`}, []string{`{"k":"pa\"ss\\word"}`}, `{"k":"` + Mask + `"}`},
-		{"URL query form", []string{"a b&c/d"}, []string{"?k=a+b%26c%2Fd&x=1"}, "?k=" + Mask + "&x=1"},
-		{"URL %20 form", []string{"a b&c/d"}, []string{"?k=a%20b%26c%2Fd"}, "?k=" + Mask},
-		{"base64 std", []string{secret}, []string{"Basic " + b64}, "Basic " + Mask + strings.Repeat("=", strings.Count(b64, "="))},
-		{"base64 url", []string{"\xfb\xff\xfe\xfd-key"}, []string{base64.RawURLEncoding.EncodeToString([]byte("\xfb\xff\xfe\xfd-key"))}, Mask},
-		{"base64 inside longer value", []string{secret}, []string{base64.StdEncoding.EncodeToString([]byte("user:" + secret))}, ""},
-		{"short secret ignored", []string{"abc"}, []string{"abc abc"}, "abc abc"},
-		{"overlapping secrets merge", []string{"abcdef", "defghi"}, []string{"xxabcdefghixx"}, "xx" + Mask + "xx"},
-		{"longer secret wins over its prefix", []string{"abcd", "abcdefgh"}, []string{"abcdefgh!"}, Mask + "!"},
-		{"unicode", []string{"pässwörd"}, []string{"x pässwörd y", ` "p\u00e4ssw\u00f6rd"`}, "x " + Mask + " y" + ` "` + Mask + `"`},
-		{"lone ESC at end", []string{secret}, []string{"abc\x1b"}, "abc\x1b"},
-		{"unfinished OSC flushed on close", []string{secret}, []string{"\x1b]0;hunt"}, "\x1b]0;hunt"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := filterAll(NewSecrets(tt.secrets...), tt.chunks...)
-			if tt.name == "base64 inside longer value" {
-				if strings.Contains(got, b64[:8]) || !strings.Contains(got, Mask) {
-					t.Fatalf("embedded base64 not masked: %q", got)
-				}
-				return
-			}
-			if got != tt.want {
-				t.Fatalf("got  %q\nwant %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestFilterHoldsOnlyPossiblePrefix(t *testing.T) {
-	s := NewSecrets("hunter2-Secret")
-	var mu sync.Mutex
-	var out bytes.Buffer
-	f := NewFilter(s, func(b []byte) { mu.Lock(); out.Write(b); mu.Unlock() }, 0)
-	defer f.Close()
-	f.Write([]byte("PS> echo hun"))
-	mu.Lock()
-	got := out.String()
-	mu.Unlock()
-	if got != "PS> echo " {
-		t.Fatalf("sent %q, want everything but the possible prefix", got)
-	}
-	f.Write([]byte("gry"))
-	mu.Lock()
-	got = out.String()
-	mu.Unlock()
-	if got != "PS> echo hungry" {
-		t.Fatalf("sent %q after the prefix broke", got)
-	}
-}
-
-func TestFilterTimerFlush(t *testing.T) {
-	s := NewSecrets("hunter2-Secret")
-	got := make(chan string, 4)
-	f := NewFilter(s, func(b []byte) { got <- string(b) }, 10*time.Millisecond)
-	defer f.Close()
-	f.Write([]byte("hun"))
-	select {
-	case g := <-got:
-		if g != "hun" {
-			t.Fatalf("flushed %q", g)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("held-back prefix never flushed")
-	}
-}
-
-func TestSecretsAddedLaterApplyToHeldBytes(t *testing.T) {
-	s := NewSecrets("zzzz-unrelated", "tok-")
-	var out bytes.Buffer
-	f := NewFilter(s, func(b []byte) { out.Write(b) }, 0)
-	f.Write([]byte("x tok-12")) // "tok-" is a secret: masked; "12" is not held
-	s.Add("abcd-efgh")
-	f.Write([]byte(" abcd-e"))
-	f.Write([]byte("fgh."))
-	f.Close()
-	if want := "x " + Mask + "12 " + Mask + "."; out.String() != want {
-		t.Fatalf("got %q want %q", out.String(), want)
-	}
-}
-
-func TestRedactString(t *testing.T) {
-	s := NewSecrets("s3cr3t-value")
-	if got := s.RedactString("error: token s3cr3t-value rejected"); got != "error: token "+Mask+" rejected" {
-		t.Fatalf("got %q", got)
-	}
-}
-
-func TestVariants(t *testing.T) {
-	v := Variants("a b/c")
-	for _, want := range []string{"a b/c", "a+b%2Fc", "a%20b%2Fc", "a%20b%2Fc", base64.RawStdEncoding.EncodeToString([]byte("a b/c"))} {
-		found := false
-		for _, x := range v {
-			found = found || x == want
-		}
-		if !found {
-			t.Errorf("Variants lacks %q: %q", want, v)
-		}
-	}
-	if Variants("abc") != nil {
-		t.Error("a 3-byte secret has variants")
-	}
-}
 
 func TestWithoutQueries(t *testing.T) {
 	tests := []struct{ in, want string }{
@@ -193,11 +55,92 @@ func TestStringLeavesSkipsTypeTags(t *testing.T) {
 			if err := json.Unmarshal([]byte(tc.json), &v); err != nil {
 				t.Fatal(err)
 			}
-			got := stringLeaves(v, nil)
+			got := mask.StringLeaves(v, nil)
 			sort.Strings(got)
 			if strings.Join(got, ",") != strings.Join(tc.want, ",") {
 				t.Errorf("stringLeaves = %q, want %q", got, tc.want)
 			}
 		})
 	}
+}
+
+// terminalView splits a stream the way Filter's parser does: the visible text, and the string
+// payload of every OSC/DCS/APC/PM/SOS sequence. It is a separate, straightforward reading of
+// the same grammar for the fuzz properties.
+func terminalView(s []byte) (visible string, payloads []string) {
+	var vis bytes.Buffer
+	var pay *bytes.Buffer
+	endPayload := func() {
+		if pay != nil {
+			payloads = append(payloads, pay.String())
+			pay = nil
+		}
+	}
+	const (
+		ground = iota
+		esc
+		inter
+		csi
+		str
+		strEsc
+	)
+	st := ground
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		switch st {
+		case ground:
+			if b == 0x1b {
+				st = esc
+			} else {
+				vis.WriteByte(b)
+			}
+		case esc:
+			switch {
+			case b == '[':
+				st = csi
+			case b == ']' || b == 'P' || b == 'X' || b == '^' || b == '_':
+				st = str
+				pay = &bytes.Buffer{}
+			case b >= 0x20 && b <= 0x2f:
+				st = inter
+			case b == 0x1b:
+			default:
+				st = ground
+			}
+		case inter:
+			switch {
+			case b == 0x1b:
+				st = esc
+			case b < 0x20 || b > 0x2f:
+				st = ground
+			}
+		case csi:
+			switch {
+			case b == 0x1b:
+				st = esc
+			case (b >= 0x40 && b <= 0x7e) || b == 0x18 || b == 0x1a:
+				st = ground
+			}
+		case str:
+			switch b {
+			case 0x07:
+				endPayload()
+				st = ground
+			case 0x1b:
+				endPayload()
+				st = strEsc
+			default:
+				pay.WriteByte(b)
+			}
+		case strEsc:
+			if b == '\\' {
+				st = ground
+			} else {
+				st = esc
+				i-- // reread b as the byte after ESC
+			}
+		}
+	}
+	endPayload()
+	return vis.String(), payloads
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/internal/mask"
 	"github.com/psbridge/psbridge/web/httpx"
 )
 
@@ -110,7 +111,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	Respond(w, res)
+	secrets, err := h.eng.Secrets(id)
+	if err != nil {
+		h.fail(w, r, err) // fail closed: no answer without knowing what to mask
+		return
+	}
+	Respond(w, res, secrets)
 }
 
 // authentic checks the shared secret header or the HMAC signature of the body.
@@ -201,8 +207,9 @@ type actionResult struct {
 
 // Respond turns HandleHttpRequest's output into the response: the last IActionResult gives
 // the status (200 when unset) and its value the JSON body; without one, a single output object
-// is the JSON body of a 200, several are a JSON array, none is 204.
-func Respond(w http.ResponseWriter, res *bridge.Result) {
+// is the JSON body of a 200, several are a JSON array, none is 204. Every form of every
+// secret in secrets is masked in the body and the headers.
+func Respond(w http.ResponseWriter, res *bridge.Result, secrets *mask.Set) {
 	for i := len(res.Output) - 1; i >= 0; i-- {
 		if i >= len(res.OutputTypes) || !strings.HasPrefix(res.OutputTypes[i], "Microsoft.AspNetCore.Mvc.") {
 			continue
@@ -216,27 +223,30 @@ func Respond(w http.ResponseWriter, res *bridge.Result) {
 			status = *ar.StatusCode
 		}
 		if len(ar.Value) == 0 || string(ar.Value) == "null" || status == http.StatusNoContent || status == http.StatusNotModified {
+			secrets.Header(w.Header())
 			w.WriteHeader(status)
 			return
 		}
 		var text string
 		if plainText(ar.ContentTypes) && json.Unmarshal(ar.Value, &text) == nil {
 			w.Header().Set("Content-Type", ar.ContentTypes[0])
+			secrets.Header(w.Header())
 			w.WriteHeader(status)
-			_, _ = w.Write([]byte(text))
+			_, _ = w.Write(secrets.Bytes([]byte(text)))
 			return
 		}
-		writeJSON(w, status, ar.Value)
+		writeJSON(w, status, secrets.JSON(ar.Value), secrets)
 		return
 	}
 	switch len(res.Output) {
 	case 0:
+		secrets.Header(w.Header())
 		w.WriteHeader(http.StatusNoContent)
 	case 1:
-		writeJSON(w, http.StatusOK, res.Output[0])
+		writeJSON(w, http.StatusOK, secrets.JSON(res.Output[0]), secrets)
 	default:
 		b, _ := json.Marshal(res.Output)
-		writeJSON(w, http.StatusOK, b)
+		writeJSON(w, http.StatusOK, secrets.JSON(b), secrets)
 	}
 }
 
@@ -244,8 +254,9 @@ func plainText(cts []string) bool {
 	return len(cts) > 0 && strings.HasPrefix(strings.ToLower(cts[0]), "text/")
 }
 
-func writeJSON(w http.ResponseWriter, status int, body []byte) {
+func writeJSON(w http.ResponseWriter, status int, body []byte, secrets *mask.Set) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	secrets.Header(w.Header())
 	w.WriteHeader(status)
 	_, _ = w.Write(body)
 }

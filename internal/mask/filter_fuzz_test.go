@@ -1,4 +1,4 @@
-package console
+package mask
 
 import (
 	"bytes"
@@ -128,7 +128,7 @@ func FuzzRedact(f *testing.F) {
 				t.Skip() // secrets are printable; a '*' could read as part of the mask
 			}
 		}
-		s := NewSecrets(secret)
+		s := NewSet(secret)
 		variants := Variants(secret)
 		e := escapes[int(escIdx)%len(escapes)]
 		for cut := 0; cut <= len(secret); cut++ {
