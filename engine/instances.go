@@ -284,6 +284,7 @@ func (e *Engine) DeleteInstance(id int64) error {
 		return wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
 	}
 	e.forget(id)
+	e.pool.Forget(runspaceKey(id)) // its worker holds its secrets: retire it now
 	return nil
 }
 

@@ -70,7 +70,7 @@ func (in *TypeInput) check() FieldErrors {
 // describe loads a script in a worker and returns what it implements. Scripts that do not
 // parse fail with *bridge.ParseError (every issue with line and column).
 func (e *Engine) describe(ctx context.Context, name, text string) (*bridge.Description, error) {
-	d, err := e.pool.Describe(ctx, bridge.Script{Instance: "describe-" + hashScript(text)[:16], Name: name, Text: text})
+	d, err := e.pool.Describe(ctx, bridge.Script{Instance: "describe-" + hashScript(text)[:16], Group: "describe", Name: name, Text: text})
 	if err != nil {
 		return nil, fmt.Errorf("load %s: %w", name, err)
 	}

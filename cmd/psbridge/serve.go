@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/psbridge/psbridge/bridge/sandbox"
 	"io"
 	"net"
 	"net/http"
@@ -81,6 +82,8 @@ func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallE
 		MaxRSS:            cfg.MaxWorkerMemory << 20,
 		Logger:            log,
 		OnCall:            onCall,
+		// Workers run untrusted scripts: none may read the database, its key or backups.
+		Deny: []string{cfg.DataDir, cfg.KeyFilePath()},
 	}
 	if pc.MaxCallsPerWorker == 0 {
 		pc.MaxCallsPerWorker = -1
@@ -112,6 +115,14 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	// The settings are read: take PSBRIDGE_KEY and friends out of what /proc/<pid>/environ
+	// shows, and make this process unreadable to the scripts' processes.
+	sandbox.HideEnviron("PSBRIDGE_")
+	conf := sandbox.Probe()
+	sbLog := logging.Component(log, "sandbox")
+	sbLog.Info().Bool("landlock", conf.Filesystem).Int("landlock_abi", conf.Landlock).
+		Bool("signal_scope", conf.SignalScope).Bool("launcher", conf.Launcher).Strs("notes", conf.Notes).
+		Msg("worker confinement: " + conf.String())
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -147,7 +158,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return &exitError{code: exitEnv, err: err}
 	}
-	consoles, err := console.NewManager(console.Config{Pwsh: pwsh, ModuleManifest: installed.Manifest(),
+	consoles, err := console.NewManager(console.Config{Pwsh: pwsh, ModuleManifest: installed.Manifest(), Deny: []string{cfg.DataDir, cfg.KeyFilePath()},
 		Instances: web.ConsoleSource(svc.eng), Logger: logging.Component(log, "console")})
 	if err != nil {
 		return &exitError{code: exitEnv, err: err}

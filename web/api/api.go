@@ -175,6 +175,8 @@ func Classify(err error) (httpx.Details, bool) {
 		lke *engine.LinkError
 		se  *bridge.ScriptError
 		ns  *bridge.NotSupportedError
+		we  *bridge.WorkerError
+		ae  *bridge.ArgNameError
 	)
 	switch {
 	case errors.As(err, &re):
@@ -215,7 +217,7 @@ func Classify(err error) (httpx.Details, bool) {
 	case errors.Is(err, engine.ErrConflict):
 		return httpx.Details{Type: httpx.TypeConflict, Status: http.StatusConflict, Detail: err.Error()}, true
 	case errors.Is(err, bridge.ErrQueueFull):
-		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Busy", Detail: "every pwsh worker is busy and the queue is full; retry shortly"}, true
+		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Busy", Detail: err.Error() + "; retry shortly"}, true
 	case errors.Is(err, bridge.ErrTimeout):
 		return httpx.Details{Type: httpx.TypeTimeout, Status: http.StatusGatewayTimeout, Title: "The script timed out", Detail: err.Error()}, true
 	case errors.As(err, &se):
@@ -223,6 +225,13 @@ func Classify(err error) (httpx.Details, bool) {
 			Extra: map[string]any{"records": nonNil(se.Records)}}
 		addPosition(&d, se)
 		return d, true
+	case errors.As(err, &we):
+		// What happened to the worker, in words (never its console output): the caller can act on it.
+		return httpx.Details{Type: httpx.TypeScript, Status: http.StatusBadGateway, Title: "The worker running the call failed",
+			Detail: we.Reason}, true
+	case errors.As(err, &ae):
+		return httpx.Details{Type: httpx.TypeValidation, Status: http.StatusBadRequest, Title: "Invalid request", Detail: ae.Error(),
+			Errors: []httpx.FieldError{{Field: "args." + ae.Name, Message: "must be a plain identifier (letters, digits and _, not starting with a digit)"}}}, true
 	case errors.Is(err, bridge.ErrCanceled), errors.Is(err, context.Canceled), errors.Is(err, bridge.ErrClosed):
 		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Unavailable", Detail: "the call was cancelled or the server is shutting down"}, true
 	}

@@ -35,6 +35,7 @@ import (
 	"time"
 
 	"github.com/creack/pty"
+	"github.com/psbridge/psbridge/bridge/sandbox"
 	"github.com/rs/zerolog"
 )
 
@@ -114,6 +115,9 @@ type Config struct {
 	// AllowedOrigins lists the Origin values (scheme://host[:port]) the websocket handler
 	// accepts besides requests without an Origin header; empty means same host only.
 	AllowedOrigins []string
+	// Deny lists paths a console's pwsh may not read or write (the data directory, the key),
+	// as for pool workers (package bridge/sandbox).
+	Deny []string
 	// TempDir is where session directories are created (default os.TempDir()).
 	TempDir string
 	// Env is the environment of pwsh; nil means this process's environment without PSBRIDGE_*
@@ -411,6 +415,14 @@ func (s *Session) start(ctx context.Context, opts OpenOptions) error {
 	// Setsid makes pwsh the leader of a new session and of a new process group (pgid = pid),
 	// which is what Setpgid would do; both cannot be set, and the terminal needs the session.
 	attrs := &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
+	// Confined like a pool worker, under the cleaning launcher (which becomes the session leader).
+	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: cfg.Deny, Private: dir}); err != nil {
+		s.closeCtl()
+		return fmt.Errorf("console: %w", err)
+	}
+	if cmd.SysProcAttr != nil {
+		attrs.Pdeathsig = cmd.SysProcAttr.Pdeathsig
+	}
 	ptmx, err := pty.StartWithAttrs(cmd, &pty.Winsize{Cols: uint16(clamp(cols)), Rows: uint16(clamp(rows))}, attrs)
 	if err != nil {
 		s.closeCtl()
