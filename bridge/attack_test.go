@@ -85,7 +85,8 @@ func TestAttackConfinement(t *testing.T) {
 	}
 	t.Setenv("PSBRIDGE_KEY", "env-key-material")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "cloud-credential")
-	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 4, Deny: []string{data}})
+	// As root (CI), workers run as nobody, as serve runs them; otherwise as this user.
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 4, Deny: []string{data}, User: "nobody"})
 	other := invoke(t, p, bridge.Call{Script: method("other", `Set-Content -LiteralPath (Join-Path ([IO.Path]::GetTempPath()) 'other.txt') 'other-secret'; [IO.Path]::GetTempPath()`), Method: "GetClients"})
 	otherDir := outputStrings(t, other)[0]
 
@@ -94,6 +95,7 @@ func TestAttackConfinement(t *testing.T) {
 		{"data directory listing", fmt.Sprintf(`(Get-ChildItem -LiteralPath '%s' -ErrorAction Stop).Name -join ','`, data)},
 		{"write into the data directory", fmt.Sprintf(`Set-Content -ErrorAction Stop -LiteralPath '%s' 'x'; 'written'`, filepath.Join(data, "planted.txt"))},
 		{"another worker's temp files", fmt.Sprintf(`Get-Content -Raw -LiteralPath '%s'`, filepath.Join(otherDir, "other.txt"))},
+		{"the server's environment", fmt.Sprintf(`[IO.File]::ReadAllText('/proc/%d/environ')`, os.Getpid())},
 		{"the server's memory", fmt.Sprintf(`$ErrorActionPreference = 'Stop'; $f = [IO.File]::OpenRead('/proc/%d/mem'); 'opened'`, os.Getpid())},
 		{"signal the server", fmt.Sprintf(`$r = & /bin/kill -0 %d 2>&1; if ($LASTEXITCODE -eq 0) { 'signalled' } else { throw "kill failed: $r" }`, os.Getpid())},
 	}
@@ -118,6 +120,12 @@ func TestAttackConfinement(t *testing.T) {
 	for _, leak := range []string{"env-key-material", "cloud-credential", "PSBRIDGE_KEY", "PSBRIDGE_SANDBOX"} {
 		if strings.Contains(env, leak) {
 			t.Errorf("worker environment holds %q", leak)
+		}
+	}
+	if os.Geteuid() == 0 {
+		r := invoke(t, p, bridge.Call{Script: method("whoami", `(& /usr/bin/id -u).Trim()`), Method: "GetClients"})
+		if got := outputStrings(t, r); len(got) != 1 || got[0] == "0" {
+			t.Fatalf("a worker started by root runs as uid %v, want nobody's", got)
 		}
 	}
 	// The private directory is the worker's and is removed with it.

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/psbridge/psbridge/bridge/sandbox"
 	"github.com/rs/zerolog"
 )
 
@@ -68,6 +69,10 @@ type Config struct {
 	// Deny lists paths no worker may read or write: the data directory, the key file, backups.
 	// Enforced with Landlock where the kernel has it (see package sandbox).
 	Deny []string
+	// User is the account (name or numeric id) workers run as when this process runs as root:
+	// scripts then hold none of root's rights (over the data directory, other processes'
+	// /proc entries). Ignored when not root. pwsh and the module must be readable by it.
+	User string
 	// Logger receives service logs (never script output or secrets). Default: discard.
 	Logger *zerolog.Logger
 	// OnCall, when set, is told about every finished Invoke and Exec (for metrics). It runs on
@@ -216,6 +221,7 @@ type Pool struct {
 	log  zerolog.Logger
 	base zerolog.Logger // Config.Logger without the pool's component, for the workers'
 	root string         // parent of the workers' private directories; denied to every worker
+	cred *sandbox.Account
 
 	mu       sync.Mutex
 	closed   bool
@@ -252,16 +258,21 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Logger != nil {
 		base = *cfg.Logger
 	}
+	cred, err := lookupUser(cfg.User)
+	if err != nil {
+		return nil, err
+	}
 	root, err := os.MkdirTemp(cfg.TempDir, "psbridge-workers-")
 	if err != nil {
 		return nil, fmt.Errorf("bridge: workers' directory: %w", err)
 	}
-	_ = os.Chmod(root, 0o711)
+	_ = os.Chmod(root, 0o711) // another account's workers must reach their own directories
 	p := &Pool{
 		cfg:      cfg,
 		log:      base.With().Str("component", "pool").Logger(),
 		base:     base,
 		root:     root,
+		cred:     cred,
 		all:      make(map[*worker]struct{}),
 		starting: make(map[string]int),
 		bound:    make(map[string]int),
@@ -314,6 +325,7 @@ func (p *Pool) workerConfig() workerConfig {
 		root:         p.root,
 		deny:         p.cfg.Deny,
 		memoryLimit:  p.cfg.MemoryLimit,
+		cred:         p.cred,
 		startTimeout: p.cfg.StartTimeout,
 		log:          p.base,
 	}

@@ -88,8 +88,12 @@ func FindPwsh(explicit string) (string, error) {
 }
 
 // ManagedPwshDir is where 'psbridge install-pwsh' installs pwsh (a .NET tool path inside the
-// user's cache directory); FindPwsh looks there too. Empty when there is no cache directory.
+// user's cache directory; for root, /var/cache/psbridge/pwsh, which the account workers run as
+// can read); FindPwsh looks there too. Empty when there is no cache directory.
 func ManagedPwshDir() string {
+	if os.Geteuid() == 0 {
+		return "/var/cache/psbridge/pwsh"
+	}
 	d, err := os.UserCacheDir()
 	if err != nil {
 		return ""

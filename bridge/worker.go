@@ -124,6 +124,7 @@ type workerConfig struct {
 	root         string   // parent of the workers' private directories
 	deny         []string // paths the worker may not touch (besides root)
 	memoryLimit  int64
+	cred         *sandbox.Account // the account to run as, nil for this process's
 	startTimeout time.Duration
 	log          zerolog.Logger
 }
@@ -191,6 +192,12 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
+	if cfg.cred != nil {
+		if err := os.Chown(dir, int(cfg.cred.UID), int(cfg.cred.GID)); err != nil {
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+	}
 	toWorkerR, toWorkerW, err := os.Pipe()
 	if err != nil {
 		os.RemoveAll(dir)
@@ -219,7 +226,7 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	cmd.Env = workerEnv(dir, cfg.memoryLimit)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: append([]string{cfg.root}, cfg.deny...), Private: dir}); err != nil {
+	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: append([]string{cfg.root}, cfg.deny...), Private: dir, Account: cfg.cred}); err != nil {
 		toWorkerR.Close()
 		toWorkerW.Close()
 		fromWorkerR.Close()

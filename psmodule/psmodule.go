@@ -82,6 +82,9 @@ func Install(ctx context.Context, cacheDir, pwsh string) (Installed, error) {
 		return Installed{}, fmt.Errorf("install module: %w", err)
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".module-build-")
+	if err == nil {
+		err = os.Chmod(tmp, 0o755) // workers may run as another account (bridge.Config.User)
+	}
 	if err != nil {
 		return Installed{}, fmt.Errorf("install module: %w", err)
 	}

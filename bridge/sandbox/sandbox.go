@@ -33,6 +33,14 @@ type Policy struct {
 	// Private is the process's own directory (its HOME and TMPDIR): always read-write, even
 	// when it lies below a denied directory.
 	Private string
+	// Account, when set, is the account the process runs as (the launcher stays with this
+	// process's, so that it can always clean up). Only root can switch.
+	Account *Account
+}
+
+// Account is a user and group id to run as.
+type Account struct {
+	UID, GID uint32
 }
 
 // Report says what confinement this system gives, for the log line serve writes at start.
@@ -85,6 +93,8 @@ type spec struct {
 	Private   string   `json:"private,omitempty"`
 	Files     int      `json:"files"`     // descriptors 0..Files-1 are passed on to pwsh
 	ParentPID int      `json:"parentPid"` // the server; the launcher exits if it is already gone
+	UID       *uint32  `json:"uid,omitempty"`
+	GID       *uint32  `json:"gid,omitempty"`
 }
 
 // specEnv carries the spec. It is removed before pwsh starts.

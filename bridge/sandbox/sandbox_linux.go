@@ -41,6 +41,9 @@ func Wrap(cmd *exec.Cmd, p Policy) error {
 		}
 	}
 	sp := spec{Path: path, Args: cmd.Args, Private: p.Private, Files: 3 + len(cmd.ExtraFiles), ParentPID: os.Getpid()}
+	if a := p.Account; a != nil {
+		sp.UID, sp.GID = &a.UID, &a.GID
+	}
 	for _, d := range p.Deny {
 		if d != "" {
 			sp.Deny = append(sp.Deny, d)
@@ -131,7 +134,7 @@ func runLauncher(raw string) int {
 	proc, err := os.StartProcess(sp.Path, sp.Args, &os.ProcAttr{
 		Env:   os.Environ(),
 		Files: files,
-		Sys:   &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
+		Sys:   procAttr(sp),
 	})
 	if err != nil {
 		return fail("start %s: %v", sp.Path, err)
@@ -151,6 +154,16 @@ func runLauncher(raw string) int {
 	}
 	killTree(os.Getpid(), 0, 5*time.Second)
 	return status
+}
+
+// procAttr is how the launcher starts pwsh: killed with the launcher, as another account when
+// the spec names one.
+func procAttr(sp spec) *syscall.SysProcAttr {
+	a := &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if sp.UID != nil && sp.GID != nil {
+		a.Credential = &syscall.Credential{Uid: *sp.UID, Gid: *sp.GID, Groups: []uint32{}}
+	}
+	return a
 }
 
 // reap collects every exited child without blocking and returns pwsh's exit status (128+N

@@ -74,14 +74,17 @@ func openStore(cfg config.Config) (*store.Store, error) {
 // poolConfig maps the settings onto the pool's: 0 in max-calls and max-memory-mb means never.
 func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallEvent)) bridge.Config {
 	pc := bridge.Config{
-		MinWorkers:        cfg.MinWorkers,
-		MaxWorkers:        cfg.MaxWorkers,
-		QueueSize:         cfg.QueueSize,
-		DefaultTimeout:    cfg.CallTimeout,
-		MaxCallsPerWorker: cfg.MaxCallsPerWorker,
-		MaxRSS:            cfg.MaxWorkerMemory << 20,
-		Logger:            log,
-		OnCall:            onCall,
+		MinWorkers:            cfg.MinWorkers,
+		MaxWorkers:            cfg.MaxWorkers,
+		MaxWorkersPerInstance: cfg.PerIntegration,
+		MemoryLimit:           cfg.WorkerMemoryLimit << 20,
+		User:                  workerUser(cfg),
+		QueueSize:             cfg.QueueSize,
+		DefaultTimeout:        cfg.CallTimeout,
+		MaxCallsPerWorker:     cfg.MaxCallsPerWorker,
+		MaxRSS:                cfg.MaxWorkerMemory << 20,
+		Logger:                log,
+		OnCall:                onCall,
 		// Workers run untrusted scripts: none may read the database, its key or backups.
 		Deny: []string{cfg.DataDir, cfg.KeyFilePath()},
 	}
@@ -91,7 +94,22 @@ func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallE
 	if pc.MaxRSS == 0 {
 		pc.MaxRSS = -1
 	}
+	if pc.MemoryLimit == 0 {
+		pc.MemoryLimit = -1
+	}
 	return pc
+}
+
+// workerUser is the account workers run as: workers.user (default nobody) when psbridge runs
+// as root, so that scripts never hold root's rights over the data directory and /proc.
+func workerUser(cfg config.Config) string {
+	if os.Geteuid() != 0 {
+		return ""
+	}
+	if cfg.WorkerUser != "" {
+		return cfg.WorkerUser
+	}
+	return "nobody"
 }
 
 // healthInterval maps health.interval onto the engine's: 0 means no periodic checks.

@@ -32,8 +32,11 @@ type Config struct {
 	Key     string `key:"key" secret:"true" help:"encryption key for secrets as 64 hex characters; overrides key-file"`
 	Pwsh    string `key:"pwsh" help:"pwsh binary (default: PATH, then the .NET tool folders)"`
 
-	MinWorkers        int           `key:"workers.min" help:"workers kept warm; /readyz answers 503 until they are running"`
-	MaxWorkers        int           `key:"workers.max" help:"most workers at once, about one per core (calls that token cmdlets make from inside a running script may briefly start up to as many again)"`
+	MinWorkers        int           `key:"workers.min" help:"spare workers kept warm, bound to no integration yet, so an integration's first call does not wait for a cold pwsh; /readyz answers 503 until they are running"`
+	MaxWorkers        int           `key:"workers.max" help:"most workers at once, all integrations together; each integration runs in workers of its own (~150 MiB each), so set it to at least the number of integrations plus workers.min to avoid evicting idle ones (token cmdlets calling from inside a running script may briefly start up to as many again)"`
+	PerIntegration    int           `key:"workers.per-integration" help:"most workers one integration may hold, so that a flood against one cannot starve the others (at most workers.max)"`
+	WorkerMemoryLimit int64         `key:"workers.memory-limit-mb" help:"hard memory limit of a worker in MiB: its .NET heap cannot grow past it and a worker above it is killed with an error naming the limit (0: none)"`
+	WorkerUser        string        `key:"workers.user" help:"account the workers run as when psbridge runs as root (default nobody); ignored otherwise"`
 	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused with 503"`
 	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method, at most 5m ([ScriptTimeout] on a block sets its own, also bounded by 5m)"`
 	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never); workers get about 3× faster over their first ~4000 calls, so keep it well above that"`
@@ -62,8 +65,10 @@ func DefaultDataDir() string {
 func Default() Config {
 	return Config{
 		Listen:            "127.0.0.1:8080",
-		MinWorkers:        2,
-		MaxWorkers:        4,
+		MinWorkers:        1,
+		MaxWorkers:        8,
+		PerIntegration:    2,
+		WorkerMemoryLimit: 2048,
 		QueueSize:         256,
 		CallTimeout:       60 * time.Second,
 		MaxCallsPerWorker: 10000,
@@ -305,6 +310,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWorkers < 1 {
 		errs = append(errs, fmt.Errorf("workers.max must be at least 1, got %d", c.MaxWorkers))
+	}
+	if c.PerIntegration < 1 {
+		errs = append(errs, fmt.Errorf("workers.per-integration must be at least 1, got %d", c.PerIntegration))
+	}
+	if c.WorkerMemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("workers.memory-limit-mb must be 0 or more, got %d", c.WorkerMemoryLimit))
 	}
 	if c.MinWorkers > c.MaxWorkers && c.MaxWorkers >= 1 {
 		errs = append(errs, fmt.Errorf("workers.min (%d) is more than workers.max (%d)", c.MinWorkers, c.MaxWorkers))
