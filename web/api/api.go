@@ -175,10 +175,14 @@ func Classify(err error) (httpx.Details, bool) {
 		lke *engine.LinkError
 		se  *bridge.ScriptError
 		ns  *bridge.NotSupportedError
+		ae  *engine.ArgNameError
 	)
 	switch {
 	case errors.As(err, &re):
 		return re.Details, true
+	case errors.As(err, &ae):
+		return httpx.Details{Type: httpx.TypeValidation, Status: http.StatusBadRequest, Title: "Invalid argument name", Detail: ae.Error(),
+			Errors: []httpx.FieldError{{Field: "args." + ae.Name, Message: "must be a plain identifier matching ^[A-Za-z_][A-Za-z0-9_]*$"}}}, true
 	case errors.As(err, &fe):
 		d := httpx.Details{Type: httpx.TypeValidation, Status: http.StatusUnprocessableEntity, Title: "Invalid request", Detail: fe.Error()}
 		for _, f := range fe {
