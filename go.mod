@@ -8,6 +8,8 @@ require (
 	go.etcd.io/bbolt v1.5.0
 )
 
+require golang.org/x/time v0.16.0 // indirect
+
 require (
 	github.com/creack/pty v1.1.24
 	github.com/gorilla/websocket v1.5.3

@@ -22,6 +22,7 @@ import (
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/ops"
+	"github.com/psbridge/psbridge/web/plugin"
 )
 
 const serveUsage = `Usage: psbridge serve [--config FILE] [--SETTING VALUE]...
@@ -91,6 +92,15 @@ func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallE
 	return pc
 }
 
+// webhookOptions maps the webhook settings onto the plugin endpoint's: rate 0 means no limit.
+func webhookOptions(cfg config.Config) plugin.Options {
+	o := plugin.Options{BodyTimeout: cfg.BodyTimeout, Rate: cfg.WebhookRate, Burst: cfg.WebhookBurst}
+	if o.Rate == 0 {
+		o.Rate = -1
+	}
+	return o
+}
+
 // healthInterval maps health.interval onto the engine's: 0 means no periodic checks.
 func healthInterval(cfg config.Config) time.Duration {
 	if cfg.HealthInterval == 0 {
@@ -156,7 +166,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
-		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Logger: &log, Ops: svc.ops, Console: consoles}),
+		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
