@@ -61,7 +61,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}
 	pg.Register(mux)
-	mux.Handle("GET "+ConsolePath, consoleHandler(eng, opts.Console, pg.User))
+	mux.Handle("GET "+ConsolePath, consoleHandler(eng, opts.Console, pg.UserRole))
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)

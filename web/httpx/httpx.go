@@ -170,6 +170,7 @@ const (
 	TypeBusy        = "urn:psbridge:problem:busy"
 	TypeTimeout     = "urn:psbridge:problem:timeout"
 	TypeUnauthorize = "urn:psbridge:problem:unauthorized"
+	TypeForbidden   = "urn:psbridge:problem:forbidden"
 	TypeInternal    = "urn:psbridge:problem:internal"
 )
 
