@@ -33,9 +33,9 @@ endpoint (/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metric
 over a pool of warm pwsh workers, with everything stored in DATA-DIR/psbridge.db (secrets
 sealed with the key in DATA-DIR/psbridge.db.key unless key-file or key says otherwise). Runs
 Init for every integration at start, HealthCheck every health.interval and agent syncs on
-their [JobSettings] period. When the database has no API token yet, one is created and
-printed once on stdout; more come from 'psbridge token create' (with the server stopped: the
-database file is locked while it runs).
+their [JobSettings] period. When the database has no API token yet, one (admin) is created and
+printed once on stdout; 'psbridge token create|list|revoke' manage them, also while the server
+runs (through DATA-DIR/admin.sock and the secret in DATA-DIR/admin.secret, both mode 0600).
 
 Settings come from the defaults, the YAML file (--config or PSBRIDGE_CONFIG), PSBRIDGE_*
 environment variables and the flags below, each overriding the one before; 'psbridge config'
@@ -134,6 +134,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	svc := &service{log: logging.Component(log, "serve"), st: st, grace: cfg.ShutdownGrace}
 	defer svc.closeEarly()
+	if adm, err := startAdminSocket(cfg.DataDir, st, &log); err != nil {
+		// Not fatal: 'psbridge token' then needs the server stopped, as before.
+		svc.log.Warn().Err(err).Msg("no admin socket; 'psbridge token' works only while the server is stopped")
+	} else {
+		svc.admin = adm
+	}
 	if toks, err := st.Tokens(); err == nil && len(toks) == 0 {
 		tok, _, err := st.CreateToken("initial")
 		if err != nil {
@@ -189,6 +195,8 @@ type service struct {
 	grace time.Duration
 	// closeConsoles ends every debugging console session with a goodbye; nil when none.
 	closeConsoles func() error
+	// admin is the admin socket for 'psbridge token'; nil when none.
+	admin *adminSocket
 
 	ran bool
 }
@@ -197,6 +205,9 @@ type service struct {
 func (s *service) closeEarly() {
 	if s.ran {
 		return
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.pool != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -262,6 +273,9 @@ func (s *service) shutdown() error {
 	defer hcancel()
 	if err := s.srv.Shutdown(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down HTTP server: %w", err))
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.st != nil {
 		if err := s.st.Close(); err != nil {
