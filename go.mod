@@ -8,7 +8,12 @@ require (
 	go.etcd.io/bbolt v1.5.0
 )
 
-require golang.org/x/time v0.16.0 // indirect
+require (
+	github.com/VictoriaMetrics/metrics v1.44.0 // indirect
+	github.com/valyala/fastrand v1.1.0 // indirect
+	github.com/valyala/histogram v1.2.0 // indirect
+	golang.org/x/time v0.16.0 // indirect
+)
 
 require (
 	github.com/creack/pty v1.1.24
