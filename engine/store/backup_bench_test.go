@@ -161,4 +161,6 @@ func TestBackupIsConsistentUnderWrites(t *testing.T) {
 
 var _ io.Writer = slowWriter{}
 
-func createFile(path string) (*os.File, error) { return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600) }
+func createFile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o600)
+}

@@ -263,6 +263,11 @@ func loadFile(path string, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
+	return parseYAML(path, b, cfg)
+}
+
+// parseYAML applies the YAML document b (read from path, for messages) to cfg.
+func parseYAML(path string, b []byte, cfg *Config) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
