@@ -973,7 +973,7 @@ func (p *Pool) Describe(ctx context.Context, s Script) (*Description, error) {
 func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 	start := time.Now()
 	defer func() { p.observe(c.Method, start, err) }()
-	if err := checkArgNames(c.Args); err != nil {
+	if err := CheckArgNames(c.Args); err != nil {
 		return nil, err
 	}
 	w, err := p.acquire(ctx, groupOf(c.Script))
@@ -1022,7 +1022,7 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 func (p *Pool) Exec(ctx context.Context, e Exec) (res *Result, err error) {
 	start := time.Now()
 	defer func() { p.observe("exec", start, err) }()
-	if err := checkArgNames(e.Args); err != nil {
+	if err := CheckArgNames(e.Args); err != nil {
 		return nil, err
 	}
 	group := e.Group
@@ -1066,28 +1066,34 @@ func (p *Pool) decodeResult(raw json.RawMessage, w *worker, ac *activeCall, star
 }
 
 // ArgNameError means a method argument's name is not a plain identifier. Names become
-// PowerShell variables and parameters; one like "global:IntegrationContext" would reach
-// outside the call.
+// PowerShell variables and parameters; one like "global:IntegrationContext" or "env:PATH"
+// would reach outside the call.
 type ArgNameError struct {
 	Name string
 }
 
 func (e *ArgNameError) Error() string {
-	return fmt.Sprintf("argument name %q is not a plain identifier (letters, digits and _, not starting with a digit)", e.Name)
+	return fmt.Sprintf("argument %q: names must be plain identifiers (letters, digits and '_', not starting with a digit)", e.Name)
 }
 
-// checkArgNames refuses argument names that are not plain identifiers.
-func checkArgNames(args map[string]any) error {
+// CheckArgNames returns an *ArgNameError for the first (in sorted order) argument of args
+// whose name is not a plain identifier, nil when every name is. Invoke and Exec check it.
+func CheckArgNames(args map[string]any) error {
+	var bad []string
 	for name := range args {
-		if !isIdentifier(name) {
-			return &ArgNameError{Name: name}
+		if !ValidArgName(name) {
+			bad = append(bad, name)
 		}
 	}
-	return nil
+	if len(bad) == 0 {
+		return nil
+	}
+	slices.Sort(bad)
+	return &ArgNameError{Name: bad[0]}
 }
 
-// isIdentifier reports whether s is [A-Za-z_][A-Za-z0-9_]*.
-func isIdentifier(s string) bool {
+// ValidArgName reports whether s is [A-Za-z_][A-Za-z0-9_]*.
+func ValidArgName(s string) bool {
 	if s == "" {
 		return false
 	}

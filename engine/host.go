@@ -149,6 +149,9 @@ type RunScriptInput struct {
 // RunScript runs an ordinary script in a fresh runspace (no $IntegrationContext). The linked
 // instance's secrets are masked in its records.
 func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Result, error) {
+	if err := CheckArgNames(in.Args); err != nil {
+		return nil, err
+	}
 	var errs FieldErrors
 	if strings.TrimSpace(in.Script) == "" {
 		errs = append(errs, FieldError{Field: "script", Message: "is required"})

@@ -16,6 +16,7 @@ import (
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/fakes1"
 	"github.com/psbridge/psbridge/internal/testpwsh"
+	"github.com/psbridge/psbridge/web/plugin"
 )
 
 // post sends one request and drains the answer.
@@ -34,7 +35,7 @@ func post(b *testing.B, c *http.Client, url string) {
 // BenchmarkPlugin compares the plugin endpoint running the docs' webhook example on the pool
 // (2 workers) with a plain Go handler returning the same body, in the same run.
 func BenchmarkPlugin(b *testing.B) {
-	s := newServer(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2}))
+	s := newServerWith(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2}), Options{Webhook: plugin.Options{Rate: -1}})
 	var typ struct{ ID string }
 	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Webhook", "script": example(b, "testdata/examples/08-webhook.ps1")}, &typ)
 	var inst struct{ ID int64 }

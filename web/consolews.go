@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/httpx"
 )
@@ -33,31 +35,53 @@ func ConsoleSource(eng *engine.Engine) console.InstanceSource {
 	})
 }
 
-// consoleUser authenticates a console request by "Authorization: Bearer <token>" or, for
+// PageUserFunc returns the token id and role of a signed-in page session.
+type PageUserFunc func(*http.Request) (id, role string, ok bool)
+
+// consoleAuth authenticates a console request by "Authorization: Bearer <token>" or, for
 // browsers (which cannot set headers on a websocket), by the page session cookie. The user is
 // the API token's id, so a page session and the token it signed in with share sessions.
-func consoleUser(eng *engine.Engine, pageUser func(*http.Request) (string, bool)) console.UserFunc {
+func consoleAuth(eng *engine.Engine, pageUser PageUserFunc, r *http.Request) (id, role string, ok bool) {
+	if scheme, token, found := strings.Cut(r.Header.Get("Authorization"), " "); found && strings.EqualFold(scheme, "Bearer") {
+		tok, valid, err := eng.Store().VerifyToken(strings.TrimSpace(token))
+		if err != nil || !valid {
+			return "", "", false
+		}
+		return tok.ID, tok.Role, true
+	}
+	if pageUser != nil {
+		return pageUser(r)
+	}
+	return "", "", false
+}
+
+// consoleUser lets only admin tokens (and their page sessions) open a console: it runs any
+// PowerShell with an integration's secrets loaded.
+func consoleUser(eng *engine.Engine, pageUser PageUserFunc) console.UserFunc {
 	return func(r *http.Request) (string, bool) {
-		if scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " "); ok && strings.EqualFold(scheme, "Bearer") {
-			tok, valid, err := eng.Store().VerifyToken(strings.TrimSpace(token))
-			if err != nil || !valid {
-				return "", false
-			}
-			return tok.ID, true
+		id, role, ok := consoleAuth(eng, pageUser, r)
+		if !ok || role != store.RoleAdmin {
+			return "", false
 		}
-		if pageUser != nil {
-			return pageUser(r)
-		}
-		return "", false
+		return id, true
 	}
 }
 
-// consoleHandler serves the websocket, or a 404 problem when the server has no console.
-func consoleHandler(eng *engine.Engine, m *console.Manager, pageUser func(*http.Request) (string, bool)) http.Handler {
+// consoleHandler serves the websocket, or a 404 problem when the server has no console. A
+// valid token or session whose role is not admin gets a 403 problem before the console
+// package sees the request.
+func consoleHandler(eng *engine.Engine, m *console.Manager, pageUser PageUserFunc) http.Handler {
 	if m == nil {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "this server has no console (psbridge serve starts one)"})
 		})
 	}
-	return m.Handler(consoleUser(eng, pageUser))
+	h := m.Handler(consoleUser(eng, pageUser))
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, role, ok := consoleAuth(eng, pageUser, r); ok && role != store.RoleAdmin {
+			api.Forbidden(w, r, role, store.RoleAdmin)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }

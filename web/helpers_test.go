@@ -37,10 +37,16 @@ type server struct {
 
 func newServer(t testing.TB, pool *bridge.Pool) *server {
 	t.Helper()
+	return newServerWith(t, pool, Options{})
+}
+
+// newServerWith is newServer with Options for New.
+func newServerWith(t testing.TB, pool *bridge.Pool, opts Options) *server {
+	t.Helper()
 	if pool == nil {
 		pool = testpwsh.Pool(t, bridge.Config{MinWorkers: 2, MaxWorkers: 2})
 	}
-	s := &server{t: t, dbPath: filepath.Join(t.TempDir(), "psbridge.db"), pool: pool}
+	s := &server{t: t, dbPath: filepath.Join(t.TempDir(), "psbridge.db"), pool: pool, opts: opts}
 	s.start()
 	tok, _, err := s.st.CreateToken("test")
 	if err != nil {

@@ -32,6 +32,9 @@ const OpenAPIPath = "/api/openapi.yaml"
 type Options struct {
 	// MaxBody bounds request bodies of the API and the plugin endpoint (default 1 MiB).
 	MaxBody int64
+	// Webhook configures the plugin endpoint's body deadline and per-integration rate limit
+	// (MaxBody and Logger are taken from these Options).
+	Webhook plugin.Options
 	// Logger receives service logs. Default: discard.
 	Logger *zerolog.Logger
 	// Ops serves /healthz, /readyz and /metrics and drains calls on shutdown. Default: one
@@ -50,13 +53,15 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	api.New(eng, api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
-	plugin.New(eng, plugin.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	po := opts.Webhook
+	po.MaxBody, po.Logger = opts.MaxBody, opts.Logger
+	plugin.New(eng, po).Register(mux)
 	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}
 	pg.Register(mux)
-	mux.Handle("GET "+ConsolePath, consoleHandler(eng, opts.Console, pg.User))
+	mux.Handle("GET "+ConsolePath, consoleHandler(eng, opts.Console, pg.UserRole))
 	mux.HandleFunc("GET "+OpenAPIPath, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(OpenAPI)

@@ -43,7 +43,7 @@ Commands:
   demo           run the bundled SentinelOne example against a local fake SentinelOne API
   run            load an integration script, run Init and HealthCheck or one method, print JSON
   serve          serve the pages, REST API, plugin endpoint and console over a pool of pwsh workers
-  token create   create an API token for the REST API
+  token          create, list or revoke API tokens (also while serve runs)
   backup         write a consistent copy of the database
   key rotate     re-encrypt every stored secret under a new key
   console        open a debugging console (pwsh with an integration loaded) on a server or --local

@@ -80,6 +80,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if err != nil {
 			return err
 		}
+		if !engine.ValidArgName(name) {
+			return usageErr("--arg %s: %v", name, (&engine.ArgNameError{Name: name}).Error())
+		}
 		var decoded any
 		if json.Unmarshal([]byte(value), &decoded) == nil {
 			methodArgs[name] = decoded

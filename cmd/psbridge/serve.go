@@ -23,6 +23,7 @@ import (
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/ops"
+	"github.com/psbridge/psbridge/web/plugin"
 )
 
 const serveUsage = `Usage: psbridge serve [--config FILE] [--SETTING VALUE]...
@@ -33,9 +34,9 @@ endpoint (/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metric
 over a pool of warm pwsh workers, with everything stored in DATA-DIR/psbridge.db (secrets
 sealed with the key in DATA-DIR/psbridge.db.key unless key-file or key says otherwise). Runs
 Init for every integration at start, HealthCheck every health.interval and agent syncs on
-their [JobSettings] period. When the database has no API token yet, one is created and
-printed once on stdout; more come from 'psbridge token create' (with the server stopped: the
-database file is locked while it runs).
+their [JobSettings] period. When the database has no API token yet, one (admin) is created and
+printed once on stdout; 'psbridge token create|list|revoke' manage them, also while the server
+runs (through DATA-DIR/admin.sock and the secret in DATA-DIR/admin.secret, both mode 0600).
 
 Settings come from the defaults, the YAML file (--config or PSBRIDGE_CONFIG), PSBRIDGE_*
 environment variables and the flags below, each overriding the one before; 'psbridge config'
@@ -112,6 +113,15 @@ func workerUser(cfg config.Config) string {
 	return "nobody"
 }
 
+// webhookOptions maps the webhook settings onto the plugin endpoint's: rate 0 means no limit.
+func webhookOptions(cfg config.Config) plugin.Options {
+	o := plugin.Options{BodyTimeout: cfg.BodyTimeout, Rate: cfg.WebhookRate, Burst: cfg.WebhookBurst}
+	if o.Rate == 0 {
+		o.Rate = -1
+	}
+	return o
+}
+
 // healthInterval maps health.interval onto the engine's: 0 means no periodic checks.
 func healthInterval(cfg config.Config) time.Duration {
 	if cfg.HealthInterval == 0 {
@@ -153,6 +163,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	svc := &service{log: logging.Component(log, "serve"), st: st, grace: cfg.ShutdownGrace}
 	defer svc.closeEarly()
+	if adm, err := startAdminSocket(cfg.DataDir, st, &log); err != nil {
+		// Not fatal: 'psbridge token' then needs the server stopped, as before.
+		svc.log.Warn().Err(err).Msg("no admin socket; 'psbridge token' works only while the server is stopped")
+	} else {
+		svc.admin = adm
+	}
 	if toks, err := st.Tokens(); err == nil && len(toks) == 0 {
 		tok, _, err := st.CreateToken("initial")
 		if err != nil {
@@ -185,7 +201,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
-		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Logger: &log, Ops: svc.ops, Console: consoles}),
+		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -208,6 +224,8 @@ type service struct {
 	grace time.Duration
 	// closeConsoles ends every debugging console session with a goodbye; nil when none.
 	closeConsoles func() error
+	// admin is the admin socket for 'psbridge token'; nil when none.
+	admin *adminSocket
 
 	ran bool
 }
@@ -216,6 +234,9 @@ type service struct {
 func (s *service) closeEarly() {
 	if s.ran {
 		return
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.pool != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -281,6 +302,9 @@ func (s *service) shutdown() error {
 	defer hcancel()
 	if err := s.srv.Shutdown(hctx); err != nil {
 		errs = append(errs, fmt.Errorf("shut down HTTP server: %w", err))
+	}
+	if s.admin != nil {
+		s.admin.Close()
 	}
 	if s.st != nil {
 		if err := s.st.Close(); err != nil {

@@ -48,7 +48,7 @@ type liveServer struct {
 	base    string
 	token   string
 	dataDir string
-	marker  string // PSB_TEST_MARKER value inherited by every worker
+	marker  string // LC_PSB_TEST_MARKER value inherited by every worker
 	stdout  *syncBuffer
 	stderr  *syncBuffer
 	exited  chan struct{}
@@ -71,7 +71,7 @@ func startServer(t *testing.T, bin string, args ...string) *liveServer {
 		stdout: &syncBuffer{}, stderr: &syncBuffer{}, exited: make(chan struct{}),
 	}
 	s.cmd = exec.Command(bin, append([]string{"serve", "--listen", addr, "--data-dir", s.dataDir, "--log.format", "json"}, args...)...)
-	s.cmd.Env = append(os.Environ(), "PSBRIDGE_PWSH="+testpwsh.Pwsh(t), "PSBRIDGE_CACHE_DIR="+testpwsh.CacheDir(), "PSB_TEST_MARKER="+s.marker)
+	s.cmd.Env = append(os.Environ(), "PSBRIDGE_PWSH="+testpwsh.Pwsh(t), "PSBRIDGE_CACHE_DIR="+testpwsh.CacheDir(), "LC_PSB_TEST_MARKER="+s.marker)
 	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
 	if err := s.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -178,7 +178,8 @@ func (s *liveServer) createIntegration(script string, formData map[string]any) i
 func (s *liveServer) workerPIDs() []int {
 	entries, _ := os.ReadDir("/proc")
 	var pids []int
-	needle := []byte("PSB_TEST_MARKER=" + s.marker + "\x00")
+	// Workers get only an allowlist of the server's environment; LC_* variables pass.
+	needle := []byte("LC_PSB_TEST_MARKER=" + s.marker + "\x00")
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
 		if err != nil || pid == s.cmd.Process.Pid {

@@ -2,45 +2,126 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"text/tabwriter"
+	"time"
 
+	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/config"
 )
 
-const tokenUsage = `Usage: psbridge token create [--name NAME] [--config FILE] [--data-dir DIR] [--key-file FILE]
+const tokenUsage = `Usage: psbridge token create [--name NAME] [--role ROLE] [--config FILE] [--data-dir DIR] [--key-file FILE]
+       psbridge token list [--config FILE] [--data-dir DIR]
+       psbridge token revoke ID [--config FILE] [--data-dir DIR]
 
-Creates an API token for the REST API and prints it once (only its SHA-256 is stored). Send it
-as 'Authorization: Bearer <token>'. The server must be stopped: it holds the database lock.
-The database is found with the same settings as 'psbridge serve' (config file, PSBRIDGE_*
-environment, flags), so PSBRIDGE_DATA_DIR or --data-dir points both at the same data.
+Manages API tokens for the REST API and the pages. 'create' prints a new token once (only its
+SHA-256 is stored); send it as 'Authorization: Bearer <token>'. ROLE is admin (the default:
+everything), operator (everything but token management and the console) or read-only (GET
+requests and the pages, no changes). 'list' shows every token's id, name, role and use, never
+the token itself; 'revoke' deletes one at once (its page sessions end too).
+
+They work whether or not the server runs: with the server stopped they open the database
+directly; while 'psbridge serve' holds it they go through the server's admin socket
+(DATA-DIR/admin.sock, authenticated by DATA-DIR/admin.secret, both readable only by the user
+running the server). The data directory is found with the same settings as 'psbridge serve'
+(config file, PSBRIDGE_* environment, flags), so PSBRIDGE_DATA_DIR or --data-dir points both
+at the same data.
 `
 
-func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(stderr, tokenUsage)
-		return usageErr("token needs the subcommand 'create'")
+// tokenStore is what the token commands need: the database or a running server's socket.
+type tokenStore interface {
+	tokens() ([]store.APIToken, error)
+	createToken(name, role string) (string, store.APIToken, error)
+	deleteToken(id string) error
+}
+
+// directStore adapts an open database.
+type directStore struct{ st *store.Store }
+
+func (d directStore) tokens() ([]store.APIToken, error) { return d.st.Tokens() }
+func (d directStore) createToken(name, role string) (string, store.APIToken, error) {
+	return d.st.CreateTokenWithRole(name, role)
+}
+func (d directStore) deleteToken(id string) error { return d.st.DeleteToken(id) }
+
+// openTokens uses a running server's admin socket when one answers, the database otherwise.
+func openTokens(cfg config.Config) (tokenStore, func(), error) {
+	if c, ok := dialAdmin(cfg.DataDir); ok {
+		return c, func() {}, nil
 	}
-	fs := newFlagSet("token create", stderr, tokenUsage)
-	name := fs.String("name", "cli", "a name to recognise the token by")
+	st, err := openStore(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w (no server answers on %s either)", err, cfg.DataDir+"/"+adminSocketName)
+	}
+	return directStore{st}, func() { st.Close() }, nil
+}
+
+func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
+		fmt.Fprint(stderr, tokenUsage)
+		return usageErr("token needs the subcommand 'create', 'list' or 'revoke'")
+	}
+	sub := args[0]
+	fs := newFlagSet("token "+sub, stderr, tokenUsage)
+	var name, role *string
+	if sub == "create" {
+		name = fs.String("name", "cli", "a name to recognise the token by")
+		role = fs.String("role", store.RoleAdmin, "admin, operator or read-only")
+	}
 	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
 	if err != nil {
 		return configErr(err)
 	}
-	if len(rest) > 0 {
-		return usageErr("token create takes no arguments, got %q", rest)
+	switch {
+	case sub == "revoke" && len(rest) != 1:
+		return usageErr("token revoke needs exactly one token ID (see 'psbridge token list'), got %d", len(rest))
+	case sub != "revoke" && len(rest) > 0:
+		return usageErr("token %s takes no arguments, got %q", sub, rest)
+	case sub == "create" && !store.ValidRole(*role):
+		return usageErr("--role must be admin, operator or read-only, not %q", *role)
 	}
-	st, err := openStore(cfg)
+	ts, done, err := openTokens(cfg)
 	if err != nil {
 		return err
 	}
-	defer st.Close()
-	tok, rec, err := st.CreateToken(*name)
-	if err != nil {
-		return err
+	defer done()
+	switch sub {
+	case "create":
+		tok, rec, err := ts.createToken(*name, *role)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, tok)
+		fmt.Fprintf(stderr, "created %s API token %q (id %s); it is shown only now\n", rec.Role, rec.Name, rec.ID)
+	case "list":
+		toks, err := ts.tokens()
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tLAST USED")
+		for _, t := range toks {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, when(t.CreatedAt), when(t.LastUsed))
+		}
+		return tw.Flush()
+	case "revoke":
+		if err := ts.deleteToken(rest[0]); err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				return &exitError{code: exitFailure, err: fmt.Errorf("no API token has the id %q (see 'psbridge token list')", rest[0])}
+			}
+			return err
+		}
+		fmt.Fprintf(stderr, "revoked API token %s\n", rest[0])
 	}
-	fmt.Fprintln(stdout, tok)
-	fmt.Fprintf(stderr, "created API token %q (id %s); it is shown only now\n", rec.Name, rec.ID)
 	return nil
+}
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339)
 }

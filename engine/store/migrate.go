@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -20,7 +21,44 @@ type migration struct {
 func migrations() []migration {
 	return []migration{
 		{to: 1, name: "create buckets", apply: createBuckets},
+		{to: 2, name: "token roles", apply: tokenRoles},
 	}
+}
+
+// tokenRoles gives every API token made before roles existed the admin role: those tokens
+// could do everything.
+func tokenRoles(tx *bolt.Tx) error {
+	b := tx.Bucket([]byte(bTokens))
+	if b == nil {
+		return nil
+	}
+	type update struct{ k, v []byte }
+	var ups []update
+	err := b.ForEach(func(k, v []byte) error {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(v, &m); err != nil {
+			return fmt.Errorf("token %s: %w", k, err)
+		}
+		if r, ok := m["role"]; ok && string(r) != `""` && string(r) != "null" {
+			return nil
+		}
+		m["role"] = json.RawMessage(`"` + RoleAdmin + `"`)
+		nv, err := json.Marshal(m)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, update{append([]byte(nil), k...), nv})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range ups {
+		if err := b.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // createBuckets creates every top-level bucket of schema version 1, keeping existing data.

@@ -53,14 +53,15 @@ func TestMigrateVersion0File(t *testing.T) {
 		t.Fatalf("legacy instance = %+v, %v", inst, err)
 	}
 	must(t, s.Close())
-	if v := rawVersion(t, path); v != 1 {
-		t.Fatalf("schema version %d after migration, want 1", v)
+	if v, want := rawVersion(t, path), uint64(len(migrations())); v != want {
+		t.Fatalf("schema version %d after migration, want %d", v, want)
 	}
 }
 
 func TestMigrationFramework(t *testing.T) {
+	cur := uint64(len(migrations()))
 	withMarker := func(fail bool) []migration {
-		return append(migrations(), migration{to: 2, name: "add marker", apply: func(tx *bolt.Tx) error {
+		return append(migrations(), migration{to: cur + 1, name: "add marker", apply: func(tx *bolt.Tx) error {
 			if fail {
 				return errors.New("boom")
 			}
@@ -76,10 +77,10 @@ func TestMigrationFramework(t *testing.T) {
 		wantVersion uint64
 		wantMarker  bool
 	}{
-		{"current table keeps version", migrations(), nil, "", 1, false},
-		{"next step runs", withMarker(false), nil, "", 2, true},
-		{"failing step rolls back", withMarker(true), nil, "boom", 1, false},
-		{"broken table", []migration{{to: 2, name: "gap", apply: createBuckets}}, nil, "migration table broken", 1, false},
+		{"current table keeps version", migrations(), nil, "", cur, false},
+		{"next step runs", withMarker(false), nil, "", cur + 1, true},
+		{"failing step rolls back", withMarker(true), nil, "boom", cur, false},
+		{"broken table", []migration{{to: 2, name: "gap", apply: createBuckets}}, nil, "migration table broken", cur, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -127,5 +128,41 @@ func TestNewerSchemaRefused(t *testing.T) {
 	}
 	if v := rawVersion(t, path); v != 99 {
 		t.Fatalf("refused open changed the version to %d", v)
+	}
+}
+
+// TestMigrateTokenRoles: tokens stored before roles existed become admin tokens; tokens
+// with a role keep it.
+func TestMigrateTokenRoles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	s, err := open(path, Options{}, migrations()[:1])
+	must(t, err)
+	plain, old, err := s.CreateTokenWithRole("old", RoleReadOnly)
+	must(t, err)
+	_, ro, err := s.CreateTokenWithRole("ro", RoleReadOnly)
+	must(t, err)
+	must(t, s.Close())
+	// Make "old" look like a version-1 record: no role member at all.
+	rawUpdate(t, path, func(tx *bolt.Tx) error {
+		b := tx.Bucket([]byte(bTokens))
+		v := strings.Replace(string(b.Get([]byte(old.ID))), `"role":"read-only",`, "", 1)
+		if strings.Contains(v, "role") {
+			t.Fatalf("fixture still has a role: %s", v)
+		}
+		return b.Put([]byte(old.ID), []byte(v))
+	})
+	s, err = Open(path, Options{})
+	must(t, err)
+	defer s.Close()
+	got, ok, err := s.VerifyToken(plain)
+	if err != nil || !ok || got.Role != RoleAdmin {
+		t.Fatalf("migrated token = %+v, %v, %v; want role admin", got, ok, err)
+	}
+	toks, err := s.Tokens()
+	must(t, err)
+	for _, tk := range toks {
+		if tk.ID == ro.ID && tk.Role != RoleReadOnly {
+			t.Fatalf("token with a role changed to %q", tk.Role)
+		}
 	}
 }

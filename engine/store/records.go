@@ -136,8 +136,10 @@ type ModuleScript struct {
 // APIToken describes a bearer token for the HTTP API. Only the SHA-256 of the token is kept;
 // Hash is never serialised to JSON by callers (it is tagged "-").
 type APIToken struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	// Role is RoleAdmin, RoleOperator or RoleReadOnly.
+	Role      string    `json:"role"`
 	Hash      []byte    `json:"-"` // sha256 of the plaintext token
 	CreatedAt time.Time `json:"createdAt"`
 	LastUsed  time.Time `json:"lastUsed"`

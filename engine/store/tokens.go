@@ -5,7 +5,9 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -31,18 +33,43 @@ func hashToken(plaintext string) []byte {
 	return h[:]
 }
 
-// CreateToken makes a new API token named name and returns its plaintext, which is not kept
-// and cannot be shown again, with its record.
+// Token roles. Read-only tokens may only read (GET); operators may do everything but manage
+// tokens and open the debugging console; admins may do everything.
+const (
+	RoleAdmin    = "admin"
+	RoleOperator = "operator"
+	RoleReadOnly = "read-only"
+)
+
+// Roles lists the roles, most powerful first.
+var Roles = []string{RoleAdmin, RoleOperator, RoleReadOnly}
+
+// ValidRole reports whether role is one of Roles.
+func ValidRole(role string) bool { return slices.Contains(Roles, role) }
+
+// ErrInvalidRole is returned for a role outside Roles.
+var ErrInvalidRole = errors.New("role must be admin, operator or read-only")
+
+// CreateToken makes a new admin API token named name and returns its plaintext, which is not
+// kept and cannot be shown again, with its record.
 func (s *Store) CreateToken(name string) (string, APIToken, error) {
+	return s.CreateTokenWithRole(name, RoleAdmin)
+}
+
+// CreateTokenWithRole is CreateToken for a token of the given role.
+func (s *Store) CreateTokenWithRole(name, role string) (string, APIToken, error) {
 	if strings.TrimSpace(name) == "" {
 		return "", APIToken{}, fmt.Errorf("create token: name is required")
+	}
+	if !ValidRole(role) {
+		return "", APIToken{}, fmt.Errorf("create token %q: %w, not %q", name, ErrInvalidRole, role)
 	}
 	raw := make([]byte, 32)
 	if _, err := rand.Read(raw); err != nil {
 		return "", APIToken{}, fmt.Errorf("create token %q: %w", name, err)
 	}
 	plaintext := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
-	t := APIToken{ID: uuid.NewString(), Name: name, Hash: hashToken(plaintext), CreatedAt: s.now()}
+	t := APIToken{ID: uuid.NewString(), Name: name, Role: role, Hash: hashToken(plaintext), CreatedAt: s.now()}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		return putJSON(bucket(tx, bTokens), []byte(t.ID), storedToken{APIToken: t, Hash: t.Hash})
 	})

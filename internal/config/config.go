@@ -11,6 +11,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -45,6 +46,10 @@ type Config struct {
 	HealthInterval time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs (0: only at start and on request)"`
 	ShutdownGrace  time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
 	MaxBodyBytes   int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
+	BodyTimeout    time.Duration `key:"http.body-timeout" help:"longest a webhook request body may take to arrive once its headers have; a slower body gets 408 and runs no script"`
+
+	WebhookRate  float64 `key:"webhook.rate" help:"webhook requests per second each integration's plugin endpoint runs (authenticated ones; unsigned requests to an integration with a webhook secret never count); above it, 429 with Retry-After (0: no limit)"`
+	WebhookBurst int     `key:"webhook.burst" help:"webhook requests an integration may take at once above webhook.rate before 429s begin"`
 
 	LogLevel  string `key:"log.level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log.format" help:"json, console, or auto (console on a terminal); logs go to stderr"`
@@ -76,6 +81,9 @@ func Default() Config {
 		HealthInterval:    60 * time.Second,
 		ShutdownGrace:     30 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		BodyTimeout:       10 * time.Second,
+		WebhookRate:       10,
+		WebhookBurst:      20,
 		LogLevel:          "info",
 		LogFormat:         "auto",
 	}
@@ -100,7 +108,7 @@ func (c Config) KeyFilePath() string {
 type Field struct {
 	Key     string // YAML key and flag name, e.g. workers.max
 	Env     string // environment variable, e.g. PSBRIDGE_WORKERS_MAX
-	Type    string // string, int, duration, bool
+	Type    string // string, int, float, duration, bool
 	Help    string
 	Secret  bool
 	Default string
@@ -260,6 +268,11 @@ func loadFile(path string, cfg *Config) error {
 	if err != nil {
 		return fmt.Errorf("read config: %w", err)
 	}
+	return parseYAML(path, b, cfg)
+}
+
+// parseYAML applies the YAML document b (read from path, for messages) to cfg.
+func parseYAML(path string, b []byte, cfg *Config) error {
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return fmt.Errorf("config %s: %w", path, err)
@@ -359,6 +372,15 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, fmt.Errorf("http.max-body-bytes must be positive, got %d", c.MaxBodyBytes))
 	}
+	if c.BodyTimeout <= 0 {
+		errs = append(errs, fmt.Errorf("http.body-timeout must be positive, got %s", c.BodyTimeout))
+	}
+	if c.WebhookRate < 0 || math.IsNaN(c.WebhookRate) || math.IsInf(c.WebhookRate, 0) {
+		errs = append(errs, fmt.Errorf("webhook.rate must be 0 (no limit) or a positive number, got %v", c.WebhookRate))
+	}
+	if c.WebhookBurst < 1 {
+		errs = append(errs, fmt.Errorf("webhook.burst must be at least 1, got %d", c.WebhookBurst))
+	}
 	return errors.Join(errs...)
 }
 
@@ -416,6 +438,8 @@ func typeName(t reflect.Type) string {
 		return "int"
 	case t.Kind() == reflect.Bool:
 		return "bool"
+	case t.Kind() == reflect.Float64:
+		return "float"
 	default:
 		return "string"
 	}
@@ -443,6 +467,12 @@ func parse(typ, s string) (any, error) {
 			return nil, fmt.Errorf("%q is not a whole number", s)
 		}
 		return n, nil
+	case "float":
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
 	case "bool":
 		b, err := strconv.ParseBool(s)
 		if err != nil {
@@ -464,6 +494,8 @@ func setValue(field reflect.Value, typ, s string) error {
 		field.SetInt(int64(val))
 	case int64:
 		field.SetInt(val)
+	case float64:
+		field.SetFloat(val)
 	case bool:
 		field.SetBool(val)
 	case string:

@@ -36,7 +36,7 @@ func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
 		want func(Config) bool
 	}{
 		{"defaults", "", nil, nil, func(c Config) bool {
-			return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 4 && c.MinWorkers == 2 && c.CallTimeout == time.Minute && c.DataDir == DefaultDataDir()
+			return c.Listen == "127.0.0.1:8080" && c.MaxWorkers == 8 && c.MinWorkers == 1 && c.PerIntegration == 2 && c.CallTimeout == time.Minute && c.DataDir == DefaultDataDir()
 		}},
 		{"file over defaults", file, nil, nil, func(c Config) bool {
 			return c.Listen == "0.0.0.0:9000" && c.MaxWorkers == 4 && c.CallTimeout == 2*time.Minute && c.LogLevel == "debug"
@@ -111,7 +111,7 @@ func TestPrintMasksSecrets(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := buf.String()
-	if strings.Contains(out, key) || !strings.Contains(out, "key: ********") || !strings.Contains(out, "workers.max: 4") {
+	if strings.Contains(out, key) || !strings.Contains(out, "key: ********") || !strings.Contains(out, "workers.max: 8") {
 		t.Fatalf("print:\n%s", out)
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/httpx"
 )
 
@@ -111,22 +112,73 @@ func (a *API) Routes() []Route {
 		{"POST", v + "/scripts/run", a.runScript},
 
 		{"GET", v + "/admin/backup", a.backup},
+
+		{"GET", v + "/tokens", a.listTokens},
+		{"POST", v + "/tokens", a.createToken},
+		{"DELETE", v + "/tokens/{tokenId}", a.revokeToken},
 	}
+}
+
+// RequiredRole is the least role a route needs: token management is for admins, the backup
+// (every sealed secret and token hash) for operators, other reads for every token, and
+// writes for operators.
+func RequiredRole(method, pattern string) string {
+	switch {
+	case strings.HasPrefix(pattern, "/api/v1/tokens"):
+		return store.RoleAdmin
+	case pattern == "/api/v1/admin/backup":
+		return store.RoleOperator
+	case method == http.MethodGet || method == http.MethodHead:
+		return store.RoleReadOnly
+	}
+	return store.RoleOperator
+}
+
+// Permits reports whether a token of role may use a route that needs need.
+func Permits(role, need string) bool {
+	rank := func(r string) int {
+		switch r {
+		case store.RoleAdmin:
+			return 3
+		case store.RoleOperator:
+			return 2
+		case store.RoleReadOnly:
+			return 1
+		}
+		return 0 // unknown roles may do nothing
+	}
+	return rank(role) > 0 && rank(role) >= rank(need)
+}
+
+type tokenKey struct{}
+
+// TokenFrom returns the API token that authenticated the request (ok false outside the API).
+func TokenFrom(ctx context.Context) (store.APIToken, bool) {
+	t, ok := ctx.Value(tokenKey{}).(store.APIToken)
+	return t, ok
+}
+
+// Forbidden answers a request whose token lacks the role a route needs.
+func Forbidden(w http.ResponseWriter, r *http.Request, role, need string) {
+	httpx.Problem(w, r, httpx.Details{Type: httpx.TypeForbidden, Status: http.StatusForbidden, Title: "Forbidden",
+		Detail: "this API token's role is " + strconv.Quote(role) + "; this request needs " + strconv.Quote(need) + " or above",
+		Extra:  map[string]any{"role": role, "requiredRole": need}})
 }
 
 // Register adds every route to mux behind bearer-token authentication, plus a problem answer
 // for unknown paths under /api/v1/.
 func (a *API) Register(mux *http.ServeMux) {
 	for _, rt := range a.Routes() {
-		mux.Handle(rt.Method+" "+rt.Pattern, a.authenticated(rt.Handler))
+		mux.Handle(rt.Method+" "+rt.Pattern, a.authenticated(RequiredRole(rt.Method, rt.Pattern), rt.Handler))
 	}
-	mux.Handle("/api/v1/", a.authenticated(func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle("/api/v1/", a.authenticated(store.RoleReadOnly, func(w http.ResponseWriter, r *http.Request) {
 		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "no such endpoint: " + r.URL.Path})
 	}))
 }
 
-// authenticated requires "Authorization: Bearer <token>" with a token from the store.
-func (a *API) authenticated(next http.HandlerFunc) http.Handler {
+// authenticated requires "Authorization: Bearer <token>" with a token from the store whose
+// role is need or above (403 otherwise).
+func (a *API) authenticated(need string, next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		scheme, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 		token = strings.TrimSpace(token)
@@ -136,7 +188,7 @@ func (a *API) authenticated(next http.HandlerFunc) http.Handler {
 				Detail: "send an API token as 'Authorization: Bearer <token>' (create one with 'psbridge token create')"})
 			return
 		}
-		_, ok, err := a.eng.Store().VerifyToken(token)
+		tok, ok, err := a.eng.Store().VerifyToken(token)
 		if err != nil {
 			a.fail(w, r, err)
 			return
@@ -146,7 +198,12 @@ func (a *API) authenticated(next http.HandlerFunc) http.Handler {
 			httpx.Problem(w, r, httpx.Details{Type: httpx.TypeUnauthorize, Status: http.StatusUnauthorized, Detail: "the API token is not valid"})
 			return
 		}
-		next(w, r)
+		if !Permits(tok.Role, need) {
+			Forbidden(w, r, tok.Role, need)
+			return
+		}
+		tok.Hash = nil
+		next(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, tok)))
 	})
 }
 
@@ -181,6 +238,9 @@ func Classify(err error) (httpx.Details, bool) {
 	switch {
 	case errors.As(err, &re):
 		return re.Details, true
+	case errors.As(err, &ae):
+		return httpx.Details{Type: httpx.TypeValidation, Status: http.StatusBadRequest, Title: "Invalid argument name", Detail: ae.Error(),
+			Errors: []httpx.FieldError{{Field: "args." + ae.Name, Message: "must be a plain identifier matching ^[A-Za-z_][A-Za-z0-9_]*$"}}}, true
 	case errors.As(err, &fe):
 		d := httpx.Details{Type: httpx.TypeValidation, Status: http.StatusUnprocessableEntity, Title: "Invalid request", Detail: fe.Error()}
 		for _, f := range fe {
@@ -229,9 +289,6 @@ func Classify(err error) (httpx.Details, bool) {
 		// What happened to the worker, in words (never its console output): the caller can act on it.
 		return httpx.Details{Type: httpx.TypeScript, Status: http.StatusBadGateway, Title: "The worker running the call failed",
 			Detail: we.Reason}, true
-	case errors.As(err, &ae):
-		return httpx.Details{Type: httpx.TypeValidation, Status: http.StatusBadRequest, Title: "Invalid request", Detail: ae.Error(),
-			Errors: []httpx.FieldError{{Field: "args." + ae.Name, Message: "must be a plain identifier (letters, digits and _, not starting with a digit)"}}}, true
 	case errors.Is(err, bridge.ErrCanceled), errors.Is(err, context.Canceled), errors.Is(err, bridge.ErrClosed):
 		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Unavailable", Detail: "the call was cancelled or the server is shutting down"}, true
 	}

@@ -368,6 +368,10 @@ func (a *API) invokeMethod(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if err := engine.CheckArgNames(in.Args); err != nil {
+		a.fail(w, r, err)
+		return
+	}
 	res, err := a.eng.Call(r.Context(), id, r.PathValue("method"), in.Args)
 	if err != nil {
 		a.fail(w, r, err)
@@ -719,6 +723,10 @@ func (a *API) identify(w http.ResponseWriter, r *http.Request) {
 func (a *API) runScript(w http.ResponseWriter, r *http.Request) {
 	var in engine.RunScriptInput
 	if !a.decode(w, r, &in) {
+		return
+	}
+	if err := engine.CheckArgNames(in.Args); err != nil {
+		a.fail(w, r, err)
 		return
 	}
 	res, err := a.eng.RunScript(r.Context(), in)

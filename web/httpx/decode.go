@@ -9,10 +9,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"os"
 	"reflect"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // DefaultMaxBody is the request body limit when none is configured (1 MiB).
@@ -47,6 +49,27 @@ func IsJSON(contentType string) bool {
 // ReadBody reads at most max bytes of the request body (max <= 0: DefaultMaxBody); a larger
 // body is a 413 RequestError.
 func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	return ReadBodyWithin(w, r, max, 0)
+}
+
+// ReadBodyWithin is ReadBody that also bounds the time the body may take to arrive (timeout
+// <= 0: no bound beyond the server's own): a body still arriving after timeout is a 408
+// RequestError, and the connection is not reused. It sets the connection's read deadline
+// through http.ResponseController, so w must be (or unwrap to) the server's ResponseWriter.
+func ReadBodyWithin(w http.ResponseWriter, r *http.Request, max int64, timeout time.Duration) ([]byte, error) {
+	timedOut := false
+	if timeout > 0 {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(timeout)) == nil {
+			defer func() {
+				// After a timeout the deadline stays passed: the server must not wait for
+				// the rest of the body before it answers and closes the connection.
+				if !timedOut {
+					_ = rc.SetReadDeadline(time.Time{})
+				}
+			}()
+		}
+	}
 	if max <= 0 {
 		max = DefaultMaxBody
 	}
@@ -60,6 +83,12 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return nil, tooLarge
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			timedOut = true
+			w.Header().Set("Connection", "close")
+			return nil, &RequestError{Details: Details{Type: TypeBodyTimeout, Status: http.StatusRequestTimeout,
+				Title: "Request body too slow", Detail: fmt.Sprintf("the request body did not arrive within %s", timeout)}}
 		}
 		return nil, badRequest(TypeMalformed, "Unreadable request body", "the request body could not be read")
 	}

@@ -156,6 +156,8 @@ const (
 	TypeValidation  = "urn:psbridge:problem:validation"
 	TypeMalformed   = "urn:psbridge:problem:malformed-request"
 	TypeTooLarge    = "urn:psbridge:problem:body-too-large"
+	TypeBodyTimeout = "urn:psbridge:problem:body-timeout"
+	TypeRateLimited = "urn:psbridge:problem:rate-limited"
 	TypeMediaType   = "urn:psbridge:problem:unsupported-media-type"
 	TypeNotFound    = "urn:psbridge:problem:not-found"
 	TypeConflict    = "urn:psbridge:problem:conflict"
@@ -168,6 +170,7 @@ const (
 	TypeBusy        = "urn:psbridge:problem:busy"
 	TypeTimeout     = "urn:psbridge:problem:timeout"
 	TypeUnauthorize = "urn:psbridge:problem:unauthorized"
+	TypeForbidden   = "urn:psbridge:problem:forbidden"
 	TypeInternal    = "urn:psbridge:problem:internal"
 )
 

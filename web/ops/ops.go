@@ -19,9 +19,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/VictoriaMetrics/metrics"
+
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine/store"
-	"github.com/psbridge/psbridge/internal/metrics"
 	"github.com/psbridge/psbridge/web/httpx"
 )
 
@@ -38,41 +39,56 @@ const TypeShuttingDown = "urn:psbridge:problem:shutting-down"
 // Metrics holds the metric families fed by events (calls, HTTP requests). Create it before the
 // pool, because the pool's OnCall hook needs it: bridge.Config{OnCall: m.ObserveCall}.
 type Metrics struct {
-	reg *metrics.Registry
+	set *metrics.Set
 
-	callDuration metrics.Histogram
-	calls        metrics.Counter
-	httpRequests metrics.Counter
-	httpDuration metrics.Histogram
-	httpInFlight metrics.Gauge
+	httpInFlight *metrics.Gauge
 }
 
-// NewMetrics registers the event-fed families on a new registry.
+// DurationBuckets are the histogram upper bounds of call and request durations, in seconds
+// (1 ms to 5 min).
+var DurationBuckets = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300}
+
+// ContentType is the media type of /metrics (Prometheus text format 0.0.4).
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+func init() { metrics.ExposeMetadata(true) } // # TYPE lines for every family
+
+// NewMetrics returns the event-fed families on a new metrics set.
 func NewMetrics() *Metrics {
-	reg := metrics.NewRegistry()
-	return &Metrics{
-		reg: reg,
-		callDuration: reg.NewHistogram("psbridge_call_duration_seconds",
-			"Duration of integration method calls (and ordinary script runs as method=\"exec\"), waiting for a worker included.",
-			metrics.DefaultDurationBuckets, "method"),
-		calls: reg.NewCounter("psbridge_calls_total",
-			"Integration method calls by method and outcome (ok, error, timeout, canceled, busy, closed, worker).", "method", "outcome"),
-		httpRequests: reg.NewCounter("psbridge_http_requests_total",
-			"HTTP requests by route pattern and status code.", "route", "code"),
-		httpDuration: reg.NewHistogram("psbridge_http_request_duration_seconds",
-			"HTTP request durations by route pattern.", metrics.DefaultDurationBuckets, "route"),
-		httpInFlight: reg.NewGauge("psbridge_http_requests_in_flight",
-			"API and plugin requests being served now."),
-	}
+	set := metrics.NewSet()
+	return &Metrics{set: set, httpInFlight: set.NewGauge("psbridge_http_requests_in_flight", nil)}
 }
 
-// Registry returns the registry /metrics writes, to add more families.
-func (m *Metrics) Registry() *metrics.Registry { return m.reg }
+// Set returns the metrics set /metrics writes, to add more metrics.
+func (m *Metrics) Set() *metrics.Set { return m.set }
+
+// series is a metric name with labels: series("x", "k", "v") is x{k="v"}.
+func series(family string, kv ...string) string {
+	if len(kv) == 0 {
+		return family
+	}
+	var b strings.Builder
+	b.WriteString(family)
+	b.WriteByte('{')
+	for i := 0; i+1 < len(kv); i += 2 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(kv[i])
+		b.WriteString(`="`)
+		b.WriteString(labelEscaper.Replace(kv[i+1]))
+		b.WriteByte('"')
+	}
+	b.WriteByte('}')
+	return b.String()
+}
+
+var labelEscaper = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`)
 
 // ObserveCall records a finished call; it is a bridge.Config.OnCall hook.
 func (m *Metrics) ObserveCall(ev bridge.CallEvent) {
-	m.callDuration.ObserveDuration(ev.Duration, ev.Method)
-	m.calls.Inc(ev.Method, ev.Outcome)
+	m.set.GetOrCreatePrometheusHistogramExt(series("psbridge_call_duration_seconds", "method", ev.Method), DurationBuckets).Update(ev.Duration.Seconds())
+	m.set.GetOrCreateCounter(series("psbridge_calls_total", "method", ev.Method, "outcome", ev.Outcome)).Inc()
 }
 
 // Options configures the endpoints. Every field is optional.
@@ -99,6 +115,9 @@ type Ops struct {
 
 	warmed atomic.Bool // MinWorkers were live once: recycling replacements count as warm
 
+	rssMu     sync.Mutex
+	rssSeries map[string]bool // psbridge_worker_rss_bytes series of the last scrape
+
 	mu       sync.Mutex
 	draining bool
 	inFlight int
@@ -113,66 +132,76 @@ func New(opts Options) *Ops {
 	if opts.Pool != nil && opts.MinWorkers <= 0 {
 		opts.MinWorkers = 1
 	}
-	o := &Ops{opts: opts, m: opts.Metrics}
-	o.registerState()
-	return o
+	return &Ops{opts: opts, m: opts.Metrics}
 }
 
-// registerState adds the gauges and counters refreshed from the pool, store and consoles on
-// every scrape.
-func (o *Ops) registerState() {
-	reg := o.m.reg
-	workers := reg.NewGauge("psbridge_workers", "pwsh worker processes by state (idle, busy, starting).", "state")
-	starts := reg.NewCounter("psbridge_worker_starts_total", "pwsh workers started.")
-	restarts := reg.NewCounter("psbridge_worker_restarts_total", "pwsh workers replaced after a crash, a kill or a failed start.")
-	recycles := reg.NewCounter("psbridge_worker_recycles_total", "pwsh workers retired by call count, memory or idle time.")
-	startFailures := reg.NewCounter("psbridge_worker_start_failures_total", "pwsh worker starts that failed.")
-	timeouts := reg.NewCounter("psbridge_call_timeouts_total", "Calls that passed their deadline.")
-	queue := reg.NewGauge("psbridge_queue_depth", "Calls waiting for a free worker.")
-	integrations := reg.NewGauge("psbridge_integrations", "Integration instances by health status (Healthy, Degraded, Unhealthy, Pending, Disabled).", "health")
-	consoles := reg.NewGauge("psbridge_console_sessions", "Open debugging console sessions.")
-	ready := reg.NewGauge("psbridge_ready", "1 when /readyz answers 200.")
-	draining := reg.NewGauge("psbridge_draining", "1 while the server shuts down.")
-	consoles.Set(0)
-	reg.OnCollect(func() {
-		if p := o.opts.Pool; p != nil {
-			s := p.Stats()
-			workers.Set(float64(s.Idle), "idle")
-			workers.Set(float64(s.Workers-s.Idle), "busy")
-			workers.Set(float64(s.Starting), "starting")
-			starts.SetTotal(float64(s.Started))
-			restarts.SetTotal(float64(s.Restarts))
-			recycles.SetTotal(float64(s.Recycled))
-			startFailures.SetTotal(float64(s.Failures))
-			timeouts.SetTotal(float64(s.Timeouts))
-			queue.Set(float64(s.Waiting))
-		}
-		if st := o.opts.Store; st != nil {
-			if insts, err := st.Instances(); err == nil {
-				integrations.Reset()
-				counts := map[string]int{store.StatusHealthy: 0, store.StatusDegraded: 0, store.StatusUnhealthy: 0, store.StatusPending: 0, store.StatusDisabled: 0}
-				for _, inst := range insts {
-					status := inst.Health.Status
-					switch {
-					case inst.Disabled:
-						status = store.StatusDisabled
-					case status == "":
-						status = store.StatusPending
-					}
-					counts[status]++
+// collect refreshes the gauges and counters mirrored from the pool, store and consoles; the
+// /metrics handler calls it before every scrape.
+func (o *Ops) collect() {
+	set := o.m.set
+	gauge := func(name string, v float64) { set.GetOrCreateGauge(name, nil).Set(v) }
+	total := func(name string, v int64) { set.GetOrCreateCounter(name).Set(uint64(max(v, 0))) }
+	if p := o.opts.Pool; p != nil {
+		s := p.Stats()
+		gauge(series("psbridge_workers", "state", "idle"), float64(s.Idle))
+		gauge(series("psbridge_workers", "state", "busy"), float64(s.Workers-s.Idle))
+		gauge(series("psbridge_workers", "state", "starting"), float64(s.Starting))
+		total("psbridge_worker_starts_total", s.Started)
+		total("psbridge_worker_restarts_total", s.Restarts)
+		total("psbridge_worker_recycles_total", s.Recycled)
+		total("psbridge_worker_start_failures_total", s.Failures)
+		total("psbridge_call_timeouts_total", s.Timeouts)
+		gauge("psbridge_queue_depth", float64(s.Waiting))
+		o.collectRSS(s.PerWorker)
+	}
+	if st := o.opts.Store; st != nil {
+		if insts, err := st.Instances(); err == nil {
+			counts := map[string]int{store.StatusHealthy: 0, store.StatusDegraded: 0, store.StatusUnhealthy: 0, store.StatusPending: 0, store.StatusDisabled: 0}
+			for _, inst := range insts {
+				status := inst.Health.Status
+				switch {
+				case inst.Disabled:
+					status = store.StatusDisabled
+				case status == "":
+					status = store.StatusPending
 				}
-				for status, n := range counts {
-					integrations.Set(float64(n), status)
-				}
+				counts[status]++
+			}
+			for status, n := range counts {
+				gauge(series("psbridge_integrations", "health", status), float64(n))
 			}
 		}
-		if o.opts.Consoles != nil {
-			consoles.Set(float64(o.opts.Consoles()))
+	}
+	consoles := 0
+	if o.opts.Consoles != nil {
+		consoles = o.opts.Consoles()
+	}
+	gauge("psbridge_console_sessions", float64(consoles))
+	ok, _ := o.Ready()
+	gauge("psbridge_ready", boolFloat(ok))
+	gauge("psbridge_draining", boolFloat(o.Draining()))
+}
+
+// collectRSS sets psbridge_worker_rss_bytes{pid} for every live worker (the resident memory
+// of its pwsh, as the pool measures it) and drops the series of workers that are gone.
+func (o *Ops) collectRSS(workers []bridge.WorkerStats) {
+	o.rssMu.Lock()
+	defer o.rssMu.Unlock()
+	live := map[string]bool{}
+	for _, w := range workers {
+		if w.RSS <= 0 {
+			continue
 		}
-		ok, _ := o.Ready()
-		ready.Set(boolFloat(ok))
-		draining.Set(boolFloat(o.Draining()))
-	})
+		name := series("psbridge_worker_rss_bytes", "pid", strconv.Itoa(w.PID))
+		live[name] = true
+		o.m.set.GetOrCreateGauge(name, nil).Set(float64(w.RSS))
+	}
+	for name := range o.rssSeries {
+		if !live[name] {
+			o.m.set.UnregisterMetric(name)
+		}
+	}
+	o.rssSeries = live
 }
 
 func boolFloat(b bool) float64 {
@@ -293,9 +322,10 @@ func (o *Ops) Register(mux *http.ServeMux) {
 		httpx.JSON(w, http.StatusOK, map[string]string{"status": "ready"})
 	})
 	mux.HandleFunc("GET "+MetricsPath, func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", metrics.ContentType)
+		o.collect()
+		w.Header().Set("Content-Type", ContentType)
 		w.Header().Set("Cache-Control", "no-store")
-		_ = o.m.reg.Write(w)
+		o.m.set.WritePrometheus(w)
 	})
 }
 
@@ -334,8 +364,8 @@ func (o *Ops) count(r *http.Request, route string, status int, start time.Time) 
 	if status == 0 {
 		status = http.StatusOK
 	}
-	o.m.httpRequests.Inc(route, strconv.Itoa(status))
-	o.m.httpDuration.ObserveDuration(time.Since(start), route)
+	o.m.set.GetOrCreateCounter(series("psbridge_http_requests_total", "route", route, "code", strconv.Itoa(status))).Inc()
+	o.m.set.GetOrCreatePrometheusHistogramExt(series("psbridge_http_request_duration_seconds", "route", route), DurationBuckets).Update(time.Since(start).Seconds())
 }
 
 // workersReady decides the pool's part of readiness. Before the pool was first warm it needs

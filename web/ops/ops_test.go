@@ -3,9 +3,11 @@ package ops
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -17,10 +19,13 @@ import (
 
 // newHandler serves the endpoints plus a slow API route and a plugin route behind the
 // middleware, as web.New does.
-func newHandler(o *Ops, release <-chan struct{}) http.Handler {
+func newHandler(o *Ops, release <-chan struct{}, entered ...chan<- struct{}) http.Handler {
 	mux := http.NewServeMux()
 	o.Register(mux)
 	mux.HandleFunc("POST /api/v1/slow", func(w http.ResponseWriter, r *http.Request) {
+		for _, e := range entered {
+			e <- struct{}{}
+		}
 		<-release
 		w.WriteHeader(http.StatusOK)
 	})
@@ -91,7 +96,8 @@ func TestReadiness(t *testing.T) {
 func TestDrainRefusesNewCallsAndWaitsForRunningOnes(t *testing.T) {
 	o := New(Options{})
 	release := make(chan struct{})
-	h := newHandler(o, release)
+	entered := make(chan struct{}, 1)
+	h := newHandler(o, release, entered)
 	if err := o.Wait(context.Background()); err != ErrNotDraining {
 		t.Fatalf("wait before drain: %v", err)
 	}
@@ -100,8 +106,13 @@ func TestDrainRefusesNewCallsAndWaitsForRunningOnes(t *testing.T) {
 		code, _, _ := do(t, h, "POST", "/api/v1/slow")
 		done <- code
 	}()
-	for o.InFlight() != 1 {
-		time.Sleep(time.Millisecond)
+	select {
+	case <-entered: // the middleware counted the call before the handler ran
+	case <-time.After(time.Minute):
+		t.Fatal("the call never reached its handler")
+	}
+	if n := o.InFlight(); n != 1 {
+		t.Fatalf("in flight %d, want 1", n)
 	}
 	o.Drain()
 	cases := []struct {
@@ -190,5 +201,33 @@ func TestWorkersReady(t *testing.T) {
 				t.Fatalf("workersReady(%+v, %d, %v) = %v %q, want %v", tc.stats, tc.min, tc.warmed, got, reason, tc.want)
 			}
 		})
+	}
+}
+
+func TestWorkerRSSGauge(t *testing.T) {
+	o := New(Options{})
+	self := os.Getpid()
+	o.collectRSS([]bridge.WorkerStats{{PID: self, RSS: 150 << 20}, {PID: 1 << 30}}) // the second has no measurement
+	var buf strings.Builder
+	o.m.set.WritePrometheus(&buf)
+	want := fmt.Sprintf(`psbridge_worker_rss_bytes{pid="%d"} %d`, self, 150<<20)
+	if !strings.Contains(buf.String(), want) || strings.Contains(buf.String(), fmt.Sprintf(`pid="%d"`, 1<<30)) {
+		t.Fatalf("exposition:\n%s", buf.String())
+	}
+	o.collectRSS(nil) // the worker is gone: so is its series
+	buf.Reset()
+	o.m.set.WritePrometheus(&buf)
+	if strings.Contains(buf.String(), "psbridge_worker_rss_bytes{") {
+		t.Fatalf("stale series:\n%s", buf.String())
+	}
+}
+
+func TestLabelValuesAreEscaped(t *testing.T) {
+	m := NewMetrics()
+	m.ObserveCall(bridge.CallEvent{Method: "a\"b\\c\nd{}", Outcome: "ok"})
+	var buf strings.Builder
+	m.set.WritePrometheus(&buf)
+	if !strings.Contains(buf.String(), `psbridge_calls_total{method="a\"b\\c\nd{}",outcome="ok"} 1`) {
+		t.Fatalf("exposition:\n%s", buf.String())
 	}
 }

@@ -65,7 +65,7 @@ func (p *Pages) signIn(w http.ResponseWriter, r *http.Request) {
 		p.renderSignIn(w, r, http.StatusUnauthorized, next, "That API token is not valid. Create one with 'psbridge token create'.")
 		return
 	}
-	s := p.newSession(tok.ID, tok.Name)
+	s := p.newSession(tok.ID, tok.Name, tok.Role)
 	setCookie(w, r, SignInCookie, "", "/sign-in", -1)
 	setCookie(w, r, SessionCookie, s.id, "/", int(p.opts.SessionLifetime.Seconds()))
 	http.Redirect(w, r, safeNext(next), http.StatusSeeOther)
@@ -116,7 +116,7 @@ type instancePage struct {
 }
 
 // tabsFor lists the tabs an integration supports, marking active.
-func (p *Pages) tabsFor(v engine.InstanceView, active string) []tab {
+func (p *Pages) tabsFor(v engine.InstanceView, active string, s *session) []tab {
 	base := "/integrations/" + strconv.FormatInt(v.ID, 10)
 	var out []tab
 	add := func(label, suffix string) {
@@ -134,7 +134,7 @@ func (p *Pages) tabsFor(v engine.InstanceView, active string) []tab {
 	}
 	add("Health", "/health")
 	add("Calls", "/calls")
-	if p.opts.Console {
+	if p.opts.Console && s != nil && s.role == store.RoleAdmin {
 		add("Console", "/console")
 	}
 	add("Edit", "/edit")
@@ -166,7 +166,7 @@ func (p *Pages) renderInstance(w http.ResponseWriter, r *http.Request, s *sessio
 	if pg.Title == "" {
 		pg.Title = active + " · " + v.Name
 	}
-	pg.Data = instancePage{Inst: v, Tabs: p.tabsFor(v, active), Data: data}
+	pg.Data = instancePage{Inst: v, Tabs: p.tabsFor(v, active, s), Data: data}
 	p.render(w, r, s, status, file, pg)
 }
 
@@ -545,6 +545,10 @@ func (p *Pages) calls(w http.ResponseWriter, r *http.Request, s *session) {
 func (p *Pages) consolePage(w http.ResponseWriter, r *http.Request, s *session) {
 	if !p.opts.Console {
 		p.fail(w, r, s, http.StatusNotFound, "This server has no console.")
+		return
+	}
+	if s.role != store.RoleAdmin {
+		p.fail(w, r, s, http.StatusForbidden, "The console is for admin tokens; you signed in with a "+s.role+" token.")
 		return
 	}
 	v, _, ok := p.instance(w, r, s, "")

@@ -28,6 +28,8 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/httpx"
 )
 
@@ -81,6 +83,7 @@ type session struct {
 	id        string
 	tokenID   string
 	tokenName string
+	role      string // the token's role, refreshed on every request
 	csrf      string
 	expires   time.Time
 }
@@ -140,16 +143,16 @@ func (p *Pages) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /integrations", p.get(p.integrations))
 	mux.HandleFunc("GET /integrations/new", p.get(p.newInstancePage))
-	mux.HandleFunc("POST /integrations/new", p.post(p.createInstance))
+	mux.HandleFunc("POST /integrations/new", p.write(p.createInstance))
 	mux.HandleFunc("GET /integrations/{id}", p.get(p.overview))
 	mux.HandleFunc("GET /integrations/{id}/edit", p.get(p.editInstancePage))
-	mux.HandleFunc("POST /integrations/{id}/edit", p.post(p.updateInstance))
-	mux.HandleFunc("POST /integrations/{id}/health-check", p.post(p.checkHealth))
+	mux.HandleFunc("POST /integrations/{id}/edit", p.write(p.updateInstance))
+	mux.HandleFunc("POST /integrations/{id}/health-check", p.write(p.checkHealth))
 	mux.HandleFunc("GET /integrations/{id}/clients", p.get(p.clients))
-	mux.HandleFunc("POST /integrations/{id}/clients/refresh", p.post(p.refreshClients))
-	mux.HandleFunc("POST /integrations/{id}/clients/map", p.post(p.mapClient))
+	mux.HandleFunc("POST /integrations/{id}/clients/refresh", p.write(p.refreshClients))
+	mux.HandleFunc("POST /integrations/{id}/clients/map", p.write(p.mapClient))
 	mux.HandleFunc("GET /integrations/{id}/agents", p.get(p.agents))
-	mux.HandleFunc("POST /integrations/{id}/agents/sync", p.post(p.syncAgents))
+	mux.HandleFunc("POST /integrations/{id}/agents/sync", p.write(p.syncAgents))
 	mux.HandleFunc("GET /integrations/{id}/webhook", p.get(p.webhook))
 	mux.HandleFunc("GET /integrations/{id}/health", p.get(p.health))
 	mux.HandleFunc("GET /integrations/{id}/calls", p.get(p.calls))
@@ -157,7 +160,7 @@ func (p *Pages) Register(mux *http.ServeMux) {
 
 	mux.HandleFunc("GET /types", p.get(p.types))
 	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
-	mux.HandleFunc("POST /types/new", p.post(p.createType))
+	mux.HandleFunc("POST /types/new", p.write(p.createType))
 	mux.HandleFunc("GET /types/{id}", p.get(p.typePage))
 }
 
@@ -169,6 +172,15 @@ func (p *Pages) User(r *http.Request) (string, bool) {
 		return "", false
 	}
 	return s.tokenID, true
+}
+
+// UserRole is User with the role of the session's token.
+func (p *Pages) UserRole(r *http.Request) (id, role string, ok bool) {
+	s, ok := p.current(r)
+	if !ok {
+		return "", "", false
+	}
+	return s.tokenID, s.role, true
 }
 
 // ---- sessions ----------------------------------------------------------------------------
@@ -203,7 +215,9 @@ func (p *Pages) current(r *http.Request) (*session, bool) {
 	}
 	for _, t := range toks {
 		if t.ID == s.tokenID {
-			return s, true
+			cp := *s
+			cp.role = t.Role
+			return &cp, true
 		}
 	}
 	p.mu.Lock()
@@ -213,9 +227,9 @@ func (p *Pages) current(r *http.Request) (*session, bool) {
 }
 
 // newSession stores a session for a verified token and prunes expired ones.
-func (p *Pages) newSession(tokenID, tokenName string) *session {
+func (p *Pages) newSession(tokenID, tokenName, role string) *session {
 	now := p.opts.Now()
-	s := &session{id: randomToken(), tokenID: tokenID, tokenName: tokenName, csrf: randomToken(), expires: now.Add(p.opts.SessionLifetime)}
+	s := &session{id: randomToken(), tokenID: tokenID, tokenName: tokenName, role: role, csrf: randomToken(), expires: now.Add(p.opts.SessionLifetime)}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for id, old := range p.sessions {
@@ -279,6 +293,17 @@ func (p *Pages) post(h handler) http.HandlerFunc {
 		}
 		h(w, r, s)
 	}
+}
+
+// write is post for forms that change something: read-only tokens get 403.
+func (p *Pages) write(h handler) http.HandlerFunc {
+	return p.post(func(w http.ResponseWriter, r *http.Request, s *session) {
+		if !api.Permits(s.role, store.RoleOperator) {
+			p.fail(w, r, s, http.StatusForbidden, "You signed in with a "+s.role+" token: it may look, not change anything.")
+			return
+		}
+		h(w, r, s)
+	})
 }
 
 func parseForm(r *http.Request) error {

@@ -14,12 +14,17 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/rs/zerolog"
+	"golang.org/x/time/rate"
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
@@ -38,10 +43,26 @@ const (
 // Patterns are the ServeMux patterns the endpoint is registered under (any method).
 var Patterns = []string{"/plugins/api/v1/{instanceId}", "/plugins/api/v1/{instanceId}/{route...}"}
 
+// Defaults of Options.
+const (
+	DefaultRate        = 10               // requests per second per integration
+	DefaultBurst       = 20               // requests at once above DefaultRate
+	DefaultBodyTimeout = 10 * time.Second // for the body to arrive after the headers
+)
+
 // Options configures the endpoint. The zero value is usable.
 type Options struct {
 	// MaxBody bounds request bodies (default httpx.DefaultMaxBody, 1 MiB).
 	MaxBody int64
+	// BodyTimeout bounds the time a request body may take to arrive (default
+	// DefaultBodyTimeout); a slower one is answered 408 and runs nothing.
+	BodyTimeout time.Duration
+	// Rate is how many requests per second each integration's endpoint runs, with Burst
+	// more at once; above it requests get 429 with Retry-After. Only requests that pass the
+	// webhook secret check count. 0: DefaultRate; negative: no limit.
+	Rate float64
+	// Burst is the token bucket's size (default DefaultBurst).
+	Burst int
 	// Logger receives service logs. Default: discard.
 	Logger *zerolog.Logger
 }
@@ -51,6 +72,9 @@ type Handler struct {
 	eng  *engine.Engine
 	opts Options
 	log  zerolog.Logger
+
+	mu       sync.Mutex
+	limiters map[int64]*rate.Limiter // per integration; only ids PluginTarget accepted
 }
 
 // New returns the endpoint for eng.
@@ -58,11 +82,50 @@ func New(eng *engine.Engine, opts Options) *Handler {
 	if opts.MaxBody <= 0 {
 		opts.MaxBody = httpx.DefaultMaxBody
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	if opts.Rate == 0 {
+		opts.Rate = DefaultRate
+	}
+	if opts.Burst <= 0 {
+		opts.Burst = DefaultBurst
+	}
 	log := zerolog.Nop()
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "plugin").Logger()
 	}
-	return &Handler{eng: eng, opts: opts, log: log}
+	return &Handler{eng: eng, opts: opts, log: log, limiters: map[int64]*rate.Limiter{}}
+}
+
+// allow takes one request from the integration's token bucket; when it is empty it returns
+// how long until the next request would be accepted.
+func (h *Handler) allow(id int64) (bool, time.Duration) {
+	if h.opts.Rate < 0 {
+		return true, 0
+	}
+	h.mu.Lock()
+	lim := h.limiters[id]
+	if lim == nil {
+		lim = rate.NewLimiter(rate.Limit(h.opts.Rate), h.opts.Burst)
+		h.limiters[id] = lim
+	}
+	h.mu.Unlock()
+	now := time.Now()
+	res := lim.ReserveN(now, 1)
+	if !res.OK() {
+		return false, time.Second
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// retryAfter is a Retry-After value in whole seconds, at least 1.
+func retryAfter(d time.Duration) string {
+	return strconv.FormatInt(max(1, int64(math.Ceil(d.Seconds()))), 10)
 }
 
 // Register adds the endpoint to mux.
@@ -95,14 +158,22 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	body, err := httpx.ReadBody(w, r, h.opts.MaxBody)
+	body, err := httpx.ReadBodyWithin(w, r, h.opts.MaxBody, h.opts.BodyTimeout)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
+	// Authentication comes before the rate limit, so unsigned floods cannot spend the
+	// integration's budget, and before any script work.
 	if hasSecret && !authentic(r, body, secret) {
 		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeUnauthorize, Status: http.StatusUnauthorized,
 			Detail: "this endpoint requires the integration's webhook secret in " + SecretHeader + " or a body signature in " + SignatureHeader})
+		return
+	}
+	if ok, wait := h.allow(id); !ok {
+		w.Header().Set("Retry-After", retryAfter(wait))
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeRateLimited, Status: http.StatusTooManyRequests, Title: "Too many requests",
+			Detail: fmt.Sprintf("this integration accepts %g webhook requests per second (bursts of %d); retry after %s seconds", h.opts.Rate, h.opts.Burst, retryAfter(wait))})
 		return
 	}
 	route := r.PathValue("route")
