@@ -3,10 +3,14 @@ package bridge_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -104,7 +108,7 @@ func BenchmarkColdWorkerStart(b *testing.B) {
 func BenchmarkThroughput(b *testing.B) {
 	for _, size := range []int{1, 2, 4} {
 		b.Run(fmt.Sprintf("workers=%d", size), func(b *testing.B) {
-			p := testpwsh.Pool(b, bridge.Config{MinWorkers: size, MaxWorkers: size, MaxCallsPerWorker: -1, QueueSize: 4096})
+			p := testpwsh.Pool(b, bridge.Config{MinWorkers: size, MaxWorkers: size, MaxWorkersPerInstance: size, MaxCallsPerWorker: -1, QueueSize: 4096, QueuePerInstance: 4096})
 			c := bridge.Call{Script: method("tp", "1"), Method: "GetClients"}
 			for i := 0; i < size*2; i++ { // load the script into every worker
 				if _, err := p.Invoke(context.Background(), c); err != nil {
@@ -136,4 +140,91 @@ func BenchmarkNaivePwshPerCall(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkFirstCallOfAnIntegration is the latency of an integration's first call (its own
+// worker: bind, load the script, call), with a spare worker ready and without one (a cold
+// pwsh start, as after an idle worker was retired or evicted). It also reports the resident
+// memory of a worker serving one integration.
+func BenchmarkFirstCallOfAnIntegration(b *testing.B) {
+	b.Run("spare=ready", func(b *testing.B) {
+		p := testpwsh.Pool(b, bridge.Config{MinWorkers: 1, MaxWorkers: 2, MaxWorkersPerInstance: 1})
+		var rss int64
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			waitSpare(b, p)
+			b.StartTimer()
+			if _, err := p.Invoke(context.Background(), bridge.Call{Script: method(fmt.Sprintf("first-%d", i), "1"), Method: "GetClients"}); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			for _, w := range p.Stats().PerWorker {
+				if w.Group == fmt.Sprintf("first-%d", i) {
+					rss = max(rss, w.RSS)
+				}
+			}
+			p.Forget(fmt.Sprintf("first-%d", i))
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(rss)/(1<<20), "MiB/integration")
+	})
+	b.Run("spare=none", func(b *testing.B) {
+		// One worker in all: every new integration evicts the previous one's idle worker.
+		p := testpwsh.Pool(b, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+		if _, err := p.Invoke(context.Background(), bridge.Call{Script: method("occupant", "1"), Method: "GetClients"}); err != nil {
+			b.Fatal(err)
+		}
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if _, err := p.Invoke(context.Background(), bridge.Call{Script: method(fmt.Sprintf("cold-%d", i), "1"), Method: "GetClients"}); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// waitSpare waits until the pool has an idle worker bound to no integration.
+func waitSpare(b *testing.B, p *bridge.Pool) {
+	deadline := time.Now().Add(time.Minute)
+	for {
+		for _, w := range p.Stats().PerWorker {
+			if w.Group == "" && !w.Busy {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			b.Fatal("no spare worker within a minute")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// BenchmarkWorkerKillToError is how long a caller waits for its error after the worker running
+// its call is killed with SIGKILL.
+func BenchmarkWorkerKillToError(b *testing.B) {
+	p := testpwsh.Pool(b, bridge.Config{MinWorkers: 1, MaxWorkers: 2, MaxWorkersPerInstance: 1})
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		pids := make(chan int, 1)
+		errc := make(chan error, 1)
+		go func() {
+			_, err := p.Invoke(context.Background(), bridge.Call{Script: method("victim", "Write-Host \"pid $PID\"; Start-Sleep 60"), Method: "GetClients",
+				OnRecord: func(r bridge.Record) {
+					if n, err := strconv.Atoi(strings.TrimPrefix(r.Message, "pid ")); err == nil {
+						pids <- n
+					}
+				}})
+			errc <- err
+		}()
+		pid := <-pids
+		start := time.Now()
+		_ = syscall.Kill(pid, syscall.SIGKILL)
+		err := <-errc
+		total += time.Since(start)
+		var we *bridge.WorkerError
+		if !errors.As(err, &we) {
+			b.Fatalf("err = %v, want *WorkerError", err)
+		}
+	}
+	b.ReportMetric(float64(total.Microseconds())/float64(b.N)/1000, "ms/kill")
 }

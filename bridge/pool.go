@@ -881,6 +881,7 @@ type invokeParams struct {
 	FormData    map[string]any  `json:"formData,omitempty"`
 	Context     json.RawMessage `json:"context,omitempty"`
 	Secrets     []string        `json:"secrets,omitempty"`
+	Public      []string        `json:"public,omitempty"`
 	TimeoutMs   int64           `json:"timeoutMs"`
 	Preferences Preferences     `json:"preferences"`
 }
@@ -997,7 +998,7 @@ func (p *Pool) Invoke(ctx context.Context, c Call) (res *Result, err error) {
 	timeout = min(timeout, p.cfg.MaxTimeout)
 	params := invokeParams{
 		CallID: ac.id, Instance: c.Script.Instance, Method: c.Method, Args: c.Args, FormData: c.FormData,
-		Context: c.Context, Secrets: c.Secrets, TimeoutMs: timeout.Milliseconds(), Preferences: c.Preferences,
+		Context: c.Context, Secrets: c.Secrets, Public: c.Public, TimeoutMs: timeout.Milliseconds(), Preferences: c.Preferences,
 	}
 	raw, err := w.do(ctx, "invoke", params, ac, callOptions{timeout: timeout, grace: p.cfg.Grace})
 	var re *rpcError

@@ -85,6 +85,10 @@ type Call struct {
 	Context json.RawMessage
 	// Secrets are masked in every record and error message.
 	Secrets []string
+	// Public are values that are not secret although they may sit in Context: the
+	// instance's plain (not [Password()]) form values. Every other string of Context is
+	// masked (see internal/mask, Set.AddContext).
+	Public []string
 	// Timeout is the script deadline (default 60 s); the context's deadline also applies.
 	Timeout time.Duration
 	// Preferences turn on verbose or debug records.

@@ -118,7 +118,7 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
 	res, err := e.pool.Invoke(ctx, bridge.Call{
 		Script: e.scriptFor(id, l.typ), Method: method, Args: o.args, FormData: o.formData,
-		Context: before, Secrets: secrets, Timeout: o.timeout, Host: host,
+		Context: before, Secrets: secrets, Public: publicValues(l.inst.FormData), Timeout: o.timeout, Host: host,
 		OnRecord: func(r bridge.Record) {
 			rec.add(r)
 			if o.onRecord != nil {
@@ -135,7 +135,7 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 			after = se.Context
 		}
 	}
-	set := callMask(secrets, before, after)
+	set := callMask(secrets, publicValues(l.inst.FormData), before, after)
 	records := maskRecords(set, rec.list())
 	if res != nil {
 		res.Records = records
@@ -182,7 +182,7 @@ func (e *Engine) runInit(ctx context.Context, l *loaded, values map[string]any, 
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
 	res, set, err := e.invoke(ctx, l, "Init", callOpts{formData: values, secrets: secrets, fresh: true, noLog: true, onRecord: rec.add})
 	if set == nil {
-		set = callMask(secrets)
+		set = callMask(secrets, nil)
 	}
 	if err == nil {
 		if msg, failed := res.OpResultFailure(); failed {

@@ -189,11 +189,17 @@ func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Resu
 		Host:     &callHost{e: e, instanceID: in.IntegrationID, computerID: in.ComputerID},
 		OnRecord: rec.add,
 	})
-	set := callMask(secrets)
+	set := callMask(secrets, nil)
 	if in.IntegrationID != 0 {
-		// The linked instance's context strings are its secrets too.
+		// The linked instance's context strings are its secrets too (its public ones excepted).
 		if c, cerr := e.st.Context(in.IntegrationID); cerr == nil {
-			_ = set.AddJSON(c)
+			var public []string
+			if inst, ierr := e.st.Instance(in.IntegrationID); ierr == nil {
+				public = publicValues(inst.FormData)
+			}
+			if set.AddContext(c, public) != nil {
+				set.Add(string(c))
+			}
 		}
 	}
 	records := maskRecords(set, rec.list())

@@ -10,15 +10,23 @@ import (
 	"github.com/psbridge/psbridge/internal/mask"
 )
 
-// callMask is the set of a call's secrets: its [Password()] form values and every string leaf
-// of its $IntegrationContext (before and after the call).
-func callMask(secrets []string, contexts ...json.RawMessage) *mask.Set {
+// callMask is the set of a call's secrets: its [Password()] form values and the string leaves
+// of its $IntegrationContext (before and after the call) that are not public, that is not
+// equal to one of the instance's plain form values (mask.Set.AddContext has the rule).
+func callMask(secrets, public []string, contexts ...json.RawMessage) *mask.Set {
 	set := mask.NewSet(secrets...)
 	for _, c := range contexts {
-		// A context is JSON the worker wrote; one that does not parse has no leaves to add.
-		_ = set.AddJSON(c)
+		if err := set.AddContext(c, public); err != nil {
+			// A context is JSON the worker wrote; one that does not parse is masked whole.
+			set.Add(string(c))
+		}
 	}
 	return set
+}
+
+// publicValues are the string leaves of an instance's plain (not [Password()]) form data.
+func publicValues(formData map[string]any) []string {
+	return mask.StringLeaves(any(formData), nil)
 }
 
 // maskRecords returns masked copies of records. The messages are masked as one stream, so a
@@ -127,5 +135,9 @@ func (e *Engine) Secrets(id int64) (*mask.Set, error) {
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return nil, err // fail closed: without the context its secrets are unknown
 	}
-	return callMask(secretValues(stored), ctx), nil
+	var public []string
+	if inst, ierr := e.st.Instance(id); ierr == nil {
+		public = publicValues(inst.FormData)
+	}
+	return callMask(secretValues(stored), public, ctx), nil
 }

@@ -171,3 +171,51 @@ func TestEverySinkMasksEveryForm(t *testing.T) {
 	}
 	assertNoLeak(t, "service log", logs.String())
 }
+
+// publicScript keeps a plain form value (the vendor URL) and a session token in its context
+// and writes both, in a record and in its output.
+const publicScript = `$Integration = New-DynamicIntegration -Init {
+    param([Parameter(Mandatory)][string]$ApiUrl, [Parameter(Mandatory)][Password(StripValue)]$ApiKey)
+    $IntegrationContext.Url = $ApiUrl
+    $IntegrationContext.Session = 'session-' + $ApiKey.Length + '-9f8e7d6c'
+    [OpResult]::Ok()
+} -HealthCheck { New-HealthyResult }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    Write-Host "calling $($IntegrationContext.Url) with $($IntegrationContext.Session)"
+    [pscustomobject]@{ clientId = '1'; clientName = 'c'; url = $IntegrationContext.Url; session = $IntegrationContext.Session }
+}
+$Integration
+`
+
+// TestPublicContextValuesShowInClear: a context string equal to a plain form value (the vendor
+// URL) shows in records and output; a session token the script made stays masked in both.
+func TestPublicContextValuesShowInClear(t *testing.T) {
+	ctx := testCtx(t)
+	e, _ := newEngine(t, Config{})
+	typ, err := e.CreateType(ctx, TypeInput{Name: "Public", Script: publicScript})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const url = "https://vendor.example/api"
+	inst, err := e.CreateInstance(ctx, InstanceInput{Name: "p", TypeID: typ.ID, FormData: map[string]any{"ApiUrl": url, "ApiKey": "k-123456"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.Call(ctx, inst.ID, "GetClients", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, _ := json.Marshal(res.Output)
+	var recs []string
+	for _, r := range res.Records {
+		recs = append(recs, r.Message)
+	}
+	for where, text := range map[string]string{"output": string(out), "records": strings.Join(recs, "\n")} {
+		if !strings.Contains(text, url) {
+			t.Errorf("%s hides the public URL: %s", where, text)
+		}
+		if strings.Contains(text, "9f8e7d6c") || !strings.Contains(text, "********") {
+			t.Errorf("%s does not mask the session token: %s", where, text)
+		}
+	}
+}

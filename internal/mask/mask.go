@@ -96,6 +96,34 @@ func (s *Set) AddJSON(doc []byte) error {
 	return nil
 }
 
+// AddContext registers the string leaves of an $IntegrationContext document that are secret
+// under psbridge's rule: every string except those equal to a public value. Public values are
+// what the integration's form holds outside [Password()] fields (a vendor URL, a tenant
+// name): the form and the API show them anyway, so masking them would only hide useful
+// output. Everything else a script put in its context (session tokens, auth headers, values
+// derived from a password) stays masked. A document that does not parse is an error and adds
+// nothing.
+func (s *Set) AddContext(doc []byte, public []string) error {
+	doc = bytes.TrimSpace(doc)
+	if len(doc) == 0 {
+		return nil
+	}
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		return fmt.Errorf("mask: context document: %w", err)
+	}
+	skip := make(map[string]bool, len(public))
+	for _, p := range public {
+		skip[p] = true
+	}
+	for _, leaf := range StringLeaves(v, nil) {
+		if !skip[leaf] {
+			s.Add(leaf)
+		}
+	}
+	return nil
+}
+
 // StringLeaves appends every non-empty string inside a decoded JSON value to out, skipping
 // the type tags of typed values ({"$psbridgeType": tag, "value": v} contributes v only).
 func StringLeaves(v any, out []string) []string {

@@ -143,3 +143,40 @@ func TestVariantsCoverEveryForm(t *testing.T) {
 		t.Error("a 3-byte secret has variants")
 	}
 }
+
+func TestAddContextSkipsPublicValues(t *testing.T) {
+	cases := []struct {
+		name   string
+		doc    string
+		public []string
+		masked []string
+		clear  []string
+	}{
+		{"public url, secret token", `{"Url":"https://v.example/","Token":"tok-abcdef"}`, []string{"https://v.example/"},
+			[]string{"tok-abcdef"}, []string{"https://v.example/"}},
+		{"derived from a public value is secret", `{"Url":"https://v.example/api"}`, []string{"https://v.example/"},
+			[]string{"https://v.example/api"}, nil},
+		{"no public values", `{"a":{"b":["x-secret-1"]}}`, nil, []string{"x-secret-1"}, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			s := NewSet()
+			if err := s.AddContext([]byte(tc.doc), tc.public); err != nil {
+				t.Fatal(err)
+			}
+			for _, m := range tc.masked {
+				if got := s.String("<" + m + ">"); got != "<"+Mask+">" {
+					t.Errorf("%q not masked: %q", m, got)
+				}
+			}
+			for _, c := range tc.clear {
+				if got := s.String(c); got != c {
+					t.Errorf("%q masked: %q", c, got)
+				}
+			}
+		})
+	}
+	if err := NewSet().AddContext([]byte("{not json"), nil); err == nil {
+		t.Fatal("a context that does not parse must be an error")
+	}
+}

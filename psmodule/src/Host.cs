@@ -170,7 +170,7 @@ namespace PSBridge.Host
         {
             if (Context != null)
             {
-                try { Masker.AddLeaves(Context); } catch { }
+                try { Masker.AddContextLeaves(Context); } catch { }
             }
             return Masker.Apply(text);
         }
@@ -631,8 +631,13 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
 
             var state = new CallState { Id = Str(p, "callId") ?? ("call-" + Interlocked.Increment(ref _seq)), Masker = new Masker(), Instance = inst };
             AddSecrets(state.Masker, p["secrets"]);
+            if (p["public"] is JsonArray pub)
+            {
+                foreach (var v in pub)
+                    if (v is JsonValue jv && jv.GetValueKind() == JsonValueKind.String) state.Masker.Public.Add(jv.GetValue<string>());
+            }
             Hashtable context = HostJson.FromTypedNode(p["context"]) as Hashtable ?? new Hashtable(StringComparer.OrdinalIgnoreCase);
-            state.Masker.AddLeaves(context);
+            state.Masker.AddContextLeaves(context);
             state.Context = context;
 
             var declared = HostSchema.DeclaredParameters(block);
@@ -647,6 +652,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                     if (declared.TryGetValue(name, out var decl))
                     {
                         if (HostSchema.IsPassword(decl)) state.Masker.AddLeaves(e.Value);
+                        else if (e.Value is string plain) state.Masker.Public.Add(plain);
                         bind[decl.Name.VariablePath.UserPath] = ConvertArgument(name, e.Value, decl);
                     }
                 }
@@ -729,7 +735,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             try { v = rs.SessionStateProxy.GetVariable("global:IntegrationContext"); } catch { }
             if (v is PSObject pso) v = pso.BaseObject;
             if (v == null) v = state.Context;
-            state.Masker.AddLeaves(v);
+            state.Masker.AddContextLeaves(v);
             return HostJson.ToTypedNode(v) ?? new JsonObject();
         }
 

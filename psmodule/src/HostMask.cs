@@ -47,6 +47,20 @@ namespace PSBridge.Host
             AddLeaves(value, 0);
         }
 
+        /// <summary>Values that are not secret although they sit in $IntegrationContext: the
+        /// integration's plain (not [Password()]) form values, which the form shows anyway.</summary>
+        public readonly HashSet<string> Public = new HashSet<string>(StringComparer.Ordinal);
+
+        private bool _context;
+
+        /// <summary>Registers the string leaves of $IntegrationContext except <see cref="Public"/>
+        /// values: everything else a script keeps there (tokens, headers) is secret.</summary>
+        public void AddContextLeaves(object value)
+        {
+            _context = true;
+            try { AddLeaves(value, 0); } finally { _context = false; }
+        }
+
         private void AddLeaves(object value, int depth)
         {
             if (value == null || depth > 8) return;
@@ -66,7 +80,9 @@ namespace PSBridge.Host
             }
             switch (value)
             {
-                case string s: Add(s); return;
+                case string s:
+                    if (!(_context && Public.Contains(s))) Add(s);
+                    return;
                 case System.Security.SecureString ss:
                     Add(new System.Net.NetworkCredential("", ss).Password);
                     return;
