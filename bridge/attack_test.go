@@ -296,3 +296,19 @@ func spawningServer() {
 		}})
 	os.Exit(0)
 }
+
+// TestAttackUninterruptibleCallEndsAtTheDeadline: a call blocked where PowerShell cannot stop
+// it ([Threading.Thread]::Sleep) under [ScriptTimeout] is ended by killing its worker at
+// deadline + Grace (it took deadline + 2 × Grace before). The time is logged, not asserted.
+func TestAttackUninterruptibleCallEndsAtTheDeadline(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, Grace: time.Second})
+	invoke(t, p, bridge.Call{Script: method("stuck", "'warm'"), Method: "GetClients"}) // load it first
+	start := time.Now()
+	_, err := p.Invoke(context.Background(), bridge.Call{Script: method("stuck", "[ScriptTimeout(TimeoutSeconds = 2)] param()\n[Threading.Thread]::Sleep(60000)"), Method: "GetClients"})
+	d := time.Since(start)
+	if !errors.Is(err, bridge.ErrTimeout) || !strings.Contains(err.Error(), "killed") {
+		t.Fatalf("err = %v, want ErrTimeout saying the worker was killed", err)
+	}
+	t.Logf("a 2 s [ScriptTimeout] with a 1 s grace ended after %s", d.Round(10*time.Millisecond))
+	healthy(t, p, 1)
+}
