@@ -8,12 +8,14 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/internal/mask"
 )
 
 const runUsage = `Usage: psbridge run SCRIPT [--module FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
@@ -138,8 +140,20 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return reportCallError(stderr, "Init", err)
 	}
+	// What this command prints is masked like every other sink: the [Password()] values and
+	// the context's strings that are not plain form values (docs/masking.md).
+	set := mask.NewSet(secrets...)
+	var public []string
+	for _, v := range values {
+		if str, ok := v.(string); ok && !slices.Contains(secrets, str) {
+			public = append(public, str)
+		}
+	}
+	if set.AddContext(initRes.Context, public) != nil {
+		set.Add(string(initRes.Context))
+	}
 	if msg, failed := initRes.OpResultFailure(); failed {
-		return &exitError{code: exitFailure, err: fmt.Errorf("Init returned a failed OpResult: %s", msg)}
+		return &exitError{code: exitFailure, err: fmt.Errorf("Init returned a failed OpResult: %s", set.String(msg))}
 	}
 
 	method := "HealthCheck"
@@ -155,9 +169,12 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		method = *call
 	}
 	res, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: method, Args: methodArgs, Context: initRes.Context,
-		Secrets: secrets, Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
+		Secrets: secrets, Public: public, Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
 	if err != nil {
 		return reportCallError(stderr, method, err)
+	}
+	for i, o := range res.Output {
+		res.Output[i] = set.JSON(o)
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
@@ -174,7 +191,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	_ = json.Unmarshal(health, &h)
 	if health == nil || !strings.EqualFold(h.Status, "Healthy") {
-		return &exitError{code: exitFailure, err: fmt.Errorf("HealthCheck did not report healthy: %s", strings.TrimSpace(h.Status+" "+h.Message))}
+		return &exitError{code: exitFailure, err: fmt.Errorf("HealthCheck did not report healthy: %s", set.String(strings.TrimSpace(h.Status+" "+h.Message)))}
 	}
 	return nil
 }
