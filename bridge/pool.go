@@ -357,10 +357,11 @@ func (p *Pool) Stats() Stats {
 	for w := range p.all {
 		workers = append(workers, w)
 		s.WorkerPID = append(s.WorkerPID, w.pid)
+		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, Group: w.group, Calls: int(w.callCount.Load()), Busy: !idle[w]})
 	}
 	p.mu.Unlock()
-	for _, w := range workers {
-		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, Group: w.group, RSS: w.rss(), Calls: int(w.callCount.Load()), Busy: !idle[w]})
+	for i, w := range workers { // outside the lock: a read of /proc per worker
+		s.PerWorker[i].RSS = w.rss()
 	}
 	return s
 }

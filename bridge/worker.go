@@ -65,6 +65,7 @@ type worker struct {
 	reasonMu  sync.Mutex    // guards reason
 	reason    string        // why the worker was killed or is broken, once known
 	faulted   atomic.Bool   // the protocol broke: never route another call here
+	pwshPID   atomic.Int64  // pwsh's pid from the handshake (the launcher's child)
 	callCount atomic.Int64  // calls served, for Stats
 
 	// Owned by whoever holds the worker, or the pool's lock (group).
@@ -257,6 +258,7 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	select {
 	case info := <-w.ready:
 		w.info = info
+		w.pwshPID.Store(int64(info.PID))
 		w.stray.seal()
 		if info.PID > 0 && info.PID != w.pid {
 			w.tree = sandbox.NewTree(w.pid, info.PID)
@@ -306,8 +308,8 @@ func (w *worker) alive() bool {
 // kill ends the worker at once: pwsh is killed, and its launcher kills every process below it
 // (even those that left the process group) before it exits. The process group is the backstop.
 func (w *worker) kill() {
-	if w.info.PID > 0 && w.info.PID != w.pid {
-		_ = syscall.Kill(w.info.PID, syscall.SIGKILL)
+	if pid := int(w.pwshPID.Load()); pid > 0 && pid != w.pid {
+		_ = syscall.Kill(pid, syscall.SIGKILL)
 		_ = syscall.Kill(w.pid, syscall.SIGTERM)
 		go func() {
 			select {
