@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -22,11 +24,23 @@ const PwshInstallHelp = `Install PowerShell 7.4 or later, then run psbridge agai
                                   (runs: dotnet tool install --tool-path ~/.cache/psbridge/pwsh PowerShell)
                                   or: dotnet tool install --global PowerShell  (lands in ~/.dotnet/tools)
   - Debian/Ubuntu packages:       https://learn.microsoft.com/powershell/scripting/install/installing-powershell-on-linux
+  - Windows:                      winget install --id Microsoft.PowerShell
+  - macOS (Homebrew):             brew install --cask powershell
   - or point psbridge at a pwsh:  --pwsh /path/to/pwsh  or  PSBRIDGE_PWSH=/path/to/pwsh`
 
+// PwshName is the file name of the pwsh binary on this system ("pwsh.exe" on Windows).
+var PwshName = pwshName(runtime.GOOS)
+
+func pwshName(goos string) string {
+	if goos == "windows" {
+		return "pwsh.exe"
+	}
+	return "pwsh"
+}
+
 // FindPwsh locates the pwsh binary: the explicit path if given, then $PSBRIDGE_PWSH, then PATH,
-// then the .NET global and local tool folders and the usual install locations. The error lists
-// every place it looked and how to install pwsh.
+// then the .NET global and local tool folders and the usual install locations (see
+// pwshCandidates). The error lists every place it looked and how to install pwsh.
 func FindPwsh(explicit string) (string, error) {
 	var looked []string
 	try := func(p string) (string, bool) {
@@ -35,7 +49,11 @@ func FindPwsh(explicit string) (string, error) {
 		}
 		looked = append(looked, p)
 		st, err := os.Stat(p)
-		if err != nil || st.IsDir() || st.Mode()&0o111 == 0 {
+		if err != nil && runtime.GOOS == "windows" && !strings.EqualFold(filepath.Ext(p), ".exe") {
+			p += ".exe" // --pwsh C:\tools\pwsh means pwsh.exe
+			st, err = os.Stat(p)
+		}
+		if err != nil || !isExecutable(runtime.GOOS, st) {
 			return "", false
 		}
 		abs, err := filepath.Abs(p)
@@ -62,29 +80,135 @@ func FindPwsh(explicit string) (string, error) {
 		}
 	}
 	looked = append(looked, "$PATH")
-	var candidates []string
-	if d := ManagedPwshDir(); d != "" {
-		candidates = append(candidates, filepath.Join(d, "pwsh"))
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		candidates = append(candidates, filepath.Join(home, ".dotnet", "tools", "pwsh"))
-	}
-	if wd, err := os.Getwd(); err == nil {
-		// Where .ci/run and the README's test command install it (dotnet tool install --tool-path .tools/pwsh).
-		for dir := wd; ; dir = filepath.Dir(dir) {
-			candidates = append(candidates, filepath.Join(dir, ".tools", "pwsh", "pwsh"))
-			if filepath.Dir(dir) == dir {
-				break
-			}
-		}
-	}
-	candidates = append(candidates, "/opt/microsoft/powershell/7/pwsh", "/usr/local/bin/pwsh", "/usr/bin/pwsh")
-	for _, c := range candidates {
+	for _, c := range pwshCandidates(hostSearch()) {
 		if p, ok := try(c); ok {
 			return p, nil
 		}
 	}
 	return "", fmt.Errorf("pwsh not found (looked in: %s)\n%s", strings.Join(looked, ", "), PwshInstallHelp)
+}
+
+// isExecutable reports whether st is a file the system can run: on Windows any regular file
+// (executability is the .exe name there), elsewhere one with an execute bit.
+func isExecutable(goos string, st os.FileInfo) bool {
+	if st.IsDir() {
+		return false
+	}
+	return goos == "windows" || st.Mode()&0o111 != 0
+}
+
+// pwshSearch is what the list of places pwsh may be installed depends on; FindPwsh fills it
+// from this system, tests inject another.
+type pwshSearch struct {
+	goos    string
+	getenv  func(string) string
+	home    string // the user's home directory ("" when unknown)
+	managed string // ManagedPwshDir
+	wd      string // the working directory ("" when unknown)
+}
+
+func hostSearch() pwshSearch {
+	s := pwshSearch{goos: runtime.GOOS, getenv: os.Getenv, managed: ManagedPwshDir()}
+	if home, err := os.UserHomeDir(); err == nil {
+		s.home = home
+	}
+	if wd, err := os.Getwd(); err == nil {
+		s.wd = wd
+	}
+	return s
+}
+
+// pwshCandidates lists where pwsh may be installed, in the order FindPwsh tries them after
+// PATH: psbridge's own cache, the .NET global tools folder, a .tools/pwsh beside the working
+// directory or above it (where .ci/run installs it), then where the system's packages put it.
+func pwshCandidates(s pwshSearch) []string {
+	name := pwshName(s.goos)
+	join := func(elem ...string) string { return joinPath(s.goos, elem...) }
+	var candidates []string
+	if s.managed != "" {
+		candidates = append(candidates, join(s.managed, name))
+	}
+	home := s.home
+	if s.goos == "windows" && s.getenv("USERPROFILE") != "" {
+		home = s.getenv("USERPROFILE")
+	}
+	if home != "" {
+		candidates = append(candidates, join(home, ".dotnet", "tools", name))
+	}
+	if s.wd != "" {
+		// Where .ci/run and the README's test command install it (dotnet tool install --tool-path .tools/pwsh).
+		for dir := s.wd; ; {
+			candidates = append(candidates, join(dir, ".tools", "pwsh", name))
+			parent := parentDir(s.goos, dir)
+			if parent == dir {
+				break
+			}
+			dir = parent
+		}
+	}
+	switch s.goos {
+	case "windows":
+		programFiles := s.getenv("ProgramFiles")
+		if programFiles == "" {
+			programFiles = `C:\Program Files`
+		}
+		candidates = append(candidates, join(programFiles, "PowerShell", "7", name))
+		if w := s.getenv("ProgramW6432"); w != "" && !strings.EqualFold(w, programFiles) {
+			candidates = append(candidates, join(w, "PowerShell", "7", name))
+		}
+	case "darwin":
+		// The .pkg installer (linked from /usr/local/bin), Homebrew on Apple silicon, and the
+		// .pkg's own folder.
+		candidates = append(candidates, "/usr/local/bin/pwsh", "/opt/homebrew/bin/pwsh", "/usr/local/microsoft/powershell/7/pwsh")
+	default:
+		candidates = append(candidates, "/opt/microsoft/powershell/7/pwsh", "/usr/local/bin/pwsh", "/usr/bin/pwsh")
+	}
+	return candidates
+}
+
+// joinPath joins path elements with goos's separator: path.Join for Unix systems,
+// filepath.Join for Windows on Windows, and for Windows paths elsewhere (tests) a plain join
+// with '\'.
+func joinPath(goos string, elem ...string) string {
+	if goos != "windows" {
+		return path.Join(elem...)
+	}
+	if runtime.GOOS == "windows" {
+		return filepath.Join(elem...)
+	}
+	var parts []string
+	for i, e := range elem {
+		if i > 0 {
+			e = strings.TrimLeft(e, `\/`)
+		}
+		if i < len(elem)-1 {
+			e = strings.TrimRight(e, `\/`)
+		}
+		if e != "" {
+			parts = append(parts, e)
+		}
+	}
+	return strings.Join(parts, `\`)
+}
+
+// parentDir is filepath.Dir for goos's paths (see joinPath); the root is its own parent.
+func parentDir(goos, dir string) string {
+	if goos != "windows" {
+		return path.Dir(dir)
+	}
+	if runtime.GOOS == "windows" {
+		return filepath.Dir(dir)
+	}
+	i := strings.LastIndexAny(dir, `\/`)
+	switch {
+	case i < 0:
+		return dir
+	case i == 0:
+		return dir[:1]
+	case dir[i-1] == ':':
+		return dir[:i+1] // C:\
+	}
+	return dir[:i]
 }
 
 // ManagedPwshDir is where 'psbridge install-pwsh' installs pwsh (a .NET tool path inside the
@@ -160,10 +284,11 @@ func pwshCommand(pwsh string) (string, []string) {
 	if err != nil {
 		return pwsh, nil
 	}
-	dir := filepath.Dir(real)
-	dlls, _ := filepath.Glob(filepath.Join(dir, ".store", "powershell", "*", "powershell", "*", "tools", "*", "any", "unix", "pwsh.dll"))
-	if len(dlls) == 0 {
-		dlls, _ = filepath.Glob(filepath.Join(dir, ".store", "powershell", "*", "powershell", "*", "tools", "*", "any", "pwsh.dll"))
+	var dlls []string
+	for _, pattern := range toolDLLPatterns(runtime.GOOS, filepath.Dir(real)) {
+		if dlls, _ = filepath.Glob(pattern); len(dlls) > 0 {
+			break
+		}
 	}
 	if len(dlls) != 1 {
 		return pwsh, nil // none, or several versions: let the launcher choose
@@ -175,19 +300,33 @@ func pwshCommand(pwsh string) (string, []string) {
 	return dotnet, []string{dlls[0]}
 }
 
+// toolDLLPatterns are the globs, in order, that find pwsh.dll in the tool store beside a .NET
+// tool launcher in dir: the package keeps one build per OS family ("unix", "win") below "any".
+func toolDLLPatterns(goos, dir string) []string {
+	family := "unix"
+	if goos == "windows" {
+		family = "win"
+	}
+	base := []string{dir, ".store", "powershell", "*", "powershell", "*", "tools", "*", "any"}
+	return []string{
+		joinPath(goos, append(base, family, "pwsh.dll")...),
+		joinPath(goos, append(base, "pwsh.dll")...),
+	}
+}
+
 // findDotnetHost finds the dotnet host the way the .NET tool launcher does: DOTNET_ROOT,
 // then PATH, then the usual install locations.
 func findDotnetHost() string {
 	var candidates []string
 	if root := os.Getenv("DOTNET_ROOT"); root != "" {
-		candidates = append(candidates, filepath.Join(root, "dotnet"))
+		candidates = append(candidates, filepath.Join(root, dotnetName(runtime.GOOS)))
 	}
 	if p, err := exec.LookPath("dotnet"); err == nil {
 		candidates = append(candidates, p)
 	}
-	candidates = append(candidates, "/usr/share/dotnet/dotnet", "/usr/lib/dotnet/dotnet", "/usr/local/share/dotnet/dotnet")
+	candidates = append(candidates, dotnetLocations(runtime.GOOS, os.Getenv)...)
 	for _, c := range candidates {
-		if st, err := os.Stat(c); err == nil && !st.IsDir() && st.Mode()&0o111 != 0 {
+		if st, err := os.Stat(c); err == nil && isExecutable(runtime.GOOS, st) {
 			if abs, err := filepath.EvalSymlinks(c); err == nil {
 				return abs
 			}
@@ -195,4 +334,26 @@ func findDotnetHost() string {
 		}
 	}
 	return ""
+}
+
+func dotnetName(goos string) string {
+	if goos == "windows" {
+		return "dotnet.exe"
+	}
+	return "dotnet"
+}
+
+// dotnetLocations are where the .NET installers put the dotnet host.
+func dotnetLocations(goos string, getenv func(string) string) []string {
+	switch goos {
+	case "windows":
+		programFiles := getenv("ProgramFiles")
+		if programFiles == "" {
+			programFiles = `C:\Program Files`
+		}
+		return []string{joinPath(goos, programFiles, "dotnet", "dotnet.exe")}
+	case "darwin":
+		return []string{"/usr/local/share/dotnet/dotnet", "/usr/local/bin/dotnet", "/opt/homebrew/bin/dotnet"}
+	}
+	return []string{"/usr/share/dotnet/dotnet", "/usr/lib/dotnet/dotnet", "/usr/local/share/dotnet/dotnet"}
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -62,6 +63,7 @@ type worker struct {
 	statmClosed bool
 
 	tree      *sandbox.Tree // what the worker's calls start, for sweep
+	plat      platProc      // the platform's handle on the process tree (proc_*.go)
 	reasonMu  sync.Mutex    // guards reason
 	reason    string        // why the worker was killed or is broken, once known
 	faulted   atomic.Bool   // the protocol broke: never route another call here
@@ -172,6 +174,7 @@ func workerEnv(dir string, memoryLimit int64) []string {
 		"DOTNET_CLI_TELEMETRY_OPTOUT=1",
 		"DOTNET_NOLOGO=1",
 	)
+	env = append(env, platformEnv(dir)...)
 	// Dynamic PGO adds an instrumented tier that every hot method of the PowerShell engine
 	// passes through before it is fully optimised; a worker spends its first thousands of
 	// calls (and often its whole life, with MaxCallsPerWorker at 1000) paying for it, and
@@ -221,17 +224,26 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	}
 	prog, args := pwshCommand(cfg.pwsh)
 	cmd := exec.Command(prog, append(args, "-NoLogo", "-NoProfile", "-NonInteractive", "-File", cfg.script)...)
-	cmd.ExtraFiles = []*os.File{toWorkerR, fromWorkerW} // fds 3 and 4
 	cmd.Stdout = w.stray
 	cmd.Stderr = w.stray
 	cmd.Env = workerEnv(dir, cfg.memoryLimit)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	// The protocol pipes (fds 3 and 4 on Unix, inherited handles on Windows), the process
+	// group or job object: proc_*.go.
+	if err := w.plat.prepare(cmd, toWorkerR, fromWorkerW); err != nil {
+		toWorkerR.Close()
+		toWorkerW.Close()
+		fromWorkerR.Close()
+		fromWorkerW.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker: %w", err)
+	}
 	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: append([]string{cfg.root}, cfg.deny...), Private: dir, Account: cfg.cred}); err != nil {
 		toWorkerR.Close()
 		toWorkerW.Close()
 		fromWorkerR.Close()
 		fromWorkerW.Close()
+		w.plat.release()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start worker: %w", err)
 	}
@@ -242,6 +254,7 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 		toWorkerW.Close()
 		fromWorkerR.Close()
 		fromWorkerW.Close()
+		w.plat.release()
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("start worker %s: %w", cfg.pwsh, err)
 	}
@@ -249,6 +262,15 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	fromWorkerW.Close()
 	w.cmd = cmd
 	w.pid = cmd.Process.Pid
+	if err := w.plat.started(cmd.Process.Pid); err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		w.plat.release()
+		toWorkerW.Close()
+		fromWorkerR.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("start worker %s: %w", cfg.pwsh, err)
+	}
 	w.log = cfg.log.With().Str("component", "worker").Int("worker_pid", w.pid).Logger()
 	w.conn = newConn(toWorkerW, fromWorkerR, w)
 	go w.wait(fromWorkerR)
@@ -283,7 +305,8 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 func (w *worker) wait(fromWorker *os.File) {
 	err := w.cmd.Wait()
 	// Take down any grandchildren still in the group (background Start-Process and the like).
-	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
+	w.killTree()
+	w.plat.release()
 	w.exitErr = err
 	if err == nil {
 		w.exitErr = errors.New("exit status 0")
@@ -303,24 +326,6 @@ func (w *worker) alive() bool {
 	default:
 		return true
 	}
-}
-
-// kill ends the worker at once: pwsh is killed, and its launcher kills every process below it
-// (even those that left the process group) before it exits. The process group is the backstop.
-func (w *worker) kill() {
-	if pid := int(w.pwshPID.Load()); pid > 0 && pid != w.pid {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-		_ = syscall.Kill(w.pid, syscall.SIGTERM)
-		go func() {
-			select {
-			case <-w.exited:
-			case <-time.After(5 * time.Second):
-				_ = syscall.Kill(-w.pid, syscall.SIGKILL)
-			}
-		}()
-		return
-	}
-	_ = syscall.Kill(-w.pid, syscall.SIGKILL)
 }
 
 // killFor kills the worker and records why, for the error of the call it was running.
@@ -375,46 +380,13 @@ func (w *worker) stop(grace time.Duration) {
 		return
 	case <-time.After(grace):
 	}
-	_ = syscall.Kill(-w.pid, syscall.SIGTERM)
+	w.terminateTree()
 	select {
 	case <-w.exited:
 	case <-time.After(grace):
 		w.kill()
 		<-w.exited
 	}
-}
-
-// rss returns the worker's resident set size in bytes (0 when unknown): that of the process
-// running PowerShell, which reported its pid in the handshake (a launcher may sit between).
-//
-// The pool asks after every call, so this is on the hot path: it reads /proc/<pid>/statm
-// (the same counter as VmRSS in /proc/<pid>/status, which is far costlier to produce for a
-// process with pwsh's many threads) through a descriptor kept open for the worker's life,
-// so a check is one pread of a few microseconds instead of tens. The descriptor stays
-// bound to the process, never to a later process that reuses the pid.
-func (w *worker) rss() int64 {
-	w.statmMu.Lock()
-	defer w.statmMu.Unlock()
-	if w.statmClosed {
-		return 0
-	}
-	if w.statm == nil {
-		pid := w.pid
-		if w.info.PID > 0 {
-			pid = w.info.PID
-		}
-		f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/statm")
-		if err != nil {
-			return 0
-		}
-		w.statm = f
-	}
-	var buf [128]byte
-	n, err := w.statm.ReadAt(buf[:], 0)
-	if n == 0 && err != nil {
-		return 0
-	}
-	return parseStatmRSS(buf[:n])
 }
 
 // parseStatmRSS reads the resident pages (second field) of /proc/<pid>/statm, in bytes.
@@ -620,7 +592,7 @@ func (w *worker) deathReason(err error) string {
 }
 
 // describeExit puts a worker's exit status in words: through the sandbox launcher, status
-// 128+N means pwsh was killed by signal N.
+// 128+N means pwsh was killed by signal N (on Windows, 137 is a worker killed through its job).
 func describeExit(err error) string {
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
@@ -628,7 +600,7 @@ func describeExit(err error) string {
 			switch {
 			case ws.Signaled():
 				return fmt.Sprintf("the worker was killed by signal %d (%s)", int(ws.Signal()), ws.Signal())
-			case ws.ExitStatus() == sandbox.ExitLauncherFailed:
+			case ws.ExitStatus() == sandbox.ExitLauncherFailed && runtime.GOOS == "linux":
 				return "the worker's sandbox could not start pwsh"
 			case ws.ExitStatus() > sandbox.ExitSignalBase && ws.ExitStatus() < sandbox.ExitSignalBase+65:
 				sig := syscall.Signal(ws.ExitStatus() - sandbox.ExitSignalBase)

@@ -3,7 +3,8 @@
 Entry point of a psbridge worker process.
 .DESCRIPTION
 Started by the psbridge supervisor as `pwsh -NoLogo -NoProfile -NonInteractive -File worker.ps1`
-with the JSON-RPC pipes on file descriptors 3 and 4 (docs/protocol.md). Loads the compiled
+with the JSON-RPC pipes on file descriptors 3 and 4 (on Windows: the inherited handles named in
+$env:PSBRIDGE_PROTOCOL_HANDLES; docs/protocol.md). Loads the compiled
 worker host and serves requests until the supervisor closes the pipe or asks it to shut down.
 #>
 Set-StrictMode -Version 3.0

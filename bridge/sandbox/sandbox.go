@@ -17,7 +17,8 @@
 // The launcher is the same executable as the server: Wrap rewrites an exec.Cmd to start
 // os.Executable() with a spec in its environment, and this package's init function notices
 // the spec and becomes the launcher before main (or a test binary's TestMain) runs.
-// On systems other than Linux, Wrap leaves the command as it is and Probe says so.
+// On systems other than Linux, Wrap confines nothing (on macOS it still switches to
+// Policy.Account) and Probe says so.
 package sandbox
 
 import (

@@ -2,14 +2,9 @@
 
 package sandbox
 
-import "os/exec"
-
-// Wrap leaves cmd as it is: confinement is implemented for Linux only.
-func Wrap(cmd *exec.Cmd, p Policy) error { return nil }
-
 // Probe reports that this system gets no confinement from psbridge.
 func Probe() Report {
-	return Report{Notes: []string{"confinement is implemented for Linux only: workers run with this user's rights"}}
+	return Report{Notes: []string{"confinement (Landlock, the cleaning launcher) is implemented for Linux only: scripts can read every file the workers' account can"}}
 }
 
 // Tree is a no-op outside Linux.

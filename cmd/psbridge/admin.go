@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -61,7 +62,9 @@ func startAdminSocket(dataDir string, st *store.Store, log *zerolog.Logger) (*ad
 		_ = os.Remove(a.secr)
 		return nil, fmt.Errorf("admin socket: %w", err)
 	}
-	if err := os.Chmod(a.sock, 0o600); err != nil {
+	// Windows keeps no permission bits on a socket (its ACL comes from the data directory);
+	// the secret file guards the API there as here.
+	if err := os.Chmod(a.sock, 0o600); err != nil && runtime.GOOS != "windows" {
 		ln.Close()
 		_ = os.Remove(a.secr)
 		return nil, fmt.Errorf("admin socket: %w", err)

@@ -9,14 +9,10 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web/console"
@@ -86,6 +82,11 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 
 	in, out := os.Stdin, stdout
+	if *local {
+		if err := console.Supported(); err != nil {
+			return &exitError{code: exitEnv, err: err}
+		}
+	}
 	cols, rows := termSize(in)
 	var conn console.Conn
 	if *local {
@@ -135,27 +136,9 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	resize := make(chan [2]int, 1)
-	winch := make(chan os.Signal, 1)
-	signal.Notify(winch, syscall.SIGWINCH)
-	stopWinch := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-winch:
-				if c, r := termSize(in); c > 0 {
-					select {
-					case resize <- [2]int{c, r}:
-					default:
-					}
-				}
-			case <-stopWinch:
-				return
-			}
-		}
-	}()
+	stopResize := watchResize(in, resize) // term_*.go
 	code, runErr := console.Run(ctx, conn, in, out, resize)
-	signal.Stop(winch)
-	close(stopWinch)
+	stopResize()
 	restore()
 
 	switch {
@@ -261,35 +244,4 @@ func localInstance(script string, modules, params []string) (console.ConsoleInst
 		inst.FormData[name] = v
 	}
 	return inst, nil
-}
-
-// termSize returns the terminal size of f, or 0, 0 when f is not a terminal.
-func termSize(f *os.File) (cols, rows int) {
-	ws, err := unix.IoctlGetWinsize(int(f.Fd()), unix.TIOCGWINSZ)
-	if err != nil || ws.Col == 0 {
-		return 0, 0
-	}
-	return int(ws.Col), int(ws.Row)
-}
-
-// makeRaw puts the terminal f into raw mode (keystrokes pass through unprocessed, no local
-// echo) and returns the function that restores it. Not a terminal: nothing to do.
-func makeRaw(f *os.File) (func(), error) {
-	fd := int(f.Fd())
-	old, err := unix.IoctlGetTermios(fd, unix.TCGETS)
-	if err != nil {
-		return func() {}, nil
-	}
-	raw := *old
-	raw.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-	raw.Oflag &^= unix.OPOST
-	raw.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-	raw.Cflag &^= unix.CSIZE | unix.PARENB
-	raw.Cflag |= unix.CS8
-	raw.Cc[unix.VMIN] = 1
-	raw.Cc[unix.VTIME] = 0
-	if err := unix.IoctlSetTermios(fd, unix.TCSETS, &raw); err != nil {
-		return nil, fmt.Errorf("console: raw terminal mode: %w", err)
-	}
-	return func() { _ = unix.IoctlSetTermios(fd, unix.TCSETS, old) }, nil
 }

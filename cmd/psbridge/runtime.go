@@ -70,7 +70,7 @@ func installPwsh(ctx context.Context, toolVersion string, out io.Writer) error {
 		return fmt.Errorf("install pwsh: the .NET SDK (dotnet) is not on PATH\n%s", bridge.PwshInstallHelp)
 	}
 	verb := "install"
-	if _, err := os.Stat(filepath.Join(dir, "pwsh")); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, bridge.PwshName)); err == nil {
 		verb = "update"
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
@@ -104,7 +104,7 @@ Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` Power
 	if err := installPwsh(ctx, *toolVersion, stdout); err != nil {
 		return &exitError{code: exitEnv, err: err}
 	}
-	pwsh, err := findPwsh(ctx, filepath.Join(bridge.ManagedPwshDir(), "pwsh"), false, stderr)
+	pwsh, err := findPwsh(ctx, filepath.Join(bridge.ManagedPwshDir(), bridge.PwshName), false, stderr)
 	if err != nil {
 		return err
 	}

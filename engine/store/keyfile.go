@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 )
 
@@ -26,7 +27,9 @@ func readKeyFile(path string) ([]byte, error) {
 	if !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("key file %s is not a regular file", path)
 	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+	// Windows has no permission bits (Stat reports 0666 for every writable file); the file's
+	// ACL, inherited from the data directory, decides there.
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 && runtime.GOOS != "windows" {
 		return nil, fmt.Errorf("key file %s has permissions %04o; it must not be accessible by group or others (run: chmod 600 %s)", path, perm, path)
 	}
 	data, err := os.ReadFile(path)
@@ -108,6 +111,9 @@ func renameDurable(oldPath, newPath string) error {
 
 // syncDir fsyncs a directory so a rename or create in it survives a crash.
 func syncDir(dir string) error {
+	if runtime.GOOS == "windows" {
+		return nil // a directory cannot be flushed there; NTFS journals the rename itself
+	}
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -1,5 +1,6 @@
 // The worker host: runs inside a pwsh process started by psbridge's Go supervisor and speaks
-// JSON-RPC 2.0 with it over fds 3 and 4 (docs/protocol.md). One integration instance = one runspace.
+// JSON-RPC 2.0 with it over two inherited pipes: fds 3 and 4 on Linux and macOS, the handles named
+// in PSBRIDGE_PROTOCOL_HANDLES on Windows (docs/protocol.md). One integration instance = one runspace.
 using System;
 using System.Buffers;
 using System.Globalization;
@@ -53,7 +54,7 @@ namespace PSBridge.Host
         public const int NoIntegration = -32006;
     }
 
-    /// <summary>Framed, thread-safe JSON-RPC transport over two file descriptors.</summary>
+    /// <summary>Framed, thread-safe JSON-RPC transport over two inherited pipes.</summary>
     internal sealed class Channel
     {
         private const int MaxMessage = 64 << 20;
@@ -65,6 +66,46 @@ namespace PSBridge.Host
 
         [DllImport("libc", SetLastError = true)]
         private static extern int fcntl(int fd, int cmd, int arg);
+
+        [DllImport("kernel32", SetLastError = true)]
+        private static extern bool SetHandleInformation(IntPtr handle, uint mask, uint flags);
+
+        /// <summary>The environment variable that names the pipe handles on Windows ("IN,OUT").</summary>
+        public const string HandlesVariable = "PSBRIDGE_PROTOCOL_HANDLES";
+
+        /// <summary>Where the protocol pipes are, for error messages.</summary>
+        public static string Describe() => OperatingSystem.IsWindows() ? "the handles in " + HandlesVariable : "fds 3 and 4";
+
+        /// <summary>
+        /// Opens the protocol pipes the supervisor passed: fds 3 and 4 on Unix; on Windows, which
+        /// passes no numbered descriptors beyond the standard three, the inherited pipe handles
+        /// whose values PSBRIDGE_PROTOCOL_HANDLES holds. Either way they are made non-inheritable
+        /// before any script runs, so no native child gets them.
+        /// </summary>
+        public static Channel Open()
+        {
+            if (!OperatingSystem.IsWindows()) return new Channel(3, 4);
+            string value = Environment.GetEnvironmentVariable(HandlesVariable);
+            Environment.SetEnvironmentVariable(HandlesVariable, null);
+            string[] parts = (value ?? "").Split(',');
+            if (parts.Length != 2 || !long.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out long inHandle)
+                || !long.TryParse(parts[1], NumberStyles.None, CultureInfo.InvariantCulture, out long outHandle))
+                throw new IOException(HandlesVariable + " is missing or malformed (\"" + value + "\")");
+            var inPtr = new IntPtr(inHandle);
+            var outPtr = new IntPtr(outHandle);
+            const uint HANDLE_FLAG_INHERIT = 1;
+            if (!SetHandleInformation(inPtr, HANDLE_FLAG_INHERIT, 0) || !SetHandleInformation(outPtr, HANDLE_FLAG_INHERIT, 0))
+                throw new IOException("cannot make the protocol handles non-inheritable (error " + Marshal.GetLastWin32Error() + ")");
+            return new Channel(
+                new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(inPtr, true), FileAccess.Read, 1),
+                new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(outPtr, true), FileAccess.Write, 1));
+        }
+
+        private Channel(Stream input, Stream output)
+        {
+            _in = input;
+            _out = output;
+        }
 
         public Channel(int inFd, int outFd)
         {
@@ -274,10 +315,10 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 Prctl(4, 0, 0, 0, 0);
             }
             Channel channel;
-            try { channel = new Channel(3, 4); }
+            try { channel = Channel.Open(); }
             catch (Exception ex)
             {
-                Console.Error.WriteLine("psbridge worker: protocol pipes unavailable (fds 3 and 4): " + ex.Message);
+                Console.Error.WriteLine("psbridge worker: protocol pipes unavailable (" + Channel.Describe() + "): " + ex.Message);
                 return 3;
             }
             string workDir = Environment.GetEnvironmentVariable("PSBRIDGE_WORKER_DIR");

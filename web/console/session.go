@@ -31,10 +31,8 @@ import (
 	"regexp"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
-	"github.com/creack/pty"
 	"github.com/psbridge/psbridge/bridge/sandbox"
 	"github.com/rs/zerolog"
 )
@@ -62,6 +60,10 @@ var (
 	ErrLimit = errors.New("too many console sessions")
 	// ErrClosed means the manager or session is closed.
 	ErrClosed = errors.New("console closed")
+	// ErrUnsupported means this system cannot run console sessions (Windows; see Supported).
+	ErrUnsupported = errors.New("the console is available on Linux and macOS only: it runs pwsh in a pseudo-terminal, " +
+		"which psbridge does not create on Windows (Windows' pseudo console, ConPTY, is not supported yet); " +
+		"from Windows, attach to a psbridge server on Linux or macOS with 'psbridge console --url', or run scripts with 'psbridge run'")
 	// ErrNoInstances means a session for an integration instance was asked for but the manager
 	// has no InstanceSource (or no PSBridge module).
 	ErrNoInstances = errors.New("this console cannot load integration instances")
@@ -200,6 +202,9 @@ type OpenOptions struct {
 // Open starts a session: pwsh in a new pseudo-terminal, in its own session and process group.
 // It fails with a *LimitError when a cap is reached.
 func (m *Manager) Open(ctx context.Context, opts OpenOptions) (*Session, error) {
+	if err := Supported(); err != nil {
+		return nil, err
+	}
 	if opts.User == "" {
 		return nil, errors.New("console: open: no user")
 	}
@@ -412,18 +417,12 @@ func (s *Session) start(ctx context.Context, opts OpenOptions) error {
 	if cols <= 0 || rows <= 0 {
 		cols, rows = DefaultCols, DefaultRows
 	}
-	// Setsid makes pwsh the leader of a new session and of a new process group (pgid = pid),
-	// which is what Setpgid would do; both cannot be set, and the terminal needs the session.
-	attrs := &syscall.SysProcAttr{Setsid: true, Setctty: true, Pdeathsig: syscall.SIGKILL}
 	// Confined like a pool worker, under the cleaning launcher (which becomes the session leader).
 	if err := sandbox.Wrap(cmd, sandbox.Policy{Deny: cfg.Deny, Private: dir}); err != nil {
 		s.closeCtl()
 		return fmt.Errorf("console: %w", err)
 	}
-	if cmd.SysProcAttr != nil {
-		attrs.Pdeathsig = cmd.SysProcAttr.Pdeathsig
-	}
-	ptmx, err := pty.StartWithAttrs(cmd, &pty.Winsize{Cols: uint16(clamp(cols)), Rows: uint16(clamp(rows))}, attrs)
+	ptmx, err := startPTY(cmd, clamp(cols), clamp(rows)) // in its own session and process group (pty_*.go)
 	if err != nil {
 		s.closeCtl()
 		return fmt.Errorf("console: start %s: %w", cfg.Pwsh, err)
@@ -517,7 +516,7 @@ func (s *Session) supervise(readDone chan struct{}) {
 	close(s.waited)
 	// Children pwsh started (jobs, native tools, the dotnet process behind a .NET-tool
 	// launcher) die with it; wait until the kernel has them all gone.
-	_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+	killGroup(s.pid)
 	if !waitGroupGone(s.pid, 10*time.Second) {
 		s.m.log.Warn().Str("session", s.id).Int("pgid", s.pid).Msg("console: processes of the session outlived SIGKILL")
 	}
@@ -549,21 +548,6 @@ func (s *Session) supervise(readDone chan struct{}) {
 	s.mu.Unlock()
 	s.m.log.Info().Str("session", s.id).Int("exit_code", code).Str("reason", s.CloseReason()).Msg("console session closed")
 	close(s.done)
-}
-
-// waitGroupGone polls until no process (zombies included) is left in process group pgid.
-func waitGroupGone(pgid int, timeout time.Duration) bool {
-	end := time.Now().Add(timeout)
-	for {
-		if err := syscall.Kill(-pgid, 0); errors.Is(err, syscall.ESRCH) {
-			return true
-		}
-		if time.Now().After(end) {
-			return false
-		}
-		_ = syscall.Kill(-pgid, syscall.SIGKILL)
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func (s *Session) closeCtl() {
@@ -624,7 +608,7 @@ func (s *Session) Resize(cols, rows int) error {
 	if err := s.touch(); err != nil {
 		return err
 	}
-	if err := pty.Setsize(s.ptmx, &pty.Winsize{Cols: uint16(clamp(cols)), Rows: uint16(clamp(rows))}); err != nil {
+	if err := resizePTY(s.ptmx, clamp(cols), clamp(rows)); err != nil {
 		return fmt.Errorf("console: resize terminal: %w", err)
 	}
 	return nil
@@ -657,11 +641,11 @@ func (s *Session) closeFor(reason string) {
 		}
 		s.mu.Unlock()
 		go func() {
-			_ = syscall.Kill(-s.pid, syscall.SIGTERM)
+			termGroup(s.pid)
 			select {
 			case <-s.waited:
 			case <-time.After(s.m.cfg.KillGrace):
-				_ = syscall.Kill(-s.pid, syscall.SIGKILL)
+				killGroup(s.pid)
 			}
 		}()
 	})

@@ -1,0 +1,37 @@
+//go:build unix
+
+package bridge
+
+import (
+	"os"
+	"os/exec"
+	"syscall"
+)
+
+// platProc is a worker's process tree on Unix: its process group (pgid = the worker's pid).
+// Nothing needs keeping; the group is addressed through the pid.
+type platProc struct{}
+
+// prepare passes the protocol pipes as fds 3 and 4 and puts the worker in a new process
+// group (see sysProcAttr for the rest).
+func (*platProc) prepare(cmd *exec.Cmd, toWorker, fromWorker *os.File) error {
+	cmd.ExtraFiles = []*os.File{toWorker, fromWorker} // fds 3 and 4
+	cmd.SysProcAttr = sysProcAttr()
+	return nil
+}
+
+// started has nothing to do on Unix: the process group exists from the fork.
+func (*platProc) started(pid int) error { return nil }
+
+// release has nothing to free on Unix.
+func (*platProc) release() {}
+
+// killTree kills every process left in the worker's process group.
+func (w *worker) killTree() { _ = syscall.Kill(-w.pid, syscall.SIGKILL) }
+
+// terminateTree asks every process of the worker's process group to stop (SIGTERM).
+func (w *worker) terminateTree() { _ = syscall.Kill(-w.pid, syscall.SIGTERM) }
+
+// platformEnv adds nothing on Unix: HOME, TMPDIR and the XDG variables workerEnv sets are
+// where pwsh and .NET keep their files.
+func platformEnv(dir string) []string { return nil }
