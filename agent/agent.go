@@ -50,6 +50,10 @@ type Config struct {
 	// HTTPClient is used to enroll (default http.DefaultClient).
 	HTTPClient *http.Client
 	Logger     *zerolog.Logger
+	// Drives maps drive names to directories ("C" → "/srv/fake-c") in every script's
+	// runspace, so scripts written for Windows paths (C:\Program Files\…) find files on other
+	// systems; for tests and trials, not for production Windows agents.
+	Drives map[string]string
 	// OnConnect, when set, is called after each welcome (tests wait on it).
 	OnConnect func(computerID int64)
 }
@@ -314,7 +318,7 @@ func (a *Agent) exec(ctx context.Context, id string, run wire.Run, c *wsConn) *w
 		name = "script.ps1"
 	}
 	res, err := a.cfg.Pool.Exec(ctx, bridge.Exec{
-		Name: name, Text: run.Script, Args: run.Args, Timeout: time.Duration(run.TimeoutMs) * time.Millisecond,
+		Name: name, Text: a.drivePrologue() + run.Script, Args: run.Args, Timeout: time.Duration(run.TimeoutMs) * time.Millisecond,
 		OnRecord: func(r bridge.Record) {
 			_ = c.send(wire.Message{Type: wire.TypeRecord, ID: id, Record: &r})
 		},
@@ -326,6 +330,16 @@ func (a *Agent) exec(ctx context.Context, id string, run wire.Run, c *wsConn) *w
 	}
 	out.Output, out.OutputTypes, out.HadErrors = res.Output, res.OutputTypes, res.HadErrors
 	return out
+}
+
+// drivePrologue maps Config.Drives on the script's first line, so no line number moves.
+func (a *Agent) drivePrologue() string {
+	var b strings.Builder
+	for name, root := range a.cfg.Drives {
+		fmt.Fprintf(&b, "$null = New-PSDrive -Name '%s' -PSProvider FileSystem -Root '%s' -Scope Global; ",
+			strings.ReplaceAll(name, "'", "''"), strings.ReplaceAll(root, "'", "''"))
+	}
+	return b.String()
 }
 
 func toWireError(ctx context.Context, err error) *wire.Error {

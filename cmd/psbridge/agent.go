@@ -41,6 +41,8 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	pwshPath := fs.String("pwsh", "", "the pwsh binary (default: found like 'psbridge serve' does)")
 	var inv listFlag
 	fs.Var(&inv, "inventory", "override an inventory field, KEY=VALUE (repeatable; keys: computerName, deviceId, serialNumber, …)")
+	var drives listFlag
+	fs.Var(&drives, "drive", "map a drive in scripts' runspaces, NAME=DIR (repeatable; e.g. C=/srv/fake-c for Windows paths in tests)")
 	minBackoff := fs.Duration("min-backoff", agent.DefaultMinBackoff, "first reconnect delay")
 	maxBackoff := fs.Duration("max-backoff", agent.DefaultMaxBackoff, "longest reconnect delay")
 	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
@@ -61,12 +63,20 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		overrides[k] = v
 	}
+	driveMap := map[string]string{}
+	for _, kv := range drives {
+		k, v, err := splitAssignment("drive", kv)
+		if err != nil {
+			return usageErr("%v", err)
+		}
+		driveMap[k] = v
+	}
 	lvl, err := zerolog.ParseLevel(*logLevel)
 	if err != nil {
 		return usageErr("--log-level: %v", err)
 	}
 	log := zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
-	cfg := agent.Config{StateDir: *stateDir, Inventory: overrides, MinBackoff: *minBackoff, MaxBackoff: *maxBackoff, Logger: &log,
+	cfg := agent.Config{StateDir: *stateDir, Inventory: overrides, Drives: driveMap, MinBackoff: *minBackoff, MaxBackoff: *maxBackoff, Logger: &log,
 		HTTPClient: &http.Client{Timeout: time.Minute}}
 	if *key != "" {
 		st, err := agent.Enroll(ctx, cfg, *server, *key)
