@@ -29,10 +29,27 @@ type Module struct {
 
 // ComputerCommand is what Invoke-ImmyCommand asks the host to run on a computer.
 type ComputerCommand struct {
-	Script  string          `json:"script"`
-	Args    json.RawMessage `json:"args,omitempty"`
-	Timeout int             `json:"timeout,omitempty"`
-	Context string          `json:"context,omitempty"`
+	// Script is the block's text, self-contained: each $using: value is assigned first.
+	Script string `json:"script"`
+	// Args are the -ArgumentList values as plain JSON.
+	Args json.RawMessage `json:"args,omitempty"`
+	// ArgsXML is -ArgumentList as PowerShell CliXml (types kept); preferred over Args.
+	ArgsXML string `json:"argsXml,omitempty"`
+	// Timeout is -Timeout in seconds (default 120).
+	Timeout int `json:"timeout,omitempty"`
+	// Context is "System" or "User".
+	Context string `json:"context,omitempty"`
+	// ComputerID is the -Computer target when exactly one was given; 0 means the computer in
+	// context. Computers holds every -Computer target's id (numbers or strings).
+	ComputerID int64             `json:"computerId,omitempty"`
+	Computers  []json.RawMessage `json:"computers,omitempty"`
+	// ConnectTimeout is -ConnectTimeout in seconds: how long to wait for an offline computer
+	// (0: the host's default).
+	ConnectTimeout int `json:"connectTimeout,omitempty"`
+	// File and LineOffset place the block in the calling script: line L of Script is line
+	// L+LineOffset of File, so errors and records name the caller's line.
+	File       string `json:"file,omitempty"`
+	LineOffset int    `json:"lineOffset,omitempty"`
 }
 
 // Host answers a worker's callbacks while one of its calls runs. Implementations must be safe

@@ -116,15 +116,22 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 		host = &callHost{e: e}
 	}
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
+	record := func(r bridge.Record) {
+		rec.add(r)
+		if o.onRecord != nil {
+			o.onRecord(r)
+		}
+	}
+	if ch, ok := host.(*callHost); ok && ch.onRecord == nil {
+		// Records of Invoke-ImmyCommand blocks belong to this call.
+		withRecords := *ch
+		withRecords.onRecord = record
+		host = &withRecords
+	}
 	res, err := e.pool.Invoke(ctx, bridge.Call{
 		Script: e.scriptFor(id, l.typ), Method: method, Args: o.args, FormData: o.formData,
 		Context: before, Secrets: secrets, Public: publicValues(l.inst.FormData), Timeout: o.timeout, Host: host,
-		OnRecord: func(r bridge.Record) {
-			rec.add(r)
-			if o.onRecord != nil {
-				o.onRecord(r)
-			}
-		},
+		OnRecord: record,
 	})
 	after := json.RawMessage(nil)
 	if res != nil {

@@ -23,6 +23,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine/computers"
 	"github.com/psbridge/psbridge/engine/store"
 )
 
@@ -35,6 +36,7 @@ const (
 	DefaultMaxRecordsPerCall = 500
 	DefaultConcurrency       = 2
 	DefaultHealthRetry       = 15 * time.Second
+	DefaultIdentifyPeriod    = 24 * time.Hour
 )
 
 // Config sets up an Engine. Store and Pool are required; zero values of the others take the
@@ -69,6 +71,14 @@ type Config struct {
 	// PluginTimeout is the script deadline of HandleHttpRequest calls (default: the block's
 	// [ScriptTimeout] or the pool's default).
 	PluginTimeout time.Duration
+	// ComputerConnectWait is how long Invoke-ImmyCommand and computer scripts wait for an
+	// offline computer's agent to connect before failing (default 30 s).
+	ComputerConnectWait time.Duration
+	// AgentHeartbeat is the websocket ping period of connected agents (default 10 s).
+	AgentHeartbeat time.Duration
+	// IdentifyPeriod is how often a connected computer's inventory identification runs again
+	// (default 24 h); it always runs when a computer first connects.
+	IdentifyPeriod time.Duration
 }
 
 // Engine runs integration instances. Create it with New, start its background loops with
@@ -88,6 +98,12 @@ type Engine struct {
 	descs          map[string]*bridge.Description // type id + script hash → description
 	types          map[string]store.IntegrationType
 	modulesVersion string // changes when a module script changes
+	lastIdentify   map[int64]time.Time
+	bgCtx          context.Context
+	closed         bool
+
+	hub      *computers.Hub
+	identSem chan struct{}
 
 	sem     chan struct{}
 	stop    context.CancelFunc
@@ -121,6 +137,12 @@ func New(cfg Config) (*Engine, error) {
 	if cfg.Concurrency <= 0 {
 		cfg.Concurrency = DefaultConcurrency
 	}
+	if cfg.ComputerConnectWait <= 0 {
+		cfg.ComputerConnectWait = computers.DefaultConnectWait
+	}
+	if cfg.IdentifyPeriod <= 0 {
+		cfg.IdentifyPeriod = DefaultIdentifyPeriod
+	}
 	log := zerolog.Nop()
 	if cfg.Logger != nil {
 		log = cfg.Logger.With().Str("component", "engine").Logger()
@@ -138,7 +160,11 @@ func New(cfg Config) (*Engine, error) {
 		descs:          map[string]*bridge.Description{},
 		types:          map[string]store.IntegrationType{},
 		sem:            make(chan struct{}, cfg.Concurrency),
+		lastIdentify:   map[int64]time.Time{},
+		identSem:       make(chan struct{}, 4),
 	}
+	e.hub = computers.New(cfg.Store, computers.Options{ConnectWait: cfg.ComputerConnectWait, Heartbeat: cfg.AgentHeartbeat,
+		OnConnect: e.onComputerConnect, Logger: cfg.Logger})
 	if err := e.refreshModulesVersion(); err != nil {
 		return nil, err
 	}
@@ -161,6 +187,7 @@ func (e *Engine) Start(ctx context.Context) {
 	}
 	e.started = true
 	ctx, e.stop = context.WithCancel(ctx)
+	e.bgCtx = ctx
 	now := time.Now()
 	if insts, err := e.st.Instances(); err == nil {
 		for _, inst := range insts {
@@ -187,6 +214,20 @@ func (e *Engine) Start(ctx context.Context) {
 			}
 		}
 	}()
+	e.bg.Add(1)
+	go func() {
+		defer e.bg.Done()
+		t := time.NewTicker(min(time.Hour, e.cfg.IdentifyPeriod))
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				e.identifyDue(ctx)
+			}
+		}
+	}()
 	if e.cfg.AgentSyncTick > 0 {
 		e.bg.Add(1)
 		go func() {
@@ -209,6 +250,7 @@ func (e *Engine) Start(ctx context.Context) {
 func (e *Engine) Close() {
 	e.mu.Lock()
 	stop := e.stop
+	e.closed = true
 	e.mu.Unlock()
 	if stop != nil {
 		stop()

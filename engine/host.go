@@ -20,6 +20,8 @@ type callHost struct {
 	e          *Engine
 	instanceID int64 // 0: no linked integration
 	computerID int64 // 0: no computer attached
+	// onRecord receives the records of Invoke-ImmyCommand blocks as the agent writes them.
+	onRecord func(bridge.Record)
 }
 
 // FindModule implements bridge.Host: module scripts stored in the engine, by name in any case.
@@ -33,12 +35,6 @@ func (h *callHost) Token(ctx context.Context, kind bridge.TokenKind) (any, error
 		return nil, bridge.ErrNotLinked
 	}
 	return h.e.resolveToken(ctx, h.instanceID, h.computerID, kind)
-}
-
-// RunOnComputer implements bridge.Host. psbridge has no agents on computers, so
-// Invoke-ImmyCommand fails with bridge.ErrNoComputer.
-func (h *callHost) RunOnComputer(context.Context, bridge.ComputerCommand) ([]json.RawMessage, error) {
-	return nil, bridge.ErrNoComputer
 }
 
 // resolveToken answers one token cmdlet:
@@ -149,6 +145,13 @@ type RunScriptInput struct {
 // RunScript runs an ordinary script in a fresh runspace (no $IntegrationContext). The linked
 // instance's secrets are masked in its records.
 func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Result, error) {
+	return e.runScript(ctx, in, nil)
+}
+
+// runScript is RunScript passing each record to onRecord as it is written. With a computer
+// attached it is a metascript: $Computer, $ComputerName, $TenantId… are set and
+// Invoke-ImmyCommand runs on that computer's agent.
+func (e *Engine) runScript(ctx context.Context, in RunScriptInput, onRecord func(bridge.Record)) (*bridge.Result, error) {
 	if err := CheckArgNames(in.Args); err != nil {
 		return nil, err
 	}
@@ -170,9 +173,15 @@ func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Resu
 			secrets = secretValues(s)
 		}
 	}
+	args := in.Args
 	if in.ComputerID != 0 {
-		if _, err := e.st.Computer(in.ComputerID); err != nil {
+		if c, err := e.st.Computer(in.ComputerID); err != nil {
 			errs = append(errs, FieldError{Field: "computerId", Message: "no computer has this id"})
+		} else {
+			args = e.metascriptVars(c)
+			for k, v := range in.Args {
+				args[k] = v
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -183,11 +192,17 @@ func (e *Engine) RunScript(ctx context.Context, in RunScriptInput) (*bridge.Resu
 		name = "script.ps1"
 	}
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
+	record := func(r bridge.Record) {
+		rec.add(r)
+		if onRecord != nil {
+			onRecord(r)
+		}
+	}
 	res, err := e.pool.Exec(ctx, bridge.Exec{
-		Name: name, Text: in.Script, Args: in.Args, Secrets: secrets,
+		Name: name, Text: in.Script, Args: args, Secrets: secrets,
 		Timeout:  time.Duration(in.TimeoutSeconds) * time.Second,
-		Host:     &callHost{e: e, instanceID: in.IntegrationID, computerID: in.ComputerID},
-		OnRecord: rec.add,
+		Host:     &callHost{e: e, instanceID: in.IntegrationID, computerID: in.ComputerID, onRecord: record},
+		OnRecord: record,
 	})
 	set := callMask(secrets, nil)
 	if in.IntegrationID != 0 {

@@ -16,7 +16,7 @@
         'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
         'Get-IntegrationAgentInstallToken', 'Get-IntegrationTenantUninstallToken',
         'Get-IntegrationAgentUninstallToken', 'Get-IntegrationAuthenticatedDownload',
-        'Invoke-ImmyCommand', 'Import-Module'
+        'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

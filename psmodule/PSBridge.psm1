@@ -102,7 +102,9 @@ function ConvertTo-PSLiteral {
 function ConvertTo-SelfContainedScript {
     # The text of $ScriptBlock with each $using:name replaced by a variable that the script sets
     # first from $Values (name -> value), so it runs on the computer without the caller's session.
-    param([scriptblock]$ScriptBlock, [System.Collections.IDictionary]$Values)
+    # PrologueLines receives how many lines precede the block's first line in the result.
+    param([scriptblock]$ScriptBlock, [System.Collections.IDictionary]$Values, [ref]$PrologueLines)
+    if ($null -ne $PrologueLines) { $PrologueLines.Value = 0 }
     $ast = $ScriptBlock.Ast
     $usings = @($ast.FindAll({ param($a) $a -is [System.Management.Automation.Language.UsingExpressionAst] }, $true))
     if ($usings.Count -eq 0) { return $ScriptBlock.ToString() }
@@ -130,6 +132,7 @@ function ConvertTo-SelfContainedScript {
         $null -eq $ast.DynamicParamBlock -and $ast.UsingStatements.Count -eq 0 -and $null -eq $ast.ScriptRequirements -and
         ($null -eq $ast.EndBlock -or $ast.EndBlock.Unnamed)
     $nl = [Environment]::NewLine
+    if ($null -ne $PrologueLines) { $PrologueLines.Value = ((($prologue -join $nl) + $nl) -split "`n").Count - 1 }
     if ($plain) { return ($prologue -join $nl) + $nl + $text }
     return ($prologue -join $nl) + $nl + '& {' + $text + $nl + '} @args'
 }
@@ -807,13 +810,25 @@ function Invoke-ImmyCommand {
             $name = [System.Management.Automation.Language.UsingExpressionAst]::ExtractUsingVariable($u).VariablePath.UserPath
             if (-not $values.ContainsKey($name)) { $values[$name] = $PSCmdlet.SessionState.PSVariable.GetValue($name) }
         }
+        $prologueLines = 0
         $request = @{
-            script  = ConvertTo-SelfContainedScript -ScriptBlock $ScriptBlock -Values $values
+            script  = ConvertTo-SelfContainedScript -ScriptBlock $ScriptBlock -Values $values -PrologueLines ([ref]$prologueLines)
             context = $Context
             timeout = $Timeout
         }
+        # Where the block sits in the calling script: line L of the shipped text is line
+        # L + lineOffset there, so the host can name the caller's line in errors and records.
+        $request.lineOffset = $ScriptBlock.Ast.Extent.StartLineNumber - 1 - $prologueLines
+        $file = $ScriptBlock.File
+        if (-not $file) { $file = $MyInvocation.ScriptName }
+        if ($file) { $request.file = [string]$file }
         # No -ArgumentList means no arguments (@($null) would be one $null argument).
-        if ($PSBoundParameters.ContainsKey('ArgumentList')) { $request.args = @($ArgumentList) }
+        if ($PSBoundParameters.ContainsKey('ArgumentList')) {
+            $request.args = @($ArgumentList)
+            # CliXml (PowerShell remoting's format) keeps the arguments' types.
+            $request.argsXml = [System.Management.Automation.PSSerializer]::Serialize(@($ArgumentList), 16)
+        }
+        if ($ConnectTimeout -gt 0) { $request.connectTimeout = $ConnectTimeout }
         if ($ScriptName) { $request.scriptName = $ScriptName }
         if ($targets.Count -gt 0) {
             $request.computers = @($targets | ForEach-Object { if ($_ -is [System.Collections.IDictionary]) { $_['Id'] } elseif ($_.psobject.Properties['Id']) { $_.Id } else { [string]$_ } })
@@ -823,9 +838,69 @@ function Invoke-ImmyCommand {
         }
         $answer = Get-HostValue -Method 'host.computerCommand' -Parameters $request -Invocation $MyInvocation
         if ($answer -is [System.Collections.IDictionary] -and $answer.Contains('output')) {
-            foreach ($o in @($answer['output'])) { $o }
+            foreach ($o in @($answer['output'])) {
+                if ($o -is [System.Collections.IDictionary] -and $o.Contains('$psbridgeType') -and $o['$psbridgeType'] -eq 'clixml') {
+                    # The block's output as the agent serialised it: objects keep their types.
+                    foreach ($item in [System.Management.Automation.PSSerializer]::Deserialize([string]$o['value'])) {
+                        $PSCmdlet.WriteObject($item, $false)
+                    }
+                } else {
+                    $o
+                }
+            }
         }
     }
+}
+
+function Get-ImmyComputer {
+    <#
+    .SYNOPSIS
+    Returns the computer the metascript runs for.
+    .DESCRIPTION
+    psbridge binds a metascript to one computer ($Computer): its id, name, tenant, operating
+    system, serial number, primary person and whether its agent is online. The filter
+    parameters of ImmyBot's cmdlet are accepted; the computer in context is returned.
+    .PARAMETER TargetGroupFilter
+    Accepted for compatibility.
+    .PARAMETER InventoryKeys
+    Accepted for compatibility.
+    .PARAMETER DeviceId
+    Accepted for compatibility.
+    .PARAMETER UseParentTenant
+    Accepted for compatibility.
+    .PARAMETER IncludeOffline
+    Accepted for compatibility.
+    .PARAMETER OnboardingOnly
+    Accepted for compatibility.
+    .PARAMETER IncludeTags
+    Accepted for compatibility.
+    .EXAMPLE
+    Get-ImmyComputer | Invoke-ImmyCommand { hostname }
+    #>
+    [CmdletBinding()]
+    param(
+        [object]$TargetGroupFilter,
+        [string[]]$InventoryKeys,
+        [switch]$DeviceId,
+        [switch]$UseParentTenant,
+        [switch]$IncludeOffline,
+        [switch]$OnboardingOnly,
+        [switch]$IncludeTags
+    )
+    $c = $PSCmdlet.SessionState.PSVariable.GetValue('Computer')
+    if ($null -eq $c) {
+        Stop-Command -Invocation $MyInvocation -Exception 'Get-ImmyComputer: no computer is attached to this script; psbridge binds metascripts to a computer (POST /api/v1/computers/{id}/scripts)' -ErrorId 'PSBridgeNoComputer'
+    }
+    if ($c -is [System.Collections.IDictionary]) {
+        $o = [ordered]@{}
+        foreach ($k in @('Id', 'Name', 'TenantId', 'TenantName', 'DeviceId', 'IsOnline', 'OperatingSystemName', 'SerialNumber', 'Manufacturer', 'Model', 'Domain', 'PrimaryPersonName', 'PrimaryPersonEmail', 'LoggedOnUser')) {
+            if ($c.Contains($k)) { $o[$k] = $c[$k] }
+        }
+        $out = [pscustomobject]$o
+        $out.pstypenames.Insert(0, 'PSComputer')
+        return $out
+    }
+    $c
 }
 
 function Import-Module {
@@ -940,7 +1015,7 @@ Export-ModuleMember -Function @(
     'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
     'Get-IntegrationAgentInstallToken', 'Get-IntegrationTenantUninstallToken',
     'Get-IntegrationAgentUninstallToken', 'Get-IntegrationAuthenticatedDownload',
-    'Invoke-ImmyCommand', 'Import-Module'
+    'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module'
 ) -Alias @(
     'ShouldHave-One',
     'Get-IntegrationAgentInstallTokenCmdlet', 'Get-IntegrationTenantUninstallTokenCmdlet',

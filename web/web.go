@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/web/agentws"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/httpx"
@@ -53,6 +54,9 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	}
 	mux := http.NewServeMux()
 	api.New(eng, api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	if eng != nil {
+		agentws.New(eng, opts.Logger).Register(mux)
+	}
 	po := opts.Webhook
 	po.MaxBody, po.Logger = opts.MaxBody, opts.Logger
 	plugin.New(eng, po).Register(mux)
@@ -104,6 +108,9 @@ func Routes() []Route {
 		for _, m := range pluginMethods {
 			out = append(out, Route{Method: m, Path: p})
 		}
+	}
+	for _, p := range agentws.Patterns {
+		out = append(out, Route{Method: lower(p.Method), Path: p.Path})
 	}
 	out = append(out, Route{Method: "get", Path: OpenAPIPath}, Route{Method: "get", Path: ConsolePath})
 	for _, p := range []string{ops.HealthzPath, ops.ReadyzPath, ops.MetricsPath} {

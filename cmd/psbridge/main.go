@@ -44,6 +44,8 @@ Commands:
   run            load an integration script, run Init and HealthCheck or one method, print JSON
   serve          serve the pages, REST API, plugin endpoint and console over a pool of pwsh workers
   token          create, list or revoke API tokens (also while serve runs)
+  agent          run the psbridge agent on a managed computer (enroll once, then stay connected)
+  enrollment-key create a key that enrolls agents into a tenant (also while serve runs)
   backup         write a consistent copy of the database
   key rotate     re-encrypt every stored secret under a new key
   console        open a debugging console (pwsh with an integration loaded) on a server or --local
@@ -114,6 +116,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runHealthcheck(ctx, rest, stdout, stderr)
 	case "console":
 		return runConsole(ctx, rest, stdout, stderr)
+	case "agent":
+		return runAgent(ctx, rest, stdout, stderr)
+	case "enrollment-key":
+		return runEnrollmentKey(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

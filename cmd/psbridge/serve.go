@@ -185,7 +185,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if svc.pool, err = startPool(ctx, pwsh, poolConfig(cfg, &log, m.ObserveCall)); err != nil {
 		return err
 	}
-	if svc.eng, err = engine.New(engine.Config{Store: st, Pool: svc.pool, HealthInterval: healthInterval(cfg), Logger: &log}); err != nil {
+	if svc.eng, err = engine.New(engine.Config{Store: st, Pool: svc.pool, HealthInterval: healthInterval(cfg), Logger: &log,
+		AgentHeartbeat: cfg.AgentHeartbeat, ComputerConnectWait: cfg.AgentConnectWait}); err != nil {
 		return err
 	}
 	installed, err := psmodule.Install(ctx, cacheDir(), pwsh)

@@ -26,6 +26,8 @@ const (
 	bCallsByInstance = "callsByInstance"  // instance id (bucket) -> call id -> empty
 	bModules         = "modules"          // lower-case name -> ModuleScript JSON
 	bTokens          = "tokens"           // token id -> stored token JSON
+	bEnrollKeys      = "enrollmentKeys"   // key id -> stored EnrollmentKey JSON (hash, never the key)
+	bAgentCreds      = "agentCredentials" // credential hash (hex) -> computer id (8 bytes)
 )
 
 // Keys inside the meta bucket.
@@ -37,7 +39,8 @@ const (
 // allBuckets lists every top-level bucket of the current schema.
 func allBuckets() []string {
 	return []string{bMeta, bTypes, bInstances, bInstanceSecrets, bContexts, bWebhookSecrets,
-		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens}
+		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens,
+		bEnrollKeys, bAgentCreds}
 }
 
 // sealedBuckets lists the flat buckets whose every value is sealed.

@@ -22,6 +22,7 @@ func migrations() []migration {
 	return []migration{
 		{to: 1, name: "create buckets", apply: createBuckets},
 		{to: 2, name: "token roles", apply: tokenRoles},
+		{to: 3, name: "enrollment keys and agent credentials", apply: createBuckets},
 	}
 }
 

@@ -101,6 +101,55 @@ type Computer struct {
 	TenantID  int64     `json:"tenantId,omitempty"`
 	DeviceID  string    `json:"deviceId,omitempty"`
 	CreatedAt time.Time `json:"createdAt"`
+	// Inventory is what the computer's psbridge agent last reported (nil for computers made
+	// through the API).
+	Inventory *Inventory `json:"inventory,omitempty"`
+	// EnrolledAt is when a psbridge agent last enrolled this computer.
+	EnrolledAt time.Time `json:"enrolledAt,omitzero"`
+	// LastSeen is when its agent was last connected (updated on connect and disconnect).
+	LastSeen time.Time `json:"lastSeen,omitzero"`
+	// Identification holds the last inventory-identification result per integration id.
+	Identification map[string]IdentificationResult `json:"identification,omitempty"`
+}
+
+// Inventory is what a psbridge agent reports about its computer.
+type Inventory struct {
+	ComputerName string `json:"computerName"`
+	OSName       string `json:"osName,omitempty"`
+	OSVersion    string `json:"osVersion,omitempty"`
+	Serial       string `json:"serialNumber,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Domain       string `json:"domain,omitempty"`
+	LoggedOnUser string `json:"loggedOnUser,omitempty"`
+	PrimaryUser  string `json:"primaryUser,omitempty"`
+	PrimaryEmail string `json:"primaryUserEmail,omitempty"`
+	DeviceID     string `json:"deviceId"`
+	AgentVersion string `json:"agentVersion,omitempty"`
+	PwshVersion  string `json:"pwshVersion,omitempty"`
+	Platform     string `json:"platform,omitempty"` // GOOS/GOARCH
+}
+
+// IdentificationResult is one run of an integration's GetInventoryScript on a computer.
+type IdentificationResult struct {
+	IntegrationID int64     `json:"integrationId"`
+	At            time.Time `json:"at"`
+	OK            bool      `json:"ok"`
+	AgentID       string    `json:"agentId,omitempty"`
+	Error         string    `json:"error,omitempty"`
+}
+
+// EnrollmentKey lets psbridge agents enroll computers into one tenant. The key itself is
+// shown once at creation; only its hash is kept.
+type EnrollmentKey struct {
+	ID        string    `json:"id"`
+	TenantID  int64     `json:"tenantId"`
+	CreatedAt time.Time `json:"createdAt"`
+	ExpiresAt time.Time `json:"expiresAt,omitzero"`
+	RevokedAt time.Time `json:"revokedAt,omitzero"`
+	LastUsed  time.Time `json:"lastUsed,omitzero"`
+	Uses      int       `json:"uses"`
+	Hash      []byte    `json:"-"`
 }
 
 // HealthEvent is one entry of an instance's health history.

@@ -43,10 +43,12 @@ type Config struct {
 	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never); workers get about 3× faster over their first ~4000 calls, so keep it well above that"`
 	MaxWorkerMemory   int64         `key:"workers.max-memory-mb" help:"recycle a worker whose resident memory passes this many MiB (0: never)"`
 
-	HealthInterval time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs (0: only at start and on request)"`
-	ShutdownGrace  time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
-	MaxBodyBytes   int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
-	BodyTimeout    time.Duration `key:"http.body-timeout" help:"longest a webhook request body may take to arrive once its headers have; a slower body gets 408 and runs no script"`
+	HealthInterval   time.Duration `key:"health.interval" help:"how often each instance's HealthCheck runs (0: only at start and on request)"`
+	AgentHeartbeat   time.Duration `key:"agents.heartbeat" help:"how often the server pings each connected psbridge agent; an agent silent for 3 heartbeats is offline"`
+	AgentConnectWait time.Duration `key:"agents.connect-wait" help:"how long Invoke-ImmyCommand and computer scripts wait for an offline computer's agent to connect before failing"`
+	ShutdownGrace    time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
+	MaxBodyBytes     int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
+	BodyTimeout      time.Duration `key:"http.body-timeout" help:"longest a webhook request body may take to arrive once its headers have; a slower body gets 408 and runs no script"`
 
 	WebhookRate  float64 `key:"webhook.rate" help:"webhook requests per second each integration's plugin endpoint runs (authenticated ones; unsigned requests to an integration with a webhook secret never count); above it, 429 with Retry-After (0: no limit)"`
 	WebhookBurst int     `key:"webhook.burst" help:"webhook requests an integration may take at once above webhook.rate before 429s begin"`
@@ -79,6 +81,8 @@ func Default() Config {
 		MaxCallsPerWorker: 10000,
 		MaxWorkerMemory:   1024,
 		HealthInterval:    60 * time.Second,
+		AgentHeartbeat:    10 * time.Second,
+		AgentConnectWait:  30 * time.Second,
 		ShutdownGrace:     30 * time.Second,
 		MaxBodyBytes:      1 << 20,
 		BodyTimeout:       10 * time.Second,
@@ -362,6 +366,12 @@ func (c Config) Validate() error {
 	}
 	if c.MaxWorkerMemory < 0 {
 		errs = append(errs, fmt.Errorf("workers.max-memory-mb must be 0 (never) or more, got %d", c.MaxWorkerMemory))
+	}
+	if c.AgentHeartbeat < time.Second {
+		errs = append(errs, fmt.Errorf("agents.heartbeat must be 1s or more, got %s", c.AgentHeartbeat))
+	}
+	if c.AgentConnectWait < 0 {
+		errs = append(errs, fmt.Errorf("agents.connect-wait must be 0 or more, got %s", c.AgentConnectWait))
 	}
 	if c.HealthInterval < 0 {
 		errs = append(errs, fmt.Errorf("health.interval must be 0 (off) or more, got %s", c.HealthInterval))

@@ -17,6 +17,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/computers"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/httpx"
 )
@@ -103,11 +104,16 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/tenants/{id}", a.getTenant},
 		{"PUT", v + "/tenants/{id}", a.updateTenant},
 		{"DELETE", v + "/tenants/{id}", a.deleteTenant},
+		{"GET", v + "/tenants/{id}/enrollment-keys", a.listEnrollmentKeys},
+		{"POST", v + "/tenants/{id}/enrollment-keys", a.createEnrollmentKey},
+		{"DELETE", v + "/tenants/{id}/enrollment-keys/{keyId}", a.revokeEnrollmentKey},
 
 		{"GET", v + "/computers", a.listComputers},
 		{"POST", v + "/computers", a.createComputer},
 		{"GET", v + "/computers/{id}", a.getComputer},
 		{"POST", v + "/computers/{id}/identification", a.identify},
+		{"POST", v + "/computers/{id}/identify", a.identifyNow},
+		{"POST", v + "/computers/{id}/scripts", a.computerScript},
 
 		{"POST", v + "/scripts/run", a.runScript},
 
@@ -234,10 +240,14 @@ func Classify(err error) (httpx.Details, bool) {
 		ns  *bridge.NotSupportedError
 		we  *bridge.WorkerError
 		ae  *bridge.ArgNameError
+		oe  *computers.OfflineError
 	)
 	switch {
 	case errors.As(err, &re):
 		return re.Details, true
+	case errors.As(err, &oe):
+		return httpx.Details{Type: httpx.TypeOffline, Status: http.StatusServiceUnavailable, Title: "The computer is offline", Detail: oe.Error(),
+			Extra: map[string]any{"computerId": oe.ComputerID}}, true
 	case errors.As(err, &ae):
 		return httpx.Details{Type: httpx.TypeValidation, Status: http.StatusBadRequest, Title: "Invalid argument name", Detail: ae.Error(),
 			Errors: []httpx.FieldError{{Field: "args." + ae.Name, Message: "must be a plain identifier matching ^[A-Za-z_][A-Za-z0-9_]*$"}}}, true

@@ -648,12 +648,21 @@ func (a *API) deleteTenant(w http.ResponseWriter, r *http.Request) {
 // ---- computers and identification ---------------------------------------------------------------
 
 func (a *API) listComputers(w http.ResponseWriter, r *http.Request) {
-	cs, err := a.eng.Computers()
+	var tenant int64
+	if q := r.URL.Query().Get("tenantId"); q != "" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || n <= 0 {
+			a.fail(w, r, engine.FieldErrors{{Field: "tenantId", Message: "must be a tenant id"}})
+			return
+		}
+		tenant = n
+	}
+	cs, err := a.eng.ComputerViews(tenant)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	page(a, w, r, cs, func(c store.Computer) string { return idKey(c.ID) }, httpx.LessNumeric)
+	page(a, w, r, cs, func(c engine.ComputerView) string { return idKey(c.ID) }, httpx.LessNumeric)
 }
 
 func (a *API) createComputer(w http.ResponseWriter, r *http.Request) {
@@ -673,13 +682,97 @@ func (a *API) createComputer(w http.ResponseWriter, r *http.Request) {
 func (a *API) getComputer(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id", "computer")
 	if err == nil {
-		var c store.Computer
-		if c, err = a.eng.Computer(id); err == nil {
+		var c engine.ComputerView
+		if c, err = a.eng.ComputerStatus(id); err == nil {
 			httpx.JSON(w, http.StatusOK, c)
 			return
 		}
 	}
 	a.fail(w, r, err)
+}
+
+// identifyNow runs inventory identification on a computer now and answers its results.
+func (a *API) identifyNow(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "computer")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	res, err := a.eng.IdentifyComputer(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if res == nil {
+		res = []store.IdentificationResult{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"results": res})
+}
+
+// computerScript runs a metascript bound to a computer, or a script on the computer itself.
+func (a *API) computerScript(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "computer")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in engine.ComputerScriptInput
+	if !a.decode(w, r, &in) {
+		return
+	}
+	res, err := a.eng.RunOnComputerScript(r.Context(), id, in, nil)
+	a.scriptAnswer(w, r, res, err)
+}
+
+// ---- enrollment keys --------------------------------------------------------------------------
+
+func (a *API) listEnrollmentKeys(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "tenant")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	ks, err := a.eng.EnrollmentKeys(id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if ks == nil {
+		ks = []store.EnrollmentKey{}
+	}
+	httpx.JSON(w, http.StatusOK, map[string]any{"items": ks})
+}
+
+func (a *API) createEnrollmentKey(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "tenant")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in engine.EnrollmentKeyInput
+	if r.ContentLength != 0 && !a.decode(w, r, &in) {
+		return
+	}
+	k, err := a.eng.CreateEnrollmentKey(id, time.Duration(in.ExpiresInSeconds)*time.Second)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/tenants/"+idKey(id)+"/enrollment-keys/"+k.ID)
+	httpx.JSON(w, http.StatusCreated, k)
+}
+
+func (a *API) revokeEnrollmentKey(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "tenant")
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if err := a.eng.RevokeEnrollmentKey(id, r.PathValue("keyId")); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // identificationInput is the body of POST /computers/{id}/identification: the agent id an
@@ -730,6 +823,12 @@ func (a *API) runScript(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := a.eng.RunScript(r.Context(), in)
+	a.scriptAnswer(w, r, res, err)
+}
+
+// scriptAnswer answers a script run: its result, or a problem (the caller's own script failing
+// is a 422, not a gateway error).
+func (a *API) scriptAnswer(w http.ResponseWriter, r *http.Request, res *bridge.Result, err error) {
 	if err != nil {
 		d, ok := Classify(err)
 		if d.Type == httpx.TypeScript {

@@ -3,8 +3,10 @@ package api
 import (
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -121,8 +123,28 @@ func AdminHandler(st *store.Store, secret string, logger *zerolog.Logger) http.H
 	mux.HandleFunc("GET /api/v1/tokens", func(w http.ResponseWriter, r *http.Request) { listTokens(st, w, r, a.fail) })
 	mux.HandleFunc("POST /api/v1/tokens", func(w http.ResponseWriter, r *http.Request) { createToken(st, a.opts.MaxBody, w, r, a.fail) })
 	mux.HandleFunc("DELETE /api/v1/tokens/{tokenId}", func(w http.ResponseWriter, r *http.Request) { revokeToken(st, w, r, a.fail) })
+	mux.HandleFunc("POST /api/v1/admin/enrollment-keys", func(w http.ResponseWriter, r *http.Request) {
+		var in AdminEnrollmentKeyInput
+		if err := httpx.Decode(w, r, a.opts.MaxBody, &in); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		var exp time.Time
+		if in.ExpiresInSeconds > 0 {
+			exp = time.Now().Add(time.Duration(in.ExpiresInSeconds) * time.Second)
+		}
+		key, k, err := st.CreateEnrollmentKey(in.TenantID, exp)
+		if err != nil {
+			if errors.Is(err, store.ErrNotFound) {
+				err = fmt.Errorf("tenant %d: %w", in.TenantID, engine.ErrNotFound)
+			}
+			a.fail(w, r, err)
+			return
+		}
+		httpx.JSON(w, http.StatusCreated, engine.NewEnrollmentKey{EnrollmentKey: k, Key: key})
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens"})
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens and /api/v1/admin/enrollment-keys"})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(AdminSecretHeader)), []byte(secret)) != 1 {
@@ -132,4 +154,10 @@ func AdminHandler(st *store.Store, secret string, logger *zerolog.Logger) http.H
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// AdminEnrollmentKeyInput is the admin socket's body for creating an enrollment key.
+type AdminEnrollmentKeyInput struct {
+	TenantID         int64 `json:"tenantId"`
+	ExpiresInSeconds int64 `json:"expiresInSeconds"`
 }

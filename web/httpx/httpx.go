@@ -169,6 +169,7 @@ const (
 	TypeScript      = "urn:psbridge:problem:script-failed"
 	TypeBusy        = "urn:psbridge:problem:busy"
 	TypeTimeout     = "urn:psbridge:problem:timeout"
+	TypeOffline     = "urn:psbridge:problem:computer-offline"
 	TypeUnauthorize = "urn:psbridge:problem:unauthorized"
 	TypeForbidden   = "urn:psbridge:problem:forbidden"
 	TypeInternal    = "urn:psbridge:problem:internal"

@@ -1,0 +1,119 @@
+// Package wire is the message format between a psbridge agent and its server: JSON text
+// messages over one websocket the agent dials (docs/agent.md). Both sides import it; it holds
+// no logic beyond the types, so the agent binary and the server cannot drift apart.
+package wire
+
+import (
+	"encoding/json"
+
+	"github.com/psbridge/psbridge/bridge"
+)
+
+// Version is the protocol version an agent announces in its hello.
+const Version = 1
+
+// Paths on the server.
+const (
+	// EnrollPath takes POST {"key","inventory"} and answers 201 Enrolled.
+	EnrollPath = "/api/v1/agent/enroll"
+	// ConnectPath is the websocket; the agent authenticates with "Authorization: Bearer <credential>".
+	ConnectPath = "/api/v1/agent/connect"
+)
+
+// Message types.
+const (
+	TypeHello     = "hello"     // agent → server, first message: Version, Inventory
+	TypeWelcome   = "welcome"   // server → agent: ComputerID, HeartbeatSeconds
+	TypeRun       = "run"       // server → agent: ID, Run
+	TypeCancel    = "cancel"    // server → agent: ID
+	TypeRecord    = "record"    // agent → server: ID, Record (one stream record, live)
+	TypeResult    = "result"    // agent → server: ID, Result (the run ended)
+	TypeInventory = "inventory" // agent → server: Inventory (changed)
+)
+
+// Message is every message in either direction; Type says which fields are set.
+type Message struct {
+	Type             string         `json:"type"`
+	ID               string         `json:"id,omitempty"`
+	Version          int            `json:"version,omitempty"`
+	Inventory        *Inventory     `json:"inventory,omitempty"`
+	ComputerID       int64          `json:"computerId,omitempty"`
+	HeartbeatSeconds int            `json:"heartbeatSeconds,omitempty"`
+	Run              *Run           `json:"run,omitempty"`
+	Record           *bridge.Record `json:"record,omitempty"`
+	Result           *Result        `json:"result,omitempty"`
+}
+
+// Inventory is what an agent reports about its computer. DeviceID is stable across agent
+// reinstalls (derived from the operating system's machine id), so a re-enrolled computer is
+// the same computer.
+type Inventory struct {
+	ComputerName string `json:"computerName"`
+	OSName       string `json:"osName,omitempty"`
+	OSVersion    string `json:"osVersion,omitempty"`
+	Serial       string `json:"serialNumber,omitempty"`
+	Manufacturer string `json:"manufacturer,omitempty"`
+	Model        string `json:"model,omitempty"`
+	Domain       string `json:"domain,omitempty"`
+	LoggedOnUser string `json:"loggedOnUser,omitempty"`
+	PrimaryUser  string `json:"primaryUser,omitempty"`
+	PrimaryEmail string `json:"primaryUserEmail,omitempty"`
+	DeviceID     string `json:"deviceId"`
+	AgentVersion string `json:"agentVersion,omitempty"`
+	PwshVersion  string `json:"pwshVersion,omitempty"`
+	Platform     string `json:"platform,omitempty"`
+}
+
+// EnrollRequest is the body of POST EnrollPath.
+type EnrollRequest struct {
+	Key       string    `json:"key"`
+	Inventory Inventory `json:"inventory"`
+}
+
+// Enrolled is the answer to an enrollment: the agent keeps Credential (0600) and uses it on
+// every connection from then on.
+type Enrolled struct {
+	ComputerID int64  `json:"computerId"`
+	TenantID   int64  `json:"tenantId"`
+	Credential string `json:"credential"`
+}
+
+// Run is one script the agent runs in its local pwsh (bridge.Exec).
+type Run struct {
+	Name      string         `json:"name"`
+	Script    string         `json:"script"`
+	Args      map[string]any `json:"args,omitempty"`
+	TimeoutMs int64          `json:"timeoutMs"`
+	// Context is "System" or "User" (Invoke-ImmyCommand -Context).
+	Context string `json:"context,omitempty"`
+}
+
+// Result is how a run ended: its output as the worker returned it, or Error.
+type Result struct {
+	Output      []json.RawMessage `json:"output,omitempty"`
+	OutputTypes []string          `json:"outputTypes,omitempty"`
+	HadErrors   bool              `json:"hadErrors,omitempty"`
+	DurationMs  int64             `json:"durationMs"`
+	Error       *Error            `json:"error,omitempty"`
+}
+
+// Error kinds.
+const (
+	ErrScript   = "script"   // a terminating error in the script (position fields set)
+	ErrParse    = "parse"    // the script does not parse
+	ErrTimeout  = "timeout"  // the run passed its deadline and was stopped
+	ErrCanceled = "canceled" // the server cancelled it
+	ErrWorker   = "worker"   // the agent's pwsh died or failed
+	ErrOther    = "other"
+)
+
+// Error is a failed run.
+type Error struct {
+	Kind     string `json:"kind"`
+	Message  string `json:"message"`
+	Line     int    `json:"line,omitempty"`
+	Column   int    `json:"column,omitempty"`
+	Script   string `json:"script,omitempty"`
+	ErrorID  string `json:"errorId,omitempty"`
+	Category string `json:"category,omitempty"`
+}
