@@ -37,7 +37,7 @@ type Config struct {
 	MaxWorkers        int           `key:"workers.max" help:"most workers at once, all integrations together; each integration runs in workers of its own (~150 MiB each), so set it to at least the number of integrations plus workers.min to avoid evicting idle ones (token cmdlets calling from inside a running script may briefly start up to as many again)"`
 	PerIntegration    int           `key:"workers.per-integration" help:"most workers one integration may hold, so that a flood against one cannot starve the others (at most workers.max)"`
 	WorkerMemoryLimit int64         `key:"workers.memory-limit-mb" help:"hard memory limit of a worker in MiB: its .NET heap cannot grow past it and a worker above it is killed with an error naming the limit (0: none)"`
-	WorkerUser        string        `key:"workers.user" help:"account the workers run as when psbridge runs as root (default nobody); ignored otherwise"`
+	WorkerUser        string        `key:"workers.user" help:"account the workers run as when psbridge runs as root (default nobody); ignored otherwise, and on Windows"`
 	QueueSize         int           `key:"workers.queue" help:"calls that may wait for a worker before new ones are refused with 503"`
 	CallTimeout       time.Duration `key:"workers.call-timeout" help:"default deadline of an integration method, at most 5m ([ScriptTimeout] on a block sets its own, also bounded by 5m)"`
 	MaxCallsPerWorker int           `key:"workers.max-calls" help:"recycle a worker after this many calls (0: never); workers get about 3× faster over their first ~4000 calls, so keep it well above that"`
