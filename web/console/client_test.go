@@ -99,9 +99,19 @@ func TestDialAndRun(t *testing.T) {
 	io.WriteString(inW, `"w=" + ($Host.UI.RawUI.WindowSize.Width + 1000)`+"\r")
 	waitBuffer(t, out, `w=1100`)
 	resize <- [2]int{77, 20}
-	time.Sleep(100 * time.Millisecond) // the resize frame goes before the next keystrokes anyway
-	io.WriteString(inW, `"v=" + ($Host.UI.RawUI.WindowSize.Width + 1000)`+"\r")
-	waitBuffer(t, out, `v=1077`)
+	// The resize and the next keystrokes travel separately: ask until the new size shows.
+	rx := regexp.MustCompile(`v=1077`)
+	for end := time.Now().Add(deadline); !rx.MatchString(out.visible()); {
+		if time.Now().After(end) {
+			t.Fatalf("the resize never reached pwsh; screen:\n%s", tail(out.visible(), 2000))
+		}
+		answers := regexp.MustCompile(`v=1\d\d\d`)
+		before := len(answers.FindAllString(out.visible(), -1))
+		io.WriteString(inW, `"v=" + ($Host.UI.RawUI.WindowSize.Width + 1000)`+"\r")
+		for wait := time.Now().Add(5 * time.Second); len(answers.FindAllString(out.visible(), -1)) == before && time.Now().Before(wait); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 	io.WriteString(inW, "exit 5\r")
 	select {
 	case r := <-done:
