@@ -297,7 +297,17 @@ func TestConsoleTypeResizeAndClose(t *testing.T) {
 	c.run(`"W=" + ($Host.UI.RawUI.WindowSize.Width + 1000)`, `W=1090`)
 
 	c.control(Message{Type: "resize", Cols: 101, Rows: 33})
-	c.run(`"V=" + ($Host.UI.RawUI.WindowSize.Width + 1000) + "x" + ($Host.UI.RawUI.WindowSize.Height + 1000)`, `V=1101x1033`)
+	// pwsh learns the new size from SIGWINCH, asynchronously to the next command: ask until
+	// an answer shows the new size (each answer is waited for before asking again).
+	answers := regexp.MustCompile(`V=1\d{3}x1\d{3}`)
+	for attempt := 0; attempt < 30 && !strings.Contains(c.visible(), "V=1101x1033"); attempt++ {
+		before := len(answers.FindAllString(c.visible(), -1))
+		c.send(`"V=" + ($Host.UI.RawUI.WindowSize.Width + 1000) + "x" + ($Host.UI.RawUI.WindowSize.Height + 1000)` + "\r")
+		c.waitFor("an answer", func() bool { return len(answers.FindAllString(c.visible(), -1)) > before })
+	}
+	if !strings.Contains(c.visible(), "V=1101x1033") {
+		t.Fatalf("the new size never reached pwsh; screen:\n%s", tail(c.visible(), 2000))
+	}
 
 	c.control(Message{Type: "ping"})
 	c.waitMessage("pong")
