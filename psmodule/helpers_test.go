@@ -260,9 +260,9 @@ function Test-Form {
     param([ValidateSet('eu', 'app')][string]$Region = 'app', $ClientID, $ClientSecret)
     dynamicparam {
         New-ParameterCollection @(
-            New-OAuthConsentParameter -Name RefreshToken -ResponseType code ` + "`" + `
-                -AuthorizationEndpoint "https://$Region.vendor.example/oauth/authorize" ` + "`" + `
-                -TokenEndpoint "https://$Region.vendor.example/oauth/token" ` + "`" + `
+            New-OAuthConsentParameter -Name RefreshToken -ResponseType code `+"`"+`
+                -AuthorizationEndpoint "https://$Region.vendor.example/oauth/authorize" `+"`"+`
+                -TokenEndpoint "https://$Region.vendor.example/oauth/token" `+"`"+`
                 -ClientSecret $ClientSecret -ClientID $ClientID -Scope 'management offline_access' -Mandatory
             New-HelpText -Name Hint -HelpMessage 'Consent as an administrator.'
             New-Parameter -Name Site -ValidValues 'north', 'south' -DefaultValue north
