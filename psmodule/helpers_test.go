@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -353,5 +354,45 @@ $missingKey = Get-WindowsRegistryValue 'HKLM:\SOFTWARE\Nothing' 'NodeId'
 	}
 	if got.Missing["Exists"] != false || got.Missing["Value"] != nil || got.MissingKey["Exists"] != false {
 		t.Errorf("missing %+v / %+v", got.Missing, got.MissingKey)
+	}
+}
+
+// A method whose own arguments cannot bind fails, with the error at the script's line of the
+// parameter, not at psbridge's invocation wrapper; a binding error of a command inside the block
+// stays what PowerShell makes it (a non-terminating error; the block goes on).
+func TestInvokeBindingErrorAtScriptLine(t *testing.T) {
+	p := compatPool(t)
+	s := compatScript("binding", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsTenantInstallToken -GetTenantInstallToken {
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory)]
+        [string]$clientId
+    )
+    "token-$clientId"
+}
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    Get-Date -NoSuchParameter 1
+    New-IntegrationClient -ClientId c1 -ClientName 'Client 1'
+}`)
+	mustInvoke(t, p, bridge.Call{Script: s, Method: "Init", FormData: map[string]any{"Name": "x"}})
+	_, err := compatInvoke(p, bridge.Call{Script: s, Method: "GetTenantInstallToken"})
+	var se *bridge.ScriptError
+	if !errors.As(err, &se) {
+		t.Fatalf("missing mandatory parameter: err = %v, want a script error", err)
+	}
+	// compatInitHealth is 5 lines; "[string]$clientId" is line 10 of the script.
+	if se.Line != 10 || !strings.Contains(se.Message, "clientId") || se.Script != "binding.ps1" && se.Script != "" {
+		t.Errorf("error at %s:%d: %q (position %q)", se.Script, se.Line, se.Message, se.PositionMessage)
+	}
+	if !strings.Contains(err.Error(), "binding.ps1:10") {
+		t.Errorf("error text %q does not name binding.ps1:10", err.Error())
+	}
+	r := mustInvoke(t, p, bridge.Call{Script: s, Method: "GetTenantInstallToken", Args: map[string]any{"clientId": "c9"}})
+	if len(r.Output) != 1 || string(r.Output[0]) != `"token-c9"` {
+		t.Errorf("bound call output %s", r.Output)
+	}
+	r = mustInvoke(t, p, bridge.Call{Script: s, Method: "GetClients"})
+	if len(r.Output) != 1 || !r.HadErrors {
+		t.Errorf("inner binding error: output %s, hadErrors %v", r.Output, r.HadErrors)
 	}
 }
