@@ -1469,13 +1469,29 @@ function Import-Module {
             if ($item -is [string] -and $item -notmatch '[\\/]' -and -not $item.EndsWith('.psd1') -and -not $item.EndsWith('.psm1') -and -not $item.EndsWith('.dll')) {
                 $path = [PSBridge.HostBridge]::FindModule($item)
             }
-            if ($path) {
-                $hosted = @{} + $forward
-                $hosted.Remove('Scope')
-                $hosted.Remove('Global')
-                Microsoft.PowerShell.Core\Import-Module -Name $path -Global -DisableNameChecking @hosted
-            } else {
-                Microsoft.PowerShell.Core\Import-Module -Name $item @forward
+            # The inner Import-Module stops at its first error, which is then written (or
+            # thrown, under -ErrorAction Stop) as this command's: at the script's line, not
+            # this module's. Errors raised by the imported module's own code keep their place.
+            try {
+                if ($path) {
+                    $hosted = @{} + $forward
+                    $hosted.Remove('Scope')
+                    $hosted.Remove('Global')
+                    $hosted['ErrorAction'] = 'Stop'
+                    Microsoft.PowerShell.Core\Import-Module -Name $path -Global -DisableNameChecking @hosted
+                } else {
+                    $inner = @{} + $forward
+                    $inner['ErrorAction'] = 'Stop'
+                    Microsoft.PowerShell.Core\Import-Module -Name $item @inner
+                }
+            } catch {
+                $record = $_
+                if ($record.InvocationInfo -and $record.InvocationInfo.ScriptName -eq $PSCommandPath) {
+                    $record = [System.Management.Automation.ErrorRecord]::new($record.Exception, $record.FullyQualifiedErrorId, $record.CategoryInfo.Category, $record.TargetObject)
+                    $set = [System.Management.Automation.ErrorRecord].GetMethod('SetInvocationInfo', [System.Reflection.BindingFlags]'NonPublic, Instance')
+                    if ($null -ne $set) { try { $null = $set.Invoke($record, @($MyInvocation)) } catch { } }
+                }
+                $PSCmdlet.WriteError($record)
             }
         }
     }
