@@ -93,17 +93,40 @@ func (Modules) RunOnComputer(context.Context, ComputerCommand) ([]json.RawMessag
 	return nil, ErrNoComputer
 }
 
-// LoadModuleFiles reads module scripts from files; each module is named after its file
-// (SentinelOne.psm1 → SentinelOne).
-func LoadModuleFiles(paths ...string) (Modules, error) {
+// LoadModuleFiles reads module scripts from files. Each argument is FILE, and the module is
+// named after the file without its extension (.psm1, .ps1, …), or NAME=FILE, and the module is
+// NAME whatever the file is called: what `Import-Module NAME` finds.
+func LoadModuleFiles(specs ...string) (Modules, error) {
 	m := Modules{}
-	for _, p := range paths {
+	for _, spec := range specs {
+		name, p := ModuleSpec(spec)
+		if name == "" {
+			return nil, fmt.Errorf("module %q: no module name (give NAME=FILE)", spec)
+		}
 		b, err := os.ReadFile(p)
 		if err != nil {
-			return nil, fmt.Errorf("read module: %w", err)
+			return nil, fmt.Errorf("read module %s: %w", name, err)
 		}
-		name := strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))
 		m[name] = string(b)
 	}
 	return m, nil
+}
+
+// ModuleSpec splits a --module argument into the module's name and its file: "NAME=FILE",
+// or "FILE" named after the file. A NAME is a module name (letters, digits, '.', '-', '_'),
+// so a path that merely contains '=' is taken as a file.
+func ModuleSpec(spec string) (name, file string) {
+	if i := strings.IndexByte(spec, '='); i > 0 && validModuleName(spec[:i]) {
+		return spec[:i], spec[i+1:]
+	}
+	return strings.TrimSuffix(filepath.Base(spec), filepath.Ext(spec)), spec
+}
+
+func validModuleName(s string) bool {
+	for _, r := range s {
+		if !(r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return false
+		}
+	}
+	return s != "" && s != "." && s != ".."
 }

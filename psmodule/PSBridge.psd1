@@ -16,7 +16,10 @@
         'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
         'Get-IntegrationAgentInstallToken', 'Get-IntegrationTenantUninstallToken',
         'Get-IntegrationAgentUninstallToken', 'Get-IntegrationAuthenticatedDownload',
-        'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module'
+        'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module',
+        'Get-DynamicVersionsFromGitHubUrl', 'Get-DynamicVersionFromInstallerURL',
+        'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
+        'New-ParameterCollection', 'Clear-Error', 'Get-WindowsRegistryValue'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -448,7 +448,7 @@ function New-DynamicVersion {
     .PARAMETER Version
     The version (mandatory); SemVer labels are dropped.
     .PARAMETER FileName
-    The installer's file name.
+    The installer's file name (default: the URL's last path segment when it has an extension).
     .PARAMETER Architecture
     X86, X64, AMD64, ARM64 or i386.
     .PARAMETER PackageType
@@ -474,6 +474,11 @@ function New-DynamicVersion {
         [PSBridge.VersionTransformation()][Version]$DependsOnVersion,
         [string]$RelativeCacheSourcePath
     )
+    if (-not $FileName -and $null -ne $Uri -and $Uri.IsAbsoluteUri) {
+        # The file name defaults to the URL's last path segment, as ImmyBot's does.
+        $leaf = [Uri]::UnescapeDataString($Uri.AbsolutePath.TrimEnd('/').Split('/')[-1])
+        if ($leaf -match '\.[A-Za-z0-9]{2,5}$') { $FileName = $leaf }
+    }
     $v = [Immybot.Backend.Domain.Models.DynamicVersion]::new()
     $v.Url = $Uri
     $v.Version = $Version
@@ -681,6 +686,475 @@ function Add-UriQueryParameter {
         }
         $builder.Query = ($parts -join '&')
         $builder.Uri
+    }
+}
+
+# --- dynamic versions -------------------------------------------------------------------------
+
+function ConvertTo-DynamicVersionValue {
+    # A version text as [Version]: trailing dots and SemVer labels dropped, two to four parts.
+    param([AllowNull()][object]$Text)
+    if ($null -eq $Text) { return $null }
+    if ($Text -is [Version]) { return $Text }
+    $s = ([string]$Text).Trim().TrimStart('vV').Trim('.')
+    if ($s -match '^(\d+(?:\.\d+){0,3})') { $s = $Matches[1] } else { return $null }
+    if ($s -notmatch '\.') { $s += '.0' }
+    $v = $null
+    if ([Version]::TryParse($s, [ref]$v)) { return $v }
+    $null
+}
+
+function Get-DynamicVersionsFromGitHubUrl {
+    <#
+    .SYNOPSIS
+    Lists a GitHub repository's releases as dynamic versions, one per matching asset.
+    .DESCRIPTION
+    Reads the releases of the repository named by -GitHubReleasesUrl through GitHub's REST API
+    (https://api.github.com for github.com, /api/v3 on a GitHub Enterprise host) and matches
+    -VersionsPattern against each asset's download URL (or -VersionsField). The pattern's named
+    groups give the version (Version, required), the download URL (Uri; the asset's URL when
+    absent), the file name (FileName; the asset's name when absent) and Architecture. Drafts are
+    skipped; prereleases too unless -IncludePrerelease. Returns an object whose Versions holds
+    the DynamicVersion objects, newest first.
+    .PARAMETER GitHubReleasesUrl
+    The repository's releases page, e.g. https://github.com/owner/repo/releases.
+    .PARAMETER VersionsPattern
+    A regular expression with named groups Version and optionally Uri, FileName, Architecture.
+    .PARAMETER VersionsField
+    The asset field the pattern is matched against (default browser_download_url).
+    .PARAMETER DynamicVersionFilter
+    A script block run for each version ($_); versions for which it returns false are dropped.
+    .PARAMETER LatestRelease
+    Only look at the latest release.
+    .PARAMETER IncludePrerelease
+    Also return versions from prereleases.
+    .PARAMETER PerPage
+    Releases per API page (default 30; one page is read).
+    .PARAMETER Headers
+    Extra request headers, e.g. an Authorization header for private repositories.
+    .EXAMPLE
+    Get-DynamicVersionsFromGitHubUrl -GitHubReleasesUrl 'https://github.com/Zettlr/Zettlr/releases' -VersionsPattern 'Zettlr-(?<Version>[\d\.]+)-x64.exe'
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$GitHubReleasesUrl,
+        [Parameter(Mandatory, Position = 1)][string]$VersionsPattern,
+        [string]$VersionsField = 'browser_download_url',
+        [scriptblock]$DynamicVersionFilter,
+        [switch]$LatestRelease,
+        [switch]$IncludePrerelease,
+        [ValidateRange(1, 100)][int]$PerPage = 30,
+        [System.Collections.IDictionary]$Headers
+    )
+    $page = [Uri]$GitHubReleasesUrl
+    $segments = @($page.AbsolutePath.Trim('/').Split('/') | Where-Object { $_ })
+    if ($segments.Count -lt 2) {
+        Stop-Command -Invocation $MyInvocation -Exception "Get-DynamicVersionsFromGitHubUrl: '$GitHubReleasesUrl' does not name a repository (https://github.com/OWNER/REPO/releases)" -ErrorId 'GitHubUrlInvalid' -Category InvalidArgument
+    }
+    $owner, $repo = $segments[0], $segments[1]
+    $api = if ($page.Host -in @('github.com', 'www.github.com')) { 'https://api.github.com' } else { $page.GetLeftPart([UriPartial]::Authority) + '/api/v3' }
+    $url = if ($LatestRelease) { "$api/repos/$owner/$repo/releases/latest" } else { "$api/repos/$owner/$repo/releases?per_page=$PerPage" }
+    $h = @{ Accept = 'application/vnd.github+json'; 'X-GitHub-Api-Version' = '2022-11-28' }
+    if ($Headers) { foreach ($k in $Headers.Keys) { $h[[string]$k] = $Headers[$k] } }
+    # Invoke-RestMethod writes a JSON array as one object; @() of the variable is the array.
+    $response = Invoke-RestMethod -Uri $url -Headers $h -ErrorAction Stop
+    $releases = @($response)
+    $regex = [regex]::new($VersionsPattern, 'IgnoreCase')
+    $seen = [System.Collections.Generic.HashSet[string]]::new([StringComparer]::OrdinalIgnoreCase)
+    $versions = [System.Collections.Generic.List[object]]::new()
+    foreach ($release in $releases) {
+        if ($release.PSObject.Properties['draft'] -and $release.draft) { continue }
+        if (-not $IncludePrerelease -and $release.PSObject.Properties['prerelease'] -and $release.prerelease) { continue }
+        if (-not $release.PSObject.Properties['assets']) { continue }
+        foreach ($asset in @($release.assets)) {
+            $field = if ($asset.PSObject.Properties[$VersionsField]) { [string]$asset.$VersionsField } else { '' }
+            $m = $regex.Match($field)
+            if (-not $m.Success -or -not $m.Groups['Version'].Success) { continue }
+            $version = ConvertTo-DynamicVersionValue $m.Groups['Version'].Value
+            if ($null -eq $version) { continue }
+            $uri = if ($m.Groups['Uri'].Success) { $m.Groups['Uri'].Value } else { [string]$asset.browser_download_url }
+            $fileName = if ($m.Groups['FileName'].Success) { $m.Groups['FileName'].Value } else { [string]$asset.name }
+            $dv = New-DynamicVersion -Uri $uri -Version $version -FileName $fileName
+            if ($m.Groups['Architecture'].Success) {
+                $arch = $m.Groups['Architecture'].Value
+                $dv.Architecture = switch -Regex ($arch) { '^(x64|amd64|64)$' { 'X64' } '^(x86|i386|32)$' { 'X86' } '^arm64$' { 'ARM64' } default { $arch } }
+            }
+            if ($DynamicVersionFilter -and -not (@($dv | Where-Object -FilterScript $DynamicVersionFilter).Count)) { continue }
+            if ($seen.Add("$($dv.Version)|$($dv.Architecture)|$uri")) { $versions.Add($dv) }
+        }
+    }
+    [pscustomobject]@{ Versions = @($versions | Sort-Object -Property Version -Descending) }
+}
+
+function Get-DynamicVersionFromInstallerURL {
+    <#
+    .SYNOPSIS
+    Downloads an installer and returns its version as a dynamic version.
+    .DESCRIPTION
+    Downloads -URL (following redirects) to a temporary file and reads the version from the
+    file itself (the version resource of a Windows .exe), else from the file name (the
+    Content-Disposition header's, then the URL's), else -VersionIfNull. The file name comes from
+    Content-Disposition, the final URL or -FileNameIfNull. With -ResolveRedirect the returned
+    URL is the final one after redirects. Returns an object whose Versions holds one
+    DynamicVersion (PackageType MSI, Executable or Zip from the file's extension).
+    .PARAMETER URL
+    The installer's download URL.
+    .PARAMETER VersionIfNull
+    The version to use when none can be read.
+    .PARAMETER FileNameIfNull
+    The file name to use when none can be found.
+    .PARAMETER ResolveRedirect
+    Return the URL the download was redirected to instead of -URL.
+    .PARAMETER Force
+    Accepted for compatibility (downloads are never cached).
+    .PARAMETER Headers
+    Extra request headers.
+    .EXAMPLE
+    Get-DynamicVersionFromInstallerURL 'https://updates.example.com/agent/latest.exe'
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory, Position = 0)][Alias('Uri')][string]$URL,
+        [object]$VersionIfNull,
+        [string]$FileNameIfNull,
+        [switch]$ResolveRedirect,
+        [switch]$Force,
+        [System.Collections.IDictionary]$Headers
+    )
+    $tmp = Join-Path ([IO.Path]::GetTempPath()) ('psbridge-installer-' + [Guid]::NewGuid().ToString('N'))
+    try {
+        $params = @{ Uri = $URL; OutFile = $tmp; PassThru = $true; ErrorAction = 'Stop' }
+        if ($Headers) { $params.Headers = $Headers }
+        $response = Invoke-WebRequest @params
+        $final = $URL
+        try { $final = [string]$response.BaseResponse.RequestMessage.RequestUri } catch { }
+        $disposition = $null
+        if ($response.Headers -and $response.Headers.ContainsKey('Content-Disposition')) { $disposition = @($response.Headers['Content-Disposition'])[0] }
+        $fileName = [PSBridge.InstallerInfo]::ContentDispositionFileName($disposition)
+        if (-not $fileName) {
+            $leaf = [Uri]::UnescapeDataString(([Uri]$final).AbsolutePath.TrimEnd('/').Split('/')[-1])
+            if ($leaf -match '\.[A-Za-z0-9]{2,5}$') { $fileName = $leaf }
+        }
+        if (-not $fileName) { $fileName = $FileNameIfNull }
+        $version = [PSBridge.InstallerInfo]::PEFileVersion($tmp)
+        if ($null -eq $version) { $version = [PSBridge.InstallerInfo]::FromName($fileName) }
+        if ($null -eq $version) { $version = [PSBridge.InstallerInfo]::FromName(([Uri]$final).AbsolutePath) }
+        if ($null -eq $version) { $version = ConvertTo-DynamicVersionValue $VersionIfNull }
+        if ($null -eq $version) {
+            Stop-Command -Invocation $MyInvocation -Exception "Get-DynamicVersionFromInstallerURL: no version could be read from $URL (give -VersionIfNull)" -ErrorId 'InstallerVersionNotFound' -Category InvalidData
+        }
+        $packageType = switch -Regex ("$fileName") { '\.msi$' { 'MSI' } '\.zip$' { 'Zip' } default { 'Executable' } }
+        $uri = if ($ResolveRedirect) { $final } else { $URL }
+        [pscustomobject]@{ Versions = @(New-DynamicVersion -Uri $uri -Version $version -FileName $fileName -PackageType $packageType) }
+    } finally {
+        Remove-Item -LiteralPath $tmp -Force -ErrorAction Ignore
+    }
+}
+
+# --- dynamic parameters (Init and task forms) --------------------------------------------------
+
+function New-Parameter {
+    <#
+    .SYNOPSIS
+    Creates a form field in a dynamicparam block.
+    .DESCRIPTION
+    Returns a RuntimeDefinedParameter; collect several with New-ParameterCollection. psbridge
+    shows each one as a field of the integration's form, like a param() parameter.
+    .PARAMETER Name
+    The parameter's name.
+    .PARAMETER Type
+    Its type (default [string]).
+    .PARAMETER Mandatory
+    The field must be filled in.
+    .PARAMETER HelpMessage
+    Help shown with the field.
+    .PARAMETER Position
+    Its position.
+    .PARAMETER DefaultValue
+    The value used when none is given.
+    .PARAMETER ValidValues
+    The allowed values (a drop-down).
+    .PARAMETER ValidateScript
+    A script that validates the value ($_), throwing or returning false when it is invalid.
+    .PARAMETER DisplayName
+    The field's label.
+    .PARAMETER Password
+    Make it a secret field (like [Password()]).
+    .EXAMPLE
+    New-ParameterCollection @( New-Parameter -Name FirstName -Mandatory )
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.RuntimeDefinedParameter])]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$Name,
+        [type]$Type = [string],
+        [switch]$Mandatory,
+        [string]$HelpMessage,
+        [int]$Position = [int]::MinValue,
+        [object]$DefaultValue,
+        [string[]]$ValidValues,
+        [scriptblock]$ValidateScript,
+        [string]$DisplayName,
+        [switch]$Password
+    )
+    $attributes = [System.Collections.ObjectModel.Collection[Attribute]]::new()
+    $p = [System.Management.Automation.ParameterAttribute]::new()
+    $p.Mandatory = [bool]$Mandatory
+    if ($HelpMessage) { $p.HelpMessage = $HelpMessage }
+    if ($Position -ne [int]::MinValue) { $p.Position = $Position }
+    $attributes.Add($p)
+    if ($ValidValues) { $attributes.Add([System.Management.Automation.ValidateSetAttribute]::new([string[]]$ValidValues)) }
+    if ($ValidateScript) { $attributes.Add([System.Management.Automation.ValidateScriptAttribute]::new($ValidateScript)) }
+    if ($DisplayName) { $attributes.Add([DisplayNameAttribute]::new($DisplayName)) }
+    if ($Password) { $attributes.Add([PasswordAttribute]::new()) }
+    $rdp = [System.Management.Automation.RuntimeDefinedParameter]::new($Name, $Type, $attributes)
+    if ($PSBoundParameters.ContainsKey('DefaultValue')) { $rdp.Value = $DefaultValue }
+    $rdp
+}
+
+function New-DateTimeParameter {
+    <#
+    .SYNOPSIS
+    Creates a date-and-time form field in a dynamicparam block.
+    .PARAMETER Name
+    The parameter's name.
+    .PARAMETER Mandatory
+    The field must be filled in.
+    .PARAMETER HelpMessage
+    Help shown with the field.
+    .PARAMETER Position
+    Its position.
+    .PARAMETER DefaultValue
+    The value used when none is given.
+    .PARAMETER ValidateScript
+    A script that validates the value ($_).
+    .EXAMPLE
+    New-DateTimeParameter -Name StartDate -Mandatory
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.RuntimeDefinedParameter])]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$Name,
+        [switch]$Mandatory,
+        [string]$HelpMessage,
+        [int]$Position = [int]::MinValue,
+        [object]$DefaultValue,
+        [scriptblock]$ValidateScript
+    )
+    $PSBoundParameters['Type'] = [datetime]
+    New-Parameter @PSBoundParameters
+}
+
+function New-HelpText {
+    <#
+    .SYNOPSIS
+    Adds a paragraph of text to a form (dynamicparam block), not a field.
+    .DESCRIPTION
+    Returns a RuntimeDefinedParameter marked [PSBridge.HelpText]: the form shows its help
+    message as text and sends no value for it.
+    .PARAMETER Name
+    A name for the text (unique in the form).
+    .PARAMETER HelpMessage
+    The text.
+    .EXAMPLE
+    New-HelpText -Name Hint -HelpMessage 'Create an API client in the vendor portal first.'
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.RuntimeDefinedParameter])]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$Name,
+        [Parameter(Position = 1)][string]$HelpMessage
+    )
+    $attributes = [System.Collections.ObjectModel.Collection[Attribute]]::new()
+    $p = [System.Management.Automation.ParameterAttribute]::new()
+    if ($HelpMessage) { $p.HelpMessage = $HelpMessage }
+    $attributes.Add($p)
+    $attributes.Add([PSBridge.HelpTextAttribute]::new($HelpMessage))
+    [System.Management.Automation.RuntimeDefinedParameter]::new($Name, [object], $attributes)
+}
+
+function New-OAuthConsentParameter {
+    <#
+    .SYNOPSIS
+    Adds an OAuth consent button to a form (dynamicparam block).
+    .DESCRIPTION
+    The button runs the OAuth 2.0 authorization-code flow with the vendor: psbridge's pages send
+    the user to -AuthorizationEndpoint, receive the code, exchange it at -TokenEndpoint (with
+    -ClientId and -ClientSecret) and store the result as a secret. The parameter then binds to a
+    [PSBridge.OAuthConsentResult] with Code, AccessToken, RefreshToken, TokenType, Scope and
+    AccessTokenExpiresAtUtc.
+    .PARAMETER Name
+    The parameter's name.
+    .PARAMETER AuthorizationEndpoint
+    The vendor's authorization URL.
+    .PARAMETER TokenEndpoint
+    The vendor's token URL.
+    .PARAMETER ClientId
+    The OAuth client id.
+    .PARAMETER ClientSecret
+    The OAuth client secret (never sent to the browser).
+    .PARAMETER Scope
+    Space-separated scopes.
+    .PARAMETER ResponseType
+    The response type (code).
+    .PARAMETER Resource
+    The resource (Azure AD v1 style endpoints).
+    .PARAMETER ExtraQueryParameters
+    More query parameters for the authorization request.
+    .PARAMETER UsePKCE
+    Send a PKCE (S256) challenge.
+    .PARAMETER Mandatory
+    Consent is required before the form can be saved.
+    .PARAMETER HelpMessage
+    Help shown with the button.
+    .EXAMPLE
+    New-OAuthConsentParameter -Name RefreshToken -AuthorizationEndpoint 'https://vendor.example/oauth/authorize' -TokenEndpoint 'https://vendor.example/oauth/token' -ClientId $ClientId -ClientSecret $ClientSecret -Scope 'offline_access' -Mandatory
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.RuntimeDefinedParameter])]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$Name,
+        [Parameter(Mandatory)][string]$AuthorizationEndpoint,
+        [Parameter(Mandatory)][string]$TokenEndpoint,
+        [string]$ClientId,
+        [object]$ClientSecret,
+        [string]$Scope,
+        [string]$ResponseType = 'code',
+        [string]$Resource,
+        [System.Collections.IDictionary]$ExtraQueryParameters,
+        [switch]$UsePKCE,
+        [switch]$Mandatory,
+        [string]$HelpMessage
+    )
+    $attributes = [System.Collections.ObjectModel.Collection[Attribute]]::new()
+    $p = [System.Management.Automation.ParameterAttribute]::new()
+    $p.Mandatory = [bool]$Mandatory
+    if ($HelpMessage) { $p.HelpMessage = $HelpMessage }
+    $attributes.Add($p)
+    $o = [OAuthConsentAttribute]::new()
+    $o.AuthorizationEndpoint = $AuthorizationEndpoint
+    $o.TokenEndpoint = $TokenEndpoint
+    $o.ClientId = $ClientId
+    $o.ClientSecret = if ($null -ne $ClientSecret) { "$ClientSecret" } else { $null }
+    $o.Scope = $Scope
+    $o.ResponseType = $ResponseType
+    $o.Resource = $Resource
+    $o.ExtraQueryParameters = $ExtraQueryParameters
+    $o.UsePkce = [bool]$UsePKCE
+    $attributes.Add($o)
+    [System.Management.Automation.RuntimeDefinedParameter]::new($Name, [PSBridge.OAuthConsentResult], $attributes)
+}
+
+function New-ParameterCollection {
+    <#
+    .SYNOPSIS
+    Collects dynamic parameters into the dictionary a dynamicparam block returns.
+    .DESCRIPTION
+    Takes the output of New-Parameter, New-HelpText, New-OAuthConsentParameter (or other
+    RuntimeDefinedParameters and dictionaries) and returns one RuntimeDefinedParameterDictionary.
+    Anything else in the input is ignored; a later parameter of the same name replaces an earlier.
+    .PARAMETER Parameters
+    The parameters.
+    .EXAMPLE
+    dynamicparam { New-ParameterCollection @( New-Parameter -Name FirstName -Mandatory; New-HelpText Hint 'Text' ) }
+    #>
+    [CmdletBinding()]
+    [OutputType([System.Management.Automation.RuntimeDefinedParameterDictionary])]
+    param([Parameter(Position = 0, ValueFromPipeline)][AllowNull()][AllowEmptyCollection()][object[]]$Parameters)
+    begin { $dict = [System.Management.Automation.RuntimeDefinedParameterDictionary]::new() }
+    process {
+        foreach ($item in @($Parameters)) {
+            $v = if ($item -is [psobject]) { $item.psobject.BaseObject } else { $item }
+            if ($v -is [System.Management.Automation.RuntimeDefinedParameter]) { $dict[$v.Name] = $v }
+            elseif ($v -is [System.Management.Automation.RuntimeDefinedParameterDictionary]) { foreach ($k in $v.Keys) { $dict[$k] = $v[$k] } }
+        }
+    }
+    end { , $dict }
+}
+
+# --- error and registry helpers ---------------------------------------------------------------
+
+function Clear-Error {
+    <#
+    .SYNOPSIS
+    Empties $Error, so errors that were handled do not show as the script's errors.
+    .EXAMPLE
+    try { Get-Item 'C:\missing' -ErrorAction Stop } catch { }; Clear-Error
+    #>
+    [CmdletBinding()]
+    param()
+    $global:Error.Clear()
+}
+
+function Get-WindowsRegistryValue {
+    <#
+    .SYNOPSIS
+    Reads a registry value on the computer in context (or locally without one).
+    .DESCRIPTION
+    Returns an object with Path, Name, Value, Type and Exists, which RegistryShould-Be style
+    helpers take from the pipeline; a missing key or value gives Exists $false and Value $null,
+    not an error. In a metascript bound to a computer it runs there through Invoke-ImmyCommand.
+    For an HKCU: path it reads every loaded user profile (HKEY_USERS\SID) and returns one object
+    per profile (-IncludeDefaultProfile adds the Default profile when it is loaded). On a
+    computer without a registry (Linux and macOS test machines), a drive mapped onto a directory
+    (psbridge agent --drive HKLM=DIR) stands in for it: keys are directories and a value is a
+    file holding its data.
+    .PARAMETER Path
+    The key, e.g. HKLM:\SOFTWARE\Vendor\Agent.
+    .PARAMETER Name
+    The value's name.
+    .PARAMETER IncludeDefaultProfile
+    For HKCU: paths, also read the Default user profile.
+    .PARAMETER AllowedType
+    The registry types the value may have (String, DWord, QWord, ExpandString, MultiString, Binary).
+    .EXAMPLE
+    (Get-WindowsRegistryValue -Path 'HKLM:\SOFTWARE\WOW6432Node\NinjaRMM LLC\NinjaRMMAgent\Agent' -Name NodeId).Value
+    #>
+    [CmdletBinding()]
+    param(
+        [Parameter(Mandatory, Position = 0)][string]$Path,
+        [Parameter(Mandatory, Position = 1)][string]$Name,
+        [switch]$IncludeDefaultProfile,
+        [string[]]$AllowedType
+    )
+    $reader = {
+        param($Path, $Name, $IncludeDefaultProfile, $AllowedType)
+        function Read-One($KeyPath, $ProfileName) {
+            $o = [ordered]@{ Path = $KeyPath; Name = $Name; Value = $null; Type = $null; Exists = $false; Profile = $ProfileName; AllowedType = $AllowedType }
+            $key = Get-Item -LiteralPath $KeyPath -ErrorAction SilentlyContinue
+            if ($null -ne $key -and $key.PSObject.Methods['GetValueKind']) {
+                if (@($key.GetValueNames()) -contains $Name) {
+                    $o.Value = $key.GetValue($Name)
+                    $o.Type = [string]$key.GetValueKind($Name)
+                    $o.Exists = $true
+                }
+            } elseif ($null -ne $key -and $key.PSIsContainer) {
+                $file = Join-Path $key.FullName $Name
+                if (Test-Path -LiteralPath $file -PathType Leaf) {
+                    $o.Value = (Get-Content -LiteralPath $file -Raw).TrimEnd("`r", "`n")
+                    $o.Type = 'String'
+                    $o.Exists = $true
+                }
+            }
+            $r = [pscustomobject]$o
+            $r.pstypenames.Insert(0, 'PSBridge.RegistryValue')
+            $r
+        }
+        if ($Path -match '^(HKCU|HKEY_CURRENT_USER):?\\(.*)$' -and (Test-Path -LiteralPath 'Registry::HKEY_USERS')) {
+            $sub = $Matches[2]
+            $sids = @(Get-ChildItem -LiteralPath 'Registry::HKEY_USERS' -ErrorAction SilentlyContinue | ForEach-Object PSChildName | Where-Object { $_ -match '^S-1-5-21-[\d-]+$' })
+            foreach ($sid in $sids) { Read-One "Registry::HKEY_USERS\$sid\$sub" $sid }
+            if ($IncludeDefaultProfile -and (Test-Path -LiteralPath 'Registry::HKEY_USERS\.DEFAULT')) { Read-One "Registry::HKEY_USERS\.DEFAULT\$sub" 'Default' }
+        } else {
+            Read-One $Path $null
+        }
+    }
+    $computer = $PSCmdlet.SessionState.PSVariable.GetValue('Computer')
+    $arguments = @($Path, $Name, [bool]$IncludeDefaultProfile, $AllowedType)
+    if ($null -ne $computer) {
+        Invoke-ImmyCommand -ScriptBlock $reader -ArgumentList $arguments
+    } else {
+        & $reader @arguments
     }
 }
 
@@ -995,13 +1469,29 @@ function Import-Module {
             if ($item -is [string] -and $item -notmatch '[\\/]' -and -not $item.EndsWith('.psd1') -and -not $item.EndsWith('.psm1') -and -not $item.EndsWith('.dll')) {
                 $path = [PSBridge.HostBridge]::FindModule($item)
             }
-            if ($path) {
-                $hosted = @{} + $forward
-                $hosted.Remove('Scope')
-                $hosted.Remove('Global')
-                Microsoft.PowerShell.Core\Import-Module -Name $path -Global -DisableNameChecking @hosted
-            } else {
-                Microsoft.PowerShell.Core\Import-Module -Name $item @forward
+            # The inner Import-Module stops at its first error, which is then written (or
+            # thrown, under -ErrorAction Stop) as this command's: at the script's line, not
+            # this module's. Errors raised by the imported module's own code keep their place.
+            try {
+                if ($path) {
+                    $hosted = @{} + $forward
+                    $hosted.Remove('Scope')
+                    $hosted.Remove('Global')
+                    $hosted['ErrorAction'] = 'Stop'
+                    Microsoft.PowerShell.Core\Import-Module -Name $path -Global -DisableNameChecking @hosted
+                } else {
+                    $inner = @{} + $forward
+                    $inner['ErrorAction'] = 'Stop'
+                    Microsoft.PowerShell.Core\Import-Module -Name $item @inner
+                }
+            } catch {
+                $record = $_
+                if ($record.InvocationInfo -and $record.InvocationInfo.ScriptName -eq $PSCommandPath) {
+                    $record = [System.Management.Automation.ErrorRecord]::new($record.Exception, $record.FullyQualifiedErrorId, $record.CategoryInfo.Category, $record.TargetObject)
+                    $set = [System.Management.Automation.ErrorRecord].GetMethod('SetInvocationInfo', [System.Reflection.BindingFlags]'NonPublic, Instance')
+                    if ($null -ne $set) { try { $null = $set.Invoke($record, @($MyInvocation)) } catch { } }
+                }
+                $PSCmdlet.WriteError($record)
             }
         }
     }
@@ -1015,7 +1505,10 @@ Export-ModuleMember -Function @(
     'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
     'Get-IntegrationAgentInstallToken', 'Get-IntegrationTenantUninstallToken',
     'Get-IntegrationAgentUninstallToken', 'Get-IntegrationAuthenticatedDownload',
-    'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module'
+    'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module',
+    'Get-DynamicVersionsFromGitHubUrl', 'Get-DynamicVersionFromInstallerURL',
+    'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
+    'New-ParameterCollection', 'Clear-Error', 'Get-WindowsRegistryValue'
 ) -Alias @(
     'ShouldHave-One',
     'Get-IntegrationAgentInstallTokenCmdlet', 'Get-IntegrationTenantUninstallTokenCmdlet',

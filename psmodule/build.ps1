@@ -25,7 +25,8 @@ Add-Type -Path $sources -OutputAssembly $OutFile -OutputType Library -Referenced
     'System.Linq', 'System.Collections.Concurrent', 'System.Threading', 'System.Memory',
     'System.Text.Encodings.Web', 'System.Private.Uri', 'System.Web.HttpUtility', 'System.Collections.Specialized',
     'System.ComponentModel.Primitives', 'System.Threading.Thread', 'System.Console', 'System.Runtime.InteropServices',
-    'System.Net.Primitives', 'System.Diagnostics.Process', 'System.Linq.Expressions', 'System.ObjectModel', 'System.Runtime.Numerics', 'System.Security.Cryptography', 'System.Text.Encoding.Extensions')
+    'System.Net.Primitives', 'System.Diagnostics.Process', 'System.Linq.Expressions', 'System.ObjectModel', 'System.Runtime.Numerics', 'System.Security.Cryptography', 'System.Text.Encoding.Extensions',
+    'System.Text.RegularExpressions', 'System.Net.Http')
 } catch {
     Remove-Item -LiteralPath $OutFile -Force -ErrorAction Ignore
     throw

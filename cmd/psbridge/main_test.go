@@ -227,3 +227,44 @@ func TestUsageErrors(t *testing.T) {
 		}
 	}
 }
+
+// --module NAME=FILE: the module is NAME whatever its file is called, and a .ps1 file is a
+// module too; an Import-Module that fails names the script's line.
+func TestRunModuleNamedOtherThanItsFile(t *testing.T) {
+	dir := t.TempDir()
+	module := filepath.Join(dir, "helpers-v2.ps1")
+	if err := os.WriteFile(module, []byte("function Get-AcmeGreeting { param($Name) \"hello $Name\" }\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	script := filepath.Join(dir, "acme.ps1")
+	if err := os.WriteFile(script, []byte(`$Integration = New-DynamicIntegration -Init {
+    [OpResult]::Ok()
+} -HealthCheck { New-HealthyResult }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients -GetClients {
+    Import-Module AcmeVendor
+    New-IntegrationClient -ClientId 1 -ClientName (Get-AcmeGreeting -Name acme)
+}
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsTenantInstallToken -GetTenantInstallToken {
+    param($clientId)
+    Import-Module NoSuchVendorModule -ErrorAction Stop
+    'unreachable'
+}
+$Integration
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stdout, stderr, code := cli(t, "run", script, "--module", "AcmeVendor="+module, "--call", "GetClients")
+	if code != exitOK {
+		t.Fatalf("exit %d; stderr:\n%s", code, stderr)
+	}
+	if !strings.Contains(stdout, `"hello acme"`) {
+		t.Errorf("stdout %s", stdout)
+	}
+	_, stderr, code = cli(t, "run", script, "--module", "AcmeVendor="+module, "--call", "GetTenantInstallToken", "--arg", "clientId=1")
+	if code != exitFailure {
+		t.Fatalf("exit %d, want %d; stderr:\n%s", code, exitFailure, stderr)
+	}
+	if !strings.Contains(stderr, "acme.ps1:10") || !strings.Contains(stderr, "NoSuchVendorModule") {
+		t.Errorf("the Import-Module error does not name acme.ps1:10:\n%s", stderr)
+	}
+}

@@ -18,7 +18,7 @@ import (
 	"github.com/psbridge/psbridge/internal/mask"
 )
 
-const runUsage = `Usage: psbridge run SCRIPT [--module FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
+const runUsage = `Usage: psbridge run SCRIPT [--module [NAME=]FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
 
 Loads an integration script (New-DynamicIntegration ... Add-DynamicIntegrationCapability ...),
 runs Init with the --param values, then HealthCheck, or the --call method with its --arg values.
@@ -34,7 +34,9 @@ runs Init with the --param values, then HealthCheck, or the --call method with i
 --param values are checked against Init's param() block first: a missing mandatory parameter
 or a value of the wrong type exits 2 naming the parameter. An --arg value that parses as JSON
 is passed as that value (42, true, ["a","b"], {"k":1}); anything else is passed as a string.
-Modules given with --module are what Import-Module NAME finds (NAME = file name without .psm1).
+Modules given with --module are what Import-Module NAME finds: --module NAME=FILE names the module
+NAME whatever its file is called (.psm1 or .ps1); --module FILE names it after the file without
+its extension.
 
 Examples:
   psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
@@ -50,7 +52,7 @@ var listMethods = map[string]bool{"getclients": true, "getagents": true, "getdyn
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr, runUsage)
 	var modules, params, callArgs listFlag
-	fs.Var(&modules, "module", "module script `FILE` that Import-Module finds by its file name (repeatable)")
+	fs.Var(&modules, "module", "module script `[NAME=]FILE` (.psm1 or .ps1) that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
 	fs.Var(&params, "param", "Init parameter `NAME=VALUE` (repeatable)")
 	call := fs.String("call", "", "`METHOD` to call after Init instead of HealthCheck (e.g. GetClients)")
 	fs.Var(&callArgs, "arg", "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")

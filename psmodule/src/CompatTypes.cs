@@ -642,4 +642,9 @@ public sealed class OAuthConsentAttribute : Attribute
     public string Scope { get; set; }
     public string ClientId { get; set; }
     public object ExtraQueryParameters { get; set; }
+    /// <summary>The client secret for the token request (New-OAuthConsentParameter -ClientSecret);
+    /// psbridge never sends it to a browser.</summary>
+    public object ClientSecret { get; set; }
+    /// <summary>Use PKCE (S256) in the authorization request.</summary>
+    public bool UsePkce { get; set; }
 }

@@ -196,6 +196,10 @@ namespace PSBridge.Host
         public Masker Masker;
         public Hashtable Context;
         public Instance Instance;
+        // Block is the script block the call invokes through the wrapper; BindingError the
+        // record of its arguments failing to bind (reported at the block, then failing the call).
+        public ScriptBlock Block;
+        public JsonObject BindingError;
         public volatile bool TimedOut;
         public volatile bool Cancelled;
         public readonly CancellationTokenSource Cts = new CancellationTokenSource();
@@ -720,6 +724,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 Collection<PSObject> output;
                 try
                 {
+                    state.Block = block;
                     output = RunPipeline(rs, state, ps => AddInvocation(ps, block, bind, vars),
                         TimeoutMs(p), out bool hadErrors, out _);
                     var result = OutputToResult(output);
@@ -807,6 +812,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 // Ordinary scripts see the variable, but never an integration's context.
                 rs.SessionStateProxy.SetVariable("global:IntegrationContext", null);
                 ApplyPreferences(rs, p["preferences"] as JsonObject, out _);
+                state.Block = sb;
                 var output = RunPipeline(rs, state, ps => AddInvocation(ps, sb, bind, vars),
                     TimeoutMs(p), out bool hadErrors, out _);
                 var result = OutputToResult(output);
@@ -848,6 +854,14 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             {
                 var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
                 var n = ErrorRecordNode(rec, state);
+                if (state.BindingError == null && IsWrapperBindingError(rec, state))
+                {
+                    // The block's own arguments did not bind: PowerShell reports that at the
+                    // wrapper's "& $block" line and goes on with an empty result. Report it at
+                    // the block's parameter instead, and fail the call.
+                    PositionAtBlock(n, rec, state.Block, state);
+                    state.BindingError = n;
+                }
                 if (first == null) first = Positioned(n);
                 SendRecord(state, "error", n);
             };
@@ -887,6 +901,11 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 hadErrors = ps.HadErrors;
                 firstError = first;
                 if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
+                if (state.BindingError != null)
+                {
+                    var data = (JsonObject)state.BindingError.DeepClone();
+                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
+                }
                 return output;
             }
             catch (RpcException) { throw; }
@@ -908,6 +927,48 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 _current = null;
                 state.Shell = null;
             }
+        }
+
+        // IsWrapperBindingError: a ParameterBindingException raised while binding the call's
+        // block itself (the invocation wrapper, which has no file, is where PowerShell places it).
+        private static bool IsWrapperBindingError(ErrorRecord rec, CallState state)
+        {
+            if (state.Block == null || !(rec.Exception is ParameterBindingException)) return false;
+            var ii = rec.InvocationInfo;
+            if (ii == null || !string.IsNullOrEmpty(ii.ScriptName)) return false;
+            return ii.Line != null && ii.Line.Contains("& $__psbBlock @__psbBind", StringComparison.Ordinal);
+        }
+
+        // PositionAtBlock moves an error node to the parameter of block that the binding error
+        // names (its declaration in the script), else to the block's param() or its first line.
+        private static void PositionAtBlock(JsonObject n, ErrorRecord rec, ScriptBlock block, CallState state)
+        {
+            IScriptExtent extent = null;
+            if (block.Ast is ScriptBlockAst ast)
+            {
+                string names = (rec.Exception as ParameterBindingException)?.ParameterName ?? "";
+                if (ast.ParamBlock != null)
+                {
+                    foreach (ParameterAst p in ast.ParamBlock.Parameters)
+                    {
+                        string name = p.Name.VariablePath.UserPath;
+                        foreach (string part in names.Split(new[] { ',', ' ' }, StringSplitOptions.RemoveEmptyEntries))
+                        {
+                            if (string.Equals(part.Trim(), name, StringComparison.OrdinalIgnoreCase)) { extent = p.Name.Extent; break; }
+                        }
+                        if (extent != null) break;
+                    }
+                    if (extent == null) extent = ast.ParamBlock.Extent;
+                }
+                if (extent == null) extent = ast.Extent;
+            }
+            if (extent == null) return;
+            n["line"] = extent.StartLineNumber;
+            n["column"] = extent.StartColumnNumber;
+            if (!string.IsNullOrEmpty(extent.File)) n["script"] = extent.File; else n.Remove("script");
+            string lineText = extent.StartScriptPosition.Line?.TrimEnd() ?? "";
+            n["positionMessage"] = state.MaskText(string.Format(CultureInfo.InvariantCulture, "At {0}:{1} char:{2}\n+ {3}",
+                string.IsNullOrEmpty(extent.File) ? "line" : extent.File, extent.StartLineNumber, extent.StartColumnNumber, lineText));
         }
 
         // Positioned prefixes an error record's message with "script:line:column: " when the
