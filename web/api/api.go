@@ -18,6 +18,7 @@ import (
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/computers"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/httpx"
 )
@@ -38,6 +39,7 @@ type Options struct {
 
 // API serves the REST routes.
 type API struct {
+	sw   *software.Service
 	eng  *engine.Engine
 	opts Options
 	log  zerolog.Logger
@@ -62,7 +64,11 @@ func New(eng *engine.Engine, opts Options) *API {
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "api").Logger()
 	}
-	return &API{eng: eng, opts: opts, log: log}
+	a := &API{eng: eng, opts: opts, log: log}
+	if eng != nil {
+		a.sw = software.New(eng, 0)
+	}
+	return a
 }
 
 // Routes lists every endpoint of the API.
@@ -113,6 +119,7 @@ func (a *API) Routes() []Route {
 		{"DELETE", v + "/tenants/{id}/enrollment-keys/{keyId}", a.revokeEnrollmentKey},
 
 		{"GET", v + "/computers", a.listComputers},
+		{"GET", v + "/computers/dx", a.computersDx},
 		{"POST", v + "/computers", a.createComputer},
 		{"GET", v + "/computers/{id}", a.getComputer},
 		{"POST", v + "/computers/{id}/identification", a.identify},
@@ -120,6 +127,14 @@ func (a *API) Routes() []Route {
 		{"POST", v + "/computers/{id}/scripts", a.computerScript},
 
 		{"POST", v + "/scripts/run", a.runScript},
+
+		{"GET", v + "/software/global", a.listSoftware("global")},
+		{"GET", v + "/software/local", a.listSoftware("local")},
+		{"POST", v + "/software", a.createSoftware},
+		{"POST", v + "/run-immy-service", a.runImmyService},
+		{"GET", v + "/maintenance-sessions", a.listSessions},
+		{"GET", v + "/maintenance-sessions/{id}", a.getSession},
+		{"GET", v + "/maintenance-sessions/{id}/log", a.sessionLog},
 
 		{"GET", v + "/admin/backup", a.backup},
 
