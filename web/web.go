@@ -16,6 +16,7 @@ import (
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
 	"github.com/psbridge/psbridge/web/httpx"
+	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
 	"github.com/psbridge/psbridge/web/pages"
 	"github.com/psbridge/psbridge/web/plugin"
@@ -44,6 +45,9 @@ type Options struct {
 	// Console serves the debugging console websocket at ConsolePath and enables the pages'
 	// Console tab; nil answers that path with 404. The caller closes it.
 	Console *console.Manager
+	// OAuth configures psbridge's OAuth2 authorization server (web/oauth), whose access tokens
+	// the API accepts next to API tokens.
+	OAuth oauth.Options
 }
 
 // New returns the handler serving the API, the plugin endpoint and the OpenAPI document.
@@ -53,7 +57,13 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		log = opts.Logger.With().Str("component", "http").Logger()
 	}
 	mux := http.NewServeMux()
-	api.New(eng, api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}).Register(mux)
+	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}
+	var as *oauth.Server
+	if eng != nil {
+		as = oauth.New(eng.Store(), opts.OAuth)
+		ao.Bearer = bearer(as)
+	}
+	api.New(eng, ao).Register(mux)
 	if eng != nil {
 		agentws.New(eng, opts.Logger).Register(mux)
 	}
@@ -85,7 +95,11 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		o = ops.New(oo)
 	}
 	o.Register(mux)
-	return httpx.Middleware(log, o.Middleware(mux))
+	var h http.Handler = mux
+	if as != nil {
+		h = as.Wrap(mux)
+	}
+	return httpx.Middleware(log, o.Middleware(h))
 }
 
 // Route is one method and path template as the OpenAPI document spells it.
@@ -108,6 +122,9 @@ func Routes() []Route {
 		for _, m := range pluginMethods {
 			out = append(out, Route{Method: m, Path: p})
 		}
+	}
+	for _, p := range oauth.Patterns {
+		out = append(out, Route{Method: lower(p.Method), Path: p.Path})
 	}
 	for _, p := range agentws.Patterns {
 		out = append(out, Route{Method: lower(p.Method), Path: p.Path})

@@ -46,6 +46,7 @@ Commands:
   token          create, list or revoke API tokens (also while serve runs)
   agent          run the psbridge agent on a managed computer (enroll once, then stay connected)
   enrollment-key create a key that enrolls agents into a tenant (also while serve runs)
+  app create     register an OAuth application for the client-credentials grant (also while serve runs)
   backup         write a consistent copy of the database
   key rotate     re-encrypt every stored secret under a new key
   console        open a debugging console (pwsh with an integration loaded) on a server or --local
@@ -120,6 +121,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runAgent(ctx, rest, stdout, stderr)
 	case "enrollment-key":
 		return runEnrollmentKey(ctx, rest, stdout, stderr)
+	case "app":
+		return runApp(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

@@ -23,6 +23,7 @@ func migrations() []migration {
 		{to: 1, name: "create buckets", apply: createBuckets},
 		{to: 2, name: "token roles", apply: tokenRoles},
 		{to: 3, name: "enrollment keys and agent credentials", apply: createBuckets},
+		{to: 4, name: "applications, signing keys, software and maintenance sessions", apply: createBuckets},
 	}
 }
 

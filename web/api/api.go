@@ -18,6 +18,7 @@ import (
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/computers"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/httpx"
 )
@@ -30,10 +31,15 @@ type Options struct {
 	Logger *zerolog.Logger
 	// Now returns the current time (for backup file names). Default: time.Now.
 	Now func() time.Time
+	// Bearer verifies a bearer token that is not an API token (an OAuth access token, see
+	// web/oauth) and returns the identity it speaks for; ok false refuses it with reason.
+	// Nil: only API tokens are accepted.
+	Bearer func(r *http.Request, token string) (tok store.APIToken, ok bool, reason string, err error)
 }
 
 // API serves the REST routes.
 type API struct {
+	sw   *software.Service
 	eng  *engine.Engine
 	opts Options
 	log  zerolog.Logger
@@ -58,7 +64,11 @@ func New(eng *engine.Engine, opts Options) *API {
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "api").Logger()
 	}
-	return &API{eng: eng, opts: opts, log: log}
+	a := &API{eng: eng, opts: opts, log: log}
+	if eng != nil {
+		a.sw = software.New(eng, 0)
+	}
+	return a
 }
 
 // Routes lists every endpoint of the API.
@@ -109,6 +119,7 @@ func (a *API) Routes() []Route {
 		{"DELETE", v + "/tenants/{id}/enrollment-keys/{keyId}", a.revokeEnrollmentKey},
 
 		{"GET", v + "/computers", a.listComputers},
+		{"GET", v + "/computers/dx", a.computersDx},
 		{"POST", v + "/computers", a.createComputer},
 		{"GET", v + "/computers/{id}", a.getComputer},
 		{"POST", v + "/computers/{id}/identification", a.identify},
@@ -117,11 +128,23 @@ func (a *API) Routes() []Route {
 
 		{"POST", v + "/scripts/run", a.runScript},
 
+		{"GET", v + "/software/global", a.listSoftware("global")},
+		{"GET", v + "/software/local", a.listSoftware("local")},
+		{"POST", v + "/software", a.createSoftware},
+		{"POST", v + "/run-immy-service", a.runImmyService},
+		{"GET", v + "/maintenance-sessions", a.listSessions},
+		{"GET", v + "/maintenance-sessions/{id}", a.getSession},
+		{"GET", v + "/maintenance-sessions/{id}/log", a.sessionLog},
+
 		{"GET", v + "/admin/backup", a.backup},
 
 		{"GET", v + "/tokens", a.listTokens},
 		{"POST", v + "/tokens", a.createToken},
 		{"DELETE", v + "/tokens/{tokenId}", a.revokeToken},
+
+		{"GET", v + "/applications", a.listApps},
+		{"POST", v + "/applications", a.createApp},
+		{"DELETE", v + "/applications/{clientId}", a.deleteApp},
 	}
 }
 
@@ -130,7 +153,7 @@ func (a *API) Routes() []Route {
 // writes for operators.
 func RequiredRole(method, pattern string) string {
 	switch {
-	case strings.HasPrefix(pattern, "/api/v1/tokens"):
+	case strings.HasPrefix(pattern, "/api/v1/tokens"), strings.HasPrefix(pattern, "/api/v1/applications"):
 		return store.RoleAdmin
 	case pattern == "/api/v1/admin/backup":
 		return store.RoleOperator
@@ -194,14 +217,24 @@ func (a *API) authenticated(need string, next http.HandlerFunc) http.Handler {
 				Detail: "send an API token as 'Authorization: Bearer <token>' (create one with 'psbridge token create')"})
 			return
 		}
-		tok, ok, err := a.eng.Store().VerifyToken(token)
+		var (
+			tok    store.APIToken
+			ok     bool
+			err    error
+			reason = "the API token is not valid"
+		)
+		if a.opts.Bearer != nil && !strings.HasPrefix(token, store.TokenPrefix) && strings.Count(token, ".") == 2 {
+			tok, ok, reason, err = a.opts.Bearer(r, token)
+		} else {
+			tok, ok, err = a.eng.Store().VerifyToken(token)
+		}
 		if err != nil {
 			a.fail(w, r, err)
 			return
 		}
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="psbridge", error="invalid_token"`)
-			httpx.Problem(w, r, httpx.Details{Type: httpx.TypeUnauthorize, Status: http.StatusUnauthorized, Detail: "the API token is not valid"})
+			httpx.Problem(w, r, httpx.Details{Type: httpx.TypeUnauthorize, Status: http.StatusUnauthorized, Detail: reason})
 			return
 		}
 		if !Permits(tok.Role, need) {

@@ -662,7 +662,7 @@ func (a *API) listComputers(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	page(a, w, r, cs, func(c engine.ComputerView) string { return idKey(c.ID) }, httpx.LessNumeric)
+	page(a, w, r, immyComputers(cs), func(c Computer) string { return idKey(c.ID) }, httpx.LessNumeric)
 }
 
 func (a *API) createComputer(w http.ResponseWriter, r *http.Request) {
@@ -684,7 +684,7 @@ func (a *API) getComputer(w http.ResponseWriter, r *http.Request) {
 	if err == nil {
 		var c engine.ComputerView
 		if c, err = a.eng.ComputerStatus(id); err == nil {
-			httpx.JSON(w, http.StatusOK, c)
+			httpx.JSON(w, http.StatusOK, ImmyComputer(c))
 			return
 		}
 	}

@@ -143,8 +143,21 @@ func AdminHandler(st *store.Store, secret string, logger *zerolog.Logger) http.H
 		}
 		httpx.JSON(w, http.StatusCreated, engine.NewEnrollmentKey{EnrollmentKey: k, Key: key})
 	})
+	mux.HandleFunc("POST /api/v1/applications", func(w http.ResponseWriter, r *http.Request) {
+		var in AppInput
+		if err := httpx.Decode(w, r, a.opts.MaxBody, &in); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		out, err := CreateApp(st, in)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		httpx.JSON(w, http.StatusCreated, out)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens and /api/v1/admin/enrollment-keys"})
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens, /api/v1/applications and /api/v1/admin/enrollment-keys"})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(AdminSecretHeader)), []byte(secret)) != 1 {

@@ -1,0 +1,597 @@
+// Package software holds software (detection, install, upgrade and uninstall scripts) and runs
+// maintenance sessions the way ImmyBot's run-immy-service does: resolution (which state the
+// software should be in), detection (the detection script on the computer returns the
+// installed version or nothing), action (install, upgrade, uninstall or nothing) and
+// verification (detection again). Scripts run through the engine's computer machinery: on the
+// computer's agent, or as a metascript bound to the computer — then, for software linked to an
+// integration type, Get-IntegrationAgentInstallToken resolves through the computer's tenant
+// mapping to that type's integration.
+package software
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
+)
+
+// Desired software states (ImmyBot's DesiredSoftwareState).
+const (
+	NoAction            = 0
+	NotPresent          = 1
+	ThisVersion         = 2
+	OlderOrEqualVersion = 3
+	LatestVersion       = 4
+	NewerOrEqualVersion = 5
+	AnyVersion          = 6
+)
+
+// Service runs maintenance sessions. Its zero value is not usable; use New.
+type Service struct {
+	eng *engine.Engine
+	st  *store.Store
+
+	slots chan struct{} // the concurrent-session limit (skipBackgroundJob bypasses it)
+
+	mu   sync.Mutex
+	live map[int64]*live
+	wg   sync.WaitGroup
+	ctx  context.Context
+	stop context.CancelFunc
+}
+
+// live is a running session's log and its listeners.
+type live struct {
+	log  []store.SessionLogEntry
+	subs map[chan store.SessionLogEntry]struct{}
+	done chan struct{}
+}
+
+// New returns the service; MaxConcurrent bounds sessions run as background jobs (default 4).
+func New(eng *engine.Engine, maxConcurrent int) *Service {
+	if maxConcurrent <= 0 {
+		maxConcurrent = 4
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Service{eng: eng, st: eng.Store(), slots: make(chan struct{}, maxConcurrent), live: map[int64]*live{}, ctx: ctx, stop: cancel}
+}
+
+// Close cancels running sessions and waits for them.
+func (s *Service) Close() {
+	s.stop()
+	s.wg.Wait()
+}
+
+// Input is the body of POST /software.
+type Input struct {
+	Name              string `json:"name"`
+	Scope             string `json:"scope"`
+	Version           string `json:"version"`
+	DetectionScript   string `json:"detectionScript"`
+	InstallScript     string `json:"installScript"`
+	UninstallScript   string `json:"uninstallScript"`
+	UpgradeScript     string `json:"upgradeScript"`
+	ScriptContext     string `json:"scriptContext"`
+	IntegrationTypeID string `json:"integrationTypeId"`
+}
+
+// Create stores new software after checking its fields.
+func (s *Service) Create(in Input) (store.Software, error) {
+	var fe engine.FieldErrors
+	if strings.TrimSpace(in.Name) == "" {
+		fe = append(fe, engine.FieldError{Field: "name", Message: "is required"})
+	}
+	switch in.Scope {
+	case "global", "local":
+	case "":
+		in.Scope = "local"
+	default:
+		fe = append(fe, engine.FieldError{Field: "scope", Message: `must be "global" or "local"`})
+	}
+	switch in.ScriptContext {
+	case "", "computer", "metascript":
+	default:
+		fe = append(fe, engine.FieldError{Field: "scriptContext", Message: `must be "computer" or "metascript"`})
+	}
+	if strings.TrimSpace(in.DetectionScript) == "" {
+		fe = append(fe, engine.FieldError{Field: "detectionScript", Message: "is required (it returns the installed version, or nothing)"})
+	}
+	if in.IntegrationTypeID != "" {
+		if _, err := s.eng.Type(in.IntegrationTypeID); err != nil {
+			fe = append(fe, engine.FieldError{Field: "integrationTypeId", Message: "names no integration type"})
+		}
+		if in.ScriptContext == "" {
+			in.ScriptContext = "metascript" // the token cmdlets need the metascript context
+		}
+	}
+	if len(fe) > 0 {
+		return store.Software{}, fe
+	}
+	if in.ScriptContext == "" {
+		in.ScriptContext = "computer"
+	}
+	sw := store.Software{Name: strings.TrimSpace(in.Name), Scope: in.Scope, Version: in.Version, DetectionScript: in.DetectionScript,
+		InstallScript: in.InstallScript, UninstallScript: in.UninstallScript, UpgradeScript: in.UpgradeScript,
+		ScriptContext: in.ScriptContext, IntegrationTypeID: in.IntegrationTypeID}
+	if err := s.st.CreateSoftware(&sw); err != nil {
+		return store.Software{}, err
+	}
+	return sw, nil
+}
+
+// List returns the software of a scope ("" for every scope).
+func (s *Service) List(scope string) ([]store.Software, error) {
+	all, err := s.st.SoftwareList()
+	if err != nil {
+		return nil, err
+	}
+	out := []store.Software{}
+	for _, sw := range all {
+		if scope == "" || sw.Scope == scope {
+			out = append(out, sw)
+		}
+	}
+	return out, nil
+}
+
+// ---- run-immy-service -------------------------------------------------------------------------
+
+// MaintenanceParams chooses the one item a session maintains.
+type MaintenanceParams struct {
+	MaintenanceIdentifier string `json:"maintenanceIdentifier"`
+	MaintenanceType       int    `json:"maintenanceType"`
+	Repair                bool   `json:"repair"`
+	DesiredSoftwareState  *int   `json:"desiredSoftwareState"`
+	MaintenanceTaskMode   int    `json:"maintenanceTaskMode"`
+}
+
+// Target is one computer or tenant of a request.
+type Target struct {
+	ComputerID int64 `json:"computerId"`
+	TenantID   int64 `json:"tenantId"`
+}
+
+// RunInput is the body of POST /run-immy-service, every field ImmyBot's documented example
+// sends.
+type RunInput struct {
+	FullMaintenance                              bool               `json:"fullMaintenance"`
+	ResolutionOnly                               bool               `json:"resolutionOnly"`
+	DetectionOnly                                bool               `json:"detectionOnly"`
+	InventoryOnly                                bool               `json:"inventoryOnly"`
+	RunInventoryInDetection                      bool               `json:"runInventoryInDetection"`
+	CacheOnly                                    bool               `json:"cacheOnly"`
+	UseWinningDeployment                         bool               `json:"useWinningDeployment"`
+	DeploymentID                                 *int64             `json:"deploymentId"`
+	DeploymentType                               *int               `json:"deploymentType"`
+	MaintenanceParams                            *MaintenanceParams `json:"maintenanceParams"`
+	SkipBackgroundJob                            bool               `json:"skipBackgroundJob"`
+	RebootPreference                             int                `json:"rebootPreference"`
+	ScheduleExecutionAfterActiveHours            bool               `json:"scheduleExecutionAfterActiveHours"`
+	UseComputersTimezoneForExecution             bool               `json:"useComputersTimezoneForExecution"`
+	OfflineBehavior                              int                `json:"offlineBehavior"`
+	SuppressRebootsDuringBusinessHours           bool               `json:"suppressRebootsDuringBusinessHours"`
+	SendDetectionEmail                           bool               `json:"sendDetectionEmail"`
+	SendDetectionEmailWhenAllActionsAreCompliant bool               `json:"sendDetectionEmailWhenAllActionsAreCompliant"`
+	SendFollowUpEmail                            bool               `json:"sendFollowUpEmail"`
+	SendFollowUpOnlyIfActionNeeded               bool               `json:"sendFollowUpOnlyIfActionNeeded"`
+	ShowRunNowButton                             bool               `json:"showRunNowButton"`
+	ShowPostponeButton                           bool               `json:"showPostponeButton"`
+	ShowMaintenanceActions                       bool               `json:"showMaintenanceActions"`
+	Computers                                    []Target           `json:"computers"`
+	Tenants                                      []Target           `json:"tenants"`
+}
+
+// Run starts one session per computer of in and returns them (state pending). What it cannot
+// do yet is refused with a field error rather than ignored.
+func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
+	var fe engine.FieldErrors
+	mp := in.MaintenanceParams
+	switch {
+	case in.FullMaintenance || in.UseWinningDeployment || in.DeploymentID != nil:
+		fe = append(fe, engine.FieldError{Field: "fullMaintenance", Message: "deployments are not implemented yet: send fullMaintenance=false, useWinningDeployment=false, deploymentId=null and maintenanceParams"})
+	case mp == nil:
+		fe = append(fe, engine.FieldError{Field: "maintenanceParams", Message: "is required"})
+	case mp.MaintenanceType != 0:
+		fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceType", Message: "only 0 (software) is supported"})
+	}
+	if mp != nil && mp.DesiredSoftwareState != nil && (*mp.DesiredSoftwareState < 0 || *mp.DesiredSoftwareState > 6) {
+		fe = append(fe, engine.FieldError{Field: "maintenanceParams.desiredSoftwareState", Message: "must be 0 to 6"})
+	}
+	if in.InventoryOnly {
+		fe = append(fe, engine.FieldError{Field: "inventoryOnly", Message: "inventory-only sessions are not implemented yet"})
+	}
+	if len(in.Tenants) > 0 {
+		fe = append(fe, engine.FieldError{Field: "tenants", Message: "cloud tasks are not implemented; list computers"})
+	}
+	if len(in.Computers) == 0 {
+		fe = append(fe, engine.FieldError{Field: "computers", Message: "needs at least one {computerId}"})
+	}
+	var sw store.Software
+	if len(fe) == 0 {
+		id, err := strconv.ParseInt(strings.TrimSpace(mp.MaintenanceIdentifier), 10, 64)
+		if err == nil {
+			sw, err = s.st.SoftwareByID(id)
+		}
+		if err != nil {
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceIdentifier", Message: "names no software"})
+		}
+	}
+	for i, c := range in.Computers {
+		if _, err := s.st.Computer(c.ComputerID); err != nil {
+			fe = append(fe, engine.FieldError{Field: fmt.Sprintf("computers[%d].computerId", i), Message: "names no computer"})
+		}
+	}
+	if len(fe) > 0 {
+		return nil, fe
+	}
+	desired := NewerOrEqualVersion
+	if mp.DesiredSoftwareState != nil {
+		desired = *mp.DesiredSoftwareState
+	}
+	raw, _ := json.Marshal(in)
+	var out []store.MaintenanceSession
+	for _, c := range in.Computers {
+		m := store.MaintenanceSession{ComputerID: c.ComputerID, SoftwareID: sw.ID, State: "pending", Stage: "resolution",
+			DesiredState: desired, Request: raw, Log: []store.SessionLogEntry{}}
+		if err := s.st.PutSession(&m); err != nil {
+			return out, err
+		}
+		l := &live{subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
+		s.mu.Lock()
+		s.live[m.ID] = l
+		s.mu.Unlock()
+		out = append(out, m)
+		s.wg.Add(1)
+		go s.run(m, sw, in, l)
+	}
+	return out, nil
+}
+
+// Session returns a session, with the live log of a running one.
+func (s *Service) Session(id int64) (store.MaintenanceSession, error) {
+	return s.st.Session(id)
+}
+
+// Sessions lists every session without logs.
+func (s *Service) Sessions() ([]store.MaintenanceSession, error) { return s.st.Sessions() }
+
+// Follow returns the log so far and, for a running session, a channel of further entries
+// (closed when the session ends) and a function to stop following.
+func (s *Service) Follow(id int64) ([]store.SessionLogEntry, <-chan store.SessionLogEntry, func(), error) {
+	s.mu.Lock()
+	l, ok := s.live[id]
+	if ok {
+		ch := make(chan store.SessionLogEntry, 256)
+		past := append([]store.SessionLogEntry(nil), l.log...)
+		l.subs[ch] = struct{}{}
+		s.mu.Unlock()
+		return past, ch, func() {
+			s.mu.Lock()
+			if _, still := l.subs[ch]; still {
+				delete(l.subs, ch)
+				close(ch)
+			}
+			s.mu.Unlock()
+		}, nil
+	}
+	s.mu.Unlock()
+	m, err := s.st.Session(id)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return m.Log, nil, func() {}, nil
+}
+
+// Wait blocks until session id ends or ctx is done.
+func (s *Service) Wait(ctx context.Context, id int64) error {
+	s.mu.Lock()
+	l, ok := s.live[id]
+	s.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	select {
+	case <-l.done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// run drives one session to its end.
+func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput, l *live) {
+	defer s.wg.Done()
+	logf := func(level, format string, args ...any) {
+		e := store.SessionLogEntry{Time: time.Now().UTC(), Stage: m.Stage, Level: level, Message: fmt.Sprintf(format, args...)}
+		s.mu.Lock()
+		l.log = append(l.log, e)
+		m.Log = l.log
+		for ch := range l.subs {
+			select {
+			case ch <- e:
+			default: // a listener that does not keep up misses lines; the kept log has them
+			}
+		}
+		s.mu.Unlock()
+	}
+	save := func() {
+		s.mu.Lock()
+		m.Log = append([]store.SessionLogEntry(nil), l.log...)
+		s.mu.Unlock()
+		_ = s.st.PutSession(&m)
+	}
+	stage := func(name string) { m.Stage = name; logf("info", "stage %s", name); save() }
+	end := func(state, errMsg string) {
+		m.State, m.Error, m.EndedAt = state, errMsg, time.Now().UTC()
+		if errMsg != "" {
+			logf("error", "%s", errMsg)
+		}
+		logf("info", "session %s", state)
+		m.Stage = "done"
+		save()
+		s.mu.Lock()
+		delete(s.live, m.ID)
+		for ch := range l.subs {
+			close(ch)
+		}
+		l.subs = nil
+		s.mu.Unlock()
+		close(l.done)
+	}
+	if !in.SkipBackgroundJob {
+		select {
+		case s.slots <- struct{}{}:
+			defer func() { <-s.slots }()
+		case <-s.ctx.Done():
+			end("failed", "the server is shutting down")
+			return
+		}
+	}
+	m.State = "running"
+	ctx := s.ctx
+
+	// Resolution.
+	stage("resolution")
+	logf("info", "software %d %q, desired state %d (%s)", sw.ID, sw.Name, m.DesiredState, stateName(m.DesiredState))
+	if in.ResolutionOnly {
+		end("succeeded", "")
+		return
+	}
+	if in.OfflineBehavior == 1 && !s.eng.Hub().Status(m.ComputerID).Online {
+		end("skipped", "the computer is offline and offlineBehavior is Skip")
+		return
+	}
+
+	// Detection.
+	stage("detection")
+	ver, err := s.detect(ctx, m, sw, logf)
+	if err != nil {
+		end("failed", "detection: "+err.Error())
+		return
+	}
+	m.DetectedVersion = ver
+	if ver == "" {
+		logf("info", "not installed")
+	} else {
+		logf("info", "installed version %s", ver)
+	}
+	if in.DetectionOnly {
+		end("succeeded", "")
+		return
+	}
+
+	// Action.
+	stage("action")
+	action := decide(m.DesiredState, ver, sw.Version, in.MaintenanceParams != nil && in.MaintenanceParams.Repair)
+	m.Action = action
+	logf("info", "action: %s", action)
+	if action != "none" {
+		script := map[string]string{"install": sw.InstallScript, "upgrade": sw.UpgradeScript, "uninstall": sw.UninstallScript}[action]
+		if action == "upgrade" && strings.TrimSpace(script) == "" {
+			script = sw.InstallScript
+		}
+		if strings.TrimSpace(script) == "" {
+			end("failed", "the software has no "+action+" script")
+			return
+		}
+		if _, err := s.runScript(ctx, m, sw, action+".ps1", script, logf); err != nil {
+			end("failed", action+": "+err.Error())
+			return
+		}
+	}
+
+	// Verification.
+	stage("verification")
+	ver, err = s.detect(ctx, m, sw, logf)
+	if err != nil {
+		end("failed", "verification: "+err.Error())
+		return
+	}
+	m.DetectedVersion = ver
+	if !satisfied(m.DesiredState, ver, sw.Version) {
+		end("failed", fmt.Sprintf("after %s the detected version is %q, which is not %s", action, ver, stateName(m.DesiredState)))
+		return
+	}
+	logf("info", "verified: detected version %q", ver)
+	end("succeeded", "")
+}
+
+func (s *Service) detect(ctx context.Context, m store.MaintenanceSession, sw store.Software, logf func(string, string, ...any)) (string, error) {
+	res, err := s.runScript(ctx, m, sw, "detection.ps1", sw.DetectionScript, logf)
+	if err != nil {
+		return "", err
+	}
+	for i := len(res.Output) - 1; i >= 0; i-- {
+		var v any
+		if json.Unmarshal(res.Output[i], &v) == nil && v != nil {
+			if str := strings.TrimSpace(fmt.Sprint(v)); str != "" {
+				return str, nil
+			}
+		}
+	}
+	return "", nil
+}
+
+// runScript runs one of the software's scripts for the session's computer.
+func (s *Service) runScript(ctx context.Context, m store.MaintenanceSession, sw store.Software, name, script string, logf func(string, string, ...any)) (*bridge.Result, error) {
+	in := engine.ComputerScriptInput{Script: script, Context: sw.ScriptContext, Name: name, TimeoutSeconds: 1800}
+	if sw.ScriptContext == "metascript" && sw.IntegrationTypeID != "" {
+		id, err := s.integrationFor(m.ComputerID, sw.IntegrationTypeID)
+		if err != nil {
+			return nil, err
+		}
+		logf("info", "linked to integration %d", id)
+		in.IntegrationID = id
+	}
+	res, err := s.eng.RunOnComputerScript(ctx, m.ComputerID, in, func(r bridge.Record) {
+		if msg := recordText(r); msg != "" {
+			logf(r.Stream, "%s", msg)
+		}
+	})
+	var se *bridge.ScriptError
+	if errors.As(err, &se) {
+		return nil, fmt.Errorf("%s line %d: %s", name, se.Line, se.Message)
+	}
+	return res, err
+}
+
+// integrationFor finds the enabled integration of type typeID with a client mapped to the
+// computer's tenant (the lowest id when several are).
+func (s *Service) integrationFor(computerID int64, typeID string) (int64, error) {
+	c, err := s.st.Computer(computerID)
+	if err != nil {
+		return 0, err
+	}
+	insts, err := s.st.Instances()
+	if err != nil {
+		return 0, err
+	}
+	for _, in := range insts {
+		if in.TypeID != typeID || in.Disabled {
+			continue
+		}
+		if _, ok, err := s.st.ClientForTenant(in.ID, c.TenantID); err == nil && ok {
+			return in.ID, nil
+		}
+	}
+	return 0, fmt.Errorf("no enabled integration of type %s has a client mapped to tenant %d of computer %d", typeID, c.TenantID, c.ID)
+}
+
+func recordText(r bridge.Record) string {
+	if r.Message != "" {
+		return r.Message
+	}
+	return ""
+}
+
+// decide picks the action that brings detected version got to the desired state, given the
+// software's known version want.
+func decide(desired int, got, want string, repair bool) string {
+	installed := got != ""
+	switch desired {
+	case NoAction:
+		return "none"
+	case NotPresent:
+		if installed {
+			return "uninstall"
+		}
+		return "none"
+	}
+	if !installed {
+		return "install"
+	}
+	if repair {
+		return "install"
+	}
+	if want == "" || desired == AnyVersion {
+		return "none"
+	}
+	c := CompareVersions(got, want)
+	switch desired {
+	case ThisVersion:
+		if c != 0 {
+			return "install"
+		}
+	case OlderOrEqualVersion:
+		if c > 0 {
+			return "install"
+		}
+	case LatestVersion, NewerOrEqualVersion:
+		if c < 0 {
+			return "upgrade"
+		}
+	}
+	return "none"
+}
+
+// satisfied reports whether version got meets the desired state.
+func satisfied(desired int, got, want string) bool {
+	switch desired {
+	case NoAction:
+		return true
+	case NotPresent:
+		return got == ""
+	case AnyVersion:
+		return got != ""
+	}
+	if got == "" {
+		return false
+	}
+	if want == "" {
+		return true
+	}
+	c := CompareVersions(got, want)
+	switch desired {
+	case ThisVersion, LatestVersion:
+		return c == 0 || (desired == LatestVersion && c > 0)
+	case OlderOrEqualVersion:
+		return c <= 0
+	}
+	return c >= 0
+}
+
+// CompareVersions compares dotted versions numerically part by part (text parts as text).
+func CompareVersions(a, b string) int {
+	pa, pb := strings.Split(strings.TrimSpace(a), "."), strings.Split(strings.TrimSpace(b), ".")
+	for i := 0; i < max(len(pa), len(pb)); i++ {
+		x, y := "0", "0"
+		if i < len(pa) {
+			x = pa[i]
+		}
+		if i < len(pb) {
+			y = pb[i]
+		}
+		nx, ex := strconv.ParseInt(x, 10, 64)
+		ny, ey := strconv.ParseInt(y, 10, 64)
+		switch {
+		case ex == nil && ey == nil:
+			if nx != ny {
+				if nx < ny {
+					return -1
+				}
+				return 1
+			}
+		default:
+			if c := strings.Compare(x, y); c != 0 {
+				return c
+			}
+		}
+	}
+	return 0
+}
+
+func stateName(d int) string {
+	names := []string{"NoAction", "NotPresent", "ThisVersion", "OlderOrEqualVersion", "LatestVersion", "NewerOrEqualVersion", "AnyVersion"}
+	if d >= 0 && d < len(names) {
+		return names[d]
+	}
+	return strconv.Itoa(d)
+}

@@ -1,0 +1,162 @@
+package store
+
+import (
+	"encoding/json"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Software is a piece of software psbridge can detect, install, upgrade and uninstall on a
+// computer. Global software is shared; local software belongs to this installation's admins
+// (ImmyBot's two databases, kept here as a scope).
+type Software struct {
+	ID                int64     `json:"id"`
+	Name              string    `json:"name"`
+	Scope             string    `json:"scope"` // "global" or "local"
+	Version           string    `json:"version,omitempty"`
+	DetectionScript   string    `json:"detectionScript,omitempty"`
+	InstallScript     string    `json:"installScript,omitempty"`
+	UninstallScript   string    `json:"uninstallScript,omitempty"`
+	UpgradeScript     string    `json:"upgradeScript,omitempty"`
+	ScriptContext     string    `json:"scriptContext,omitempty"` // "computer" (default) or "metascript"
+	IntegrationTypeID string    `json:"integrationTypeId,omitempty"`
+	CreatedAt         time.Time `json:"createdAt"`
+}
+
+// CreateSoftware stores new software and sets its ID and CreatedAt.
+func (s *Store) CreateSoftware(sw *Software) error {
+	rec := *sw
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := bucket(tx, bSoftware)
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		rec.ID, rec.CreatedAt = int64(seq), s.now()
+		return putJSON(b, itob(rec.ID), &rec)
+	})
+	if err != nil {
+		return fmt.Errorf("create software %q: %w", sw.Name, err)
+	}
+	*sw = rec
+	return nil
+}
+
+// SoftwareByID returns the software with the given id.
+func (s *Store) SoftwareByID(id int64) (Software, error) {
+	var sw Software
+	err := s.db.View(func(tx *bolt.Tx) error {
+		found, err := getJSON(bucket(tx, bSoftware), itob(id), &sw)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return Software{}, fmt.Errorf("get software %d: %w", id, err)
+	}
+	return sw, nil
+}
+
+// SoftwareList returns every piece of software ordered by id.
+func (s *Store) SoftwareList() ([]Software, error) {
+	out := []Software{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return bucket(tx, bSoftware).ForEach(func(_, v []byte) error {
+			var sw Software
+			if err := decodeJSON(v, &sw); err != nil {
+				return err
+			}
+			out = append(out, sw)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list software: %w", err)
+	}
+	return out, nil
+}
+
+// SessionLogEntry is one line of a maintenance session's log.
+type SessionLogEntry struct {
+	Time    time.Time `json:"time"`
+	Stage   string    `json:"stage"`
+	Level   string    `json:"level"`
+	Message string    `json:"message"`
+}
+
+// MaintenanceSession is one run of maintenance on one computer.
+type MaintenanceSession struct {
+	ID              int64             `json:"id"`
+	ComputerID      int64             `json:"computerId"`
+	SoftwareID      int64             `json:"softwareId,omitempty"`
+	State           string            `json:"state"` // pending, running, succeeded, failed, skipped
+	Stage           string            `json:"stage"` // resolution, detection, action, verification, done
+	DesiredState    int               `json:"desiredSoftwareState"`
+	DetectedVersion string            `json:"detectedVersion,omitempty"`
+	Action          string            `json:"action,omitempty"` // install, upgrade, uninstall, none
+	Error           string            `json:"error,omitempty"`
+	Request         json.RawMessage   `json:"request,omitempty"`
+	Log             []SessionLogEntry `json:"log"`
+	CreatedAt       time.Time         `json:"createdAt"`
+	UpdatedAt       time.Time         `json:"updatedAt"`
+	EndedAt         time.Time         `json:"endedAt,omitzero"`
+}
+
+// PutSession stores a session, assigning its ID when it is 0.
+func (s *Store) PutSession(m *MaintenanceSession) error {
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := bucket(tx, bSessions)
+		if m.ID == 0 {
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			m.ID, m.CreatedAt = int64(seq), s.now()
+		}
+		m.UpdatedAt = s.now()
+		return putJSON(b, itob(m.ID), m)
+	})
+	if err != nil {
+		return fmt.Errorf("put session %d: %w", m.ID, err)
+	}
+	return nil
+}
+
+// Session returns the maintenance session with the given id.
+func (s *Store) Session(id int64) (MaintenanceSession, error) {
+	var m MaintenanceSession
+	err := s.db.View(func(tx *bolt.Tx) error {
+		found, err := getJSON(bucket(tx, bSessions), itob(id), &m)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		return MaintenanceSession{}, fmt.Errorf("get session %d: %w", id, err)
+	}
+	return m, nil
+}
+
+// Sessions returns every maintenance session (without logs) ordered by id.
+func (s *Store) Sessions() ([]MaintenanceSession, error) {
+	out := []MaintenanceSession{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return bucket(tx, bSessions).ForEach(func(_, v []byte) error {
+			var m MaintenanceSession
+			if err := decodeJSON(v, &m); err != nil {
+				return err
+			}
+			m.Log = nil
+			out = append(out, m)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sessions: %w", err)
+	}
+	return out, nil
+}
