@@ -595,7 +595,7 @@ func (p *Pool) startOne(group string) {
 		// With no worker alive, waiting callers would only wait for their deadline: tell them now.
 		if len(p.all) == 0 && p.nstart == 0 {
 			for _, wt := range p.waiters {
-				wt.err = fmt.Errorf("bridge: no worker could be started: %w", err)
+				wt.err = fmt.Errorf("%w: %w", ErrNoWorker, err)
 				wt.ch <- nil
 			}
 			p.waiters = nil

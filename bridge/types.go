@@ -230,6 +230,9 @@ var (
 	ErrTimeout = errors.New("bridge: script timed out")
 	// ErrCanceled means the caller cancelled the call.
 	ErrCanceled = errors.New("bridge: call cancelled")
+	// ErrNoWorker means no worker could be started for the call (pwsh missing or failing at
+	// start); the error wraps the reason.
+	ErrNoWorker = errors.New("bridge: no worker could be started")
 )
 
 // ScriptError is a terminating PowerShell error: the message, where it happened, and what the

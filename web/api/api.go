@@ -321,6 +321,9 @@ func Classify(err error) (httpx.Details, bool) {
 		return httpx.Details{Type: httpx.TypeConflict, Status: http.StatusConflict, Detail: err.Error()}, true
 	case errors.Is(err, bridge.ErrQueueFull):
 		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "Busy", Detail: err.Error() + "; retry shortly"}, true
+	case errors.Is(err, bridge.ErrNoWorker):
+		return httpx.Details{Type: httpx.TypeBusy, Status: http.StatusServiceUnavailable, Title: "No worker could be started",
+			Detail: err.Error()}, true
 	case errors.Is(err, bridge.ErrTimeout):
 		return httpx.Details{Type: httpx.TypeTimeout, Status: http.StatusGatewayTimeout, Title: "The script timed out", Detail: err.Error()}, true
 	case errors.As(err, &se):
