@@ -54,8 +54,17 @@ RUN apt-get update \
     && mkdir -p /data && chown psbridge:psbridge /data
 COPY --from=pwsh /opt/pwsh /opt/pwsh
 COPY --from=build /out/psbridge /usr/local/bin/psbridge
+COPY --from=build /src/testdata/examples/01-basic.ps1 /tmp/warm.ps1
+# The PSBridge module that every worker loads, compiled here once by running the smallest
+# integration: at run time the cache is read-only (--read-only works) and outside /data, which
+# the workers' Landlock confinement denies them. Keyed by the module sources and pwsh, so a
+# new image compiles anew.
+RUN HOME=/tmp PSBRIDGE_CACHE_DIR=/opt/psbridge/cache PSBRIDGE_PWSH=/opt/pwsh/pwsh \
+        POWERSHELL_TELEMETRY_OPTOUT=1 /usr/local/bin/psbridge run /tmp/warm.ps1 >/dev/null \
+    && rm -rf /tmp/* /tmp/.[!.]* \
+    && ls /opt/psbridge/cache/module-*/PSBridge.dll
 ENV PSBRIDGE_PWSH=/opt/pwsh/pwsh \
-    PSBRIDGE_CACHE_DIR=/data/cache \
+    PSBRIDGE_CACHE_DIR=/opt/psbridge/cache \
     PSBRIDGE_DATA_DIR=/data \
     PSBRIDGE_LISTEN=0.0.0.0:8080 \
     POWERSHELL_TELEMETRY_OPTOUT=1 \

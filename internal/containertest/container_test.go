@@ -480,8 +480,11 @@ func TestContainerImage(t *testing.T) {
 		}
 		a.must(201, "POST", fmt.Sprintf("/api/v1/tenants/%d/enrollment-keys", tenant.ID), map[string]any{"expiresInSeconds": 3600}, &key)
 		agent := "psbridge-test-agent-" + randomSuffix()
-		mustPodman(t, "run", "-d", "--name", agent, "--network", "host", "--read-only", "--tmpfs", "/tmp:rw,mode=1777",
-			"--tmpfs", "/data:rw,uid=10001,gid=10001,mode=0700",
+		// The agent keeps its enrollment on its own volume, as a user would run it.
+		mustPodman(t, "volume", "create", agent)
+		t.Cleanup(func() { _, _ = podman(t, "volume", "rm", "-f", agent) })
+		mustPodman(t, "run", "-d", "--name", agent, "--network", "host", "--read-only", "--tmpfs", "/tmp:rw,nosuid,nodev,mode=1777",
+			"-v", agent+":/data",
 			image, "agent", "--server", a.base, "--enroll-key", key.Key, "--state-dir", "/data/agent",
 			"--inventory", "computerName=container-agent", "--inventory", "deviceId=container-agent-"+randomSuffix())
 		t.Cleanup(func() { _, _ = podman(t, "rm", "-f", "-t", "0", agent) })
@@ -588,7 +591,7 @@ func TestContainerImage(t *testing.T) {
 	t.Run("second container on the same volume; key only on the volume", func(t *testing.T) {
 		b, startB := run(t, image, volume)
 		b.token = a.token
-		t.Logf("REPORT start to ready (second start, module cache on the volume): %v", b.waitReady(startB, 3*time.Minute).Round(10*time.Millisecond))
+		t.Logf("REPORT start to ready (second container, existing volume): %v", b.waitReady(startB, 3*time.Minute).Round(10*time.Millisecond))
 		var list struct {
 			Items []integration `json:"items"`
 		}
