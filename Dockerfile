@@ -1,7 +1,7 @@
 # psbridge container image.
 #
 #   docker build -t psbridge .
-#   docker run -d --name psbridge -p 8080:8080 -v psbridge-data:/data psbridge
+#   docker run -d --name psbridge --read-only --tmpfs /tmp -p 8080:8080 -v psbridge-data:/data psbridge
 #   docker exec psbridge psbridge token create --name admin
 #
 # Configuration: PSBRIDGE_* environment variables or a YAML file (psbridge config -h).
