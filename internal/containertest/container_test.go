@@ -6,6 +6,7 @@ import (
 	"bufio"
 	"bytes"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -616,13 +618,21 @@ func TestContainerImage(t *testing.T) {
 		if err != nil {
 			t.Fatalf("key file on the volume: %v", err)
 		}
-		key := strings.TrimSpace(string(keyBytes))
-		if len(key) < 16 {
-			t.Fatalf("key file holds %d bytes", len(key))
+		key := strings.TrimSpace(string(keyBytes)) // hex
+		raw, err := hex.DecodeString(key)
+		if err != nil || len(raw) < 16 {
+			t.Fatalf("key file: %d bytes, %v", len(key), err)
 		}
+		if fi, err := os.Stat(filepath.Join(mnt, "psbridge.db.key")); err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != 10001 {
+			t.Errorf("key file on the volume: %v %v, want mode 0600 owned by 10001", fi.Mode(), err)
+		}
+		forms := []string{key, strings.ToUpper(key), base64.StdEncoding.EncodeToString(raw), base64.RawURLEncoding.EncodeToString(raw)}
 		for _, c := range []*server{a, b} {
-			if strings.Contains(c.logs(), key) {
-				t.Errorf("the key appears in the log of %s", c.name)
+			logs := c.logs()
+			for _, f := range forms {
+				if strings.Contains(logs, f) {
+					t.Errorf("the key appears in the log of %s", c.name)
+				}
 			}
 		}
 		imgRoot := mustPodman(t, "image", "mount", image)
@@ -637,7 +647,7 @@ func TestContainerImage(t *testing.T) {
 				t.Errorf("the image holds %s", strings.TrimPrefix(path, imgRoot))
 			}
 			if info, err := d.Info(); err == nil && info.Size() < 64<<20 {
-				if content, err := os.ReadFile(path); err == nil && bytes.Contains(content, []byte(key)) {
+				if content, err := os.ReadFile(path); err == nil && (bytes.Contains(content, []byte(key)) || bytes.Contains(content, raw)) {
 					t.Errorf("the image file %s holds the key", strings.TrimPrefix(path, imgRoot))
 				}
 			}
