@@ -1,30 +1,46 @@
 # psbridge container image.
 #
 #   docker build -t psbridge .
-#   docker run -d --name psbridge -p 8080:8080 -v psbridge-data:/data psbridge
+#   docker run -d --name psbridge --read-only --tmpfs /tmp -p 8080:8080 -v psbridge-data:/data psbridge
 #   docker exec psbridge psbridge token create --name admin
 #
 # Configuration: PSBRIDGE_* environment variables or a YAML file (psbridge config -h).
+#
+# The three base images are build arguments. The defaults are the maintained upstream images;
+# scripts/container-build.sh builds the same Dockerfile on stand-ins made from Debian packages
+# and the machine's own Go and .NET (for machines that reach no image registry), and
+# internal/containertest runs the result.
 
-# Stage 1: a static Go build of the psbridge binary.
-FROM golang:1.26-bookworm AS build
+ARG GO_IMAGE=golang:1.26-bookworm
+ARG SDK_IMAGE=mcr.microsoft.com/dotnet/sdk:10.0-bookworm-slim
+ARG RUNTIME_IMAGE=mcr.microsoft.com/dotnet/runtime:10.0-bookworm-slim
+
+# Stage 1: a static Go build of the psbridge binary. GOPROXY, GOSUMDB, GOFLAGS and GOTOOLCHAIN
+# pass through when given (a module mirror mounted at build time); unset, Go's defaults apply.
+# The cache mounts keep modules and compiled packages between builds.
+FROM ${GO_IMAGE} AS build
+ARG GOPROXY
+ARG GOSUMDB
+ARG GOFLAGS
+ARG GOTOOLCHAIN
 WORKDIR /src
 COPY go.mod go.sum ./
-RUN go mod download
+RUN --mount=type=cache,target=/go/pkg/mod go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/psbridge ./cmd/psbridge
+RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache/go-build \
+    CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/psbridge ./cmd/psbridge
 
 # Stage 2: pwsh from NuGet as a .NET tool. The PowerShell project's own images are no longer
 # maintained; the .NET SDK images are, and the tool is the same pwsh.
-FROM mcr.microsoft.com/dotnet/sdk:10.0-bookworm-slim AS pwsh
+FROM ${SDK_IMAGE} AS pwsh
 RUN dotnet tool install --tool-path /opt/pwsh PowerShell --version 7.6.9
 
 # Stage 3: runtime. The pwsh .NET tool is framework-dependent, so the base is the maintained
 # .NET runtime image (runtime-deps would lack the shared framework it runs on). tini is PID 1:
 # it reaps orphaned grandchildren of pwsh (native commands a script started) so they never
 # pile up as zombies, and forwards SIGTERM to psbridge for a graceful drain.
-FROM mcr.microsoft.com/dotnet/runtime:10.0-bookworm-slim
+FROM ${RUNTIME_IMAGE}
 ARG VERSION=dev
 LABEL org.opencontainers.image.title="psbridge" \
       org.opencontainers.image.description="Self-hosted host for PowerShell integration scripts (ImmyBot dynamic integrations)" \
@@ -38,8 +54,17 @@ RUN apt-get update \
     && mkdir -p /data && chown psbridge:psbridge /data
 COPY --from=pwsh /opt/pwsh /opt/pwsh
 COPY --from=build /out/psbridge /usr/local/bin/psbridge
+COPY --from=build /src/testdata/examples/01-basic.ps1 /tmp/warm.ps1
+# The PSBridge module that every worker loads, compiled here once by running the smallest
+# integration: at run time the cache is read-only (--read-only works) and outside /data, which
+# the workers' Landlock confinement denies them. Keyed by the module sources and pwsh, so a
+# new image compiles anew.
+RUN HOME=/tmp PSBRIDGE_CACHE_DIR=/opt/psbridge/cache PSBRIDGE_PWSH=/opt/pwsh/pwsh \
+        POWERSHELL_TELEMETRY_OPTOUT=1 /usr/local/bin/psbridge run /tmp/warm.ps1 >/dev/null \
+    && rm -rf /tmp/* /tmp/.[!.]* \
+    && ls /opt/psbridge/cache/module-*/PSBridge.dll
 ENV PSBRIDGE_PWSH=/opt/pwsh/pwsh \
-    PSBRIDGE_CACHE_DIR=/data/cache \
+    PSBRIDGE_CACHE_DIR=/opt/psbridge/cache \
     PSBRIDGE_DATA_DIR=/data \
     PSBRIDGE_LISTEN=0.0.0.0:8080 \
     POWERSHELL_TELEMETRY_OPTOUT=1 \
