@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -101,6 +103,25 @@ func poolConfig(cfg config.Config, log *zerolog.Logger, onCall func(bridge.CallE
 	return pc
 }
 
+// outsideDataDir refuses paths workers must read that lie inside the data directory or are
+// the key file: workers are denied both (docs/security.md), so they could not start.
+func outsideDataDir(cfg config.Config, paths map[string]string) error {
+	data, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil
+	}
+	for what, p := range paths {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			continue
+		}
+		if rel, err := filepath.Rel(data, abs); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			return usageErr("%s (%s) is inside the data directory (%s), which workers may not read: put it elsewhere", what, p, cfg.DataDir)
+		}
+	}
+	return nil
+}
+
 // workerUser is the account workers run as: workers.user (default nobody) when psbridge runs
 // as root, so that scripts never hold root's rights over the data directory and /proc.
 func workerUser(cfg config.Config) string {
@@ -178,6 +199,9 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	pwsh, err := findPwsh(ctx, cfg.Pwsh, false, stderr)
 	if err != nil {
+		return err
+	}
+	if err := outsideDataDir(cfg, map[string]string{"the module cache (PSBRIDGE_CACHE_DIR)": cacheDir(), "pwsh": pwsh}); err != nil {
 		return err
 	}
 	m := ops.NewMetrics()

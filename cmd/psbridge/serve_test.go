@@ -141,3 +141,17 @@ func TestServeStartsTheServerAndStopsCleanly(t *testing.T) {
 		t.Fatalf("serve returned %v", err)
 	}
 }
+
+// TestServeRefusesACacheInsideTheDataDir: workers may not read the data directory, so a
+// module cache there would leave every worker unable to start; serve says so at once.
+func TestServeRefusesACacheInsideTheDataDir(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("PSBRIDGE_PWSH", testpwsh.Pwsh(t))
+	t.Setenv("PSBRIDGE_CACHE_DIR", filepath.Join(dir, "cache"))
+	t.Setenv("PSBRIDGE_DATA_DIR", dir)
+	var stdout, stderr syncBuffer
+	err := dispatch(context.Background(), []string{"serve", "--listen", "127.0.0.1:0", "--log.level", "warn"}, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "module cache") || !strings.Contains(err.Error(), "inside the data directory") {
+		t.Fatalf("serve = %v, want a refusal naming the module cache inside the data directory\n%s", err, stderr.String())
+	}
+}
