@@ -385,8 +385,9 @@ func itoa(n int) string { return fmt.Sprint(n) }
 // HideEnviron protects the server's secrets from the processes it starts: it overwrites the
 // values of the variables whose names start with prefix in the process's original environment
 // block (what /proc/<pid>/environ shows) and makes the process not dumpable, so other processes
-// of this user can neither read that file nor the process's memory. Call it once the values
-// have been read (config loaded): os.Getenv returns the overwritten values afterwards.
+// of this user can neither read that file nor the process's memory. The Go runtime copied the
+// environment at start, so os.Getenv still returns the real values; only what other processes
+// can read changes.
 func HideEnviron(prefix string) {
 	_ = unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 	b, err := os.ReadFile("/proc/self/stat")
