@@ -93,6 +93,7 @@ var pageFiles = []string{
 	"signin.html", "integrations.html", "choose-type.html", "instance-form.html", "overview.html",
 	"clients.html", "agents.html", "webhook.html", "health.html", "calls.html", "console.html",
 	"types.html", "type.html", "type-form.html", "error.html",
+	"tenants.html", "tenant.html", "computers.html",
 }
 
 // New parses the templates and returns the pages of eng.
@@ -162,6 +163,12 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
 	mux.HandleFunc("POST /types/new", p.write(p.createType))
 	mux.HandleFunc("GET /types/{id}", p.get(p.typePage))
+
+	mux.HandleFunc("GET /tenants", p.get(p.tenants))
+	mux.HandleFunc("GET /tenants/{id}", p.get(p.tenantPage))
+	mux.HandleFunc("POST /tenants/{id}/enrollment-keys", p.write(p.createEnrollmentKey))
+	mux.HandleFunc("POST /tenants/{id}/enrollment-keys/{keyId}/revoke", p.write(p.revokeEnrollmentKey))
+	mux.HandleFunc("GET /tenants/{id}/computers", p.get(p.computers))
 }
 
 // User returns the API token id of the browser session of r (the console websocket's user),
@@ -336,7 +343,7 @@ func safeNext(next string) string {
 // page is what every template gets.
 type page struct {
 	Title   string
-	Nav     string // "integrations" or "types": the highlighted menu entry
+	Nav     string // "integrations", "types" or "tenants": the highlighted menu entry
 	Signed  bool
 	User    string // the API token's name
 	CSRF    string
