@@ -10,6 +10,7 @@ require (
 
 require (
 	github.com/VictoriaMetrics/metrics v1.44.0 // indirect
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	github.com/valyala/fastrand v1.1.0 // indirect

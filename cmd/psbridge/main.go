@@ -42,6 +42,8 @@ Usage:
 Commands:
   demo           run the bundled SentinelOne example against a local fake SentinelOne API
   run            load an integration script, run Init and HealthCheck or one method, print JSON
+  dev            run a script like run, then again each time it or a module is saved (edit loop)
+  new            write a skeleton integration for the capabilities you name (docs/tutorial.md)
   serve          serve the pages, REST API, plugin endpoint and console over a pool of pwsh workers
   token          create, list or revoke API tokens (also while serve runs)
   agent          run the psbridge agent on a managed computer (enroll once, then stay connected)
@@ -97,6 +99,10 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runDemo(ctx, rest, stdout, stderr)
 	case "run":
 		return runRun(ctx, rest, stdout, stderr)
+	case "dev":
+		return runDev(ctx, rest, stdout, stderr)
+	case "new":
+		return runNew(ctx, rest, stdout, stderr)
 	case "serve":
 		return runServe(ctx, rest, stdout, stderr)
 	case "token":

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -51,61 +52,12 @@ var listMethods = map[string]bool{"getclients": true, "getagents": true, "getdyn
 
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("run", stderr, runUsage)
-	var modules, params, callArgs listFlag
-	fs.Var(&modules, "module", "module script `[NAME=]FILE` (.psm1 or .ps1) that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
-	fs.Var(&params, "param", "Init parameter `NAME=VALUE` (repeatable)")
-	call := fs.String("call", "", "`METHOD` to call after Init instead of HealthCheck (e.g. GetClients)")
-	fs.Var(&callArgs, "arg", "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")
-	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
-	timeout := fs.Duration("timeout", 0, "script deadline per call (default: [ScriptTimeout] or 60s)")
-	verbose := fs.Bool("verbose", false, "also show Write-Verbose and Write-Debug records")
-	positional, err := parseInterleaved(fs, args)
+	rf := addRunFlags(fs)
+	spec, err := rf.parse(fs, "run", args)
 	if err != nil {
 		return err
 	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return usageErr("run needs exactly one SCRIPT, got %d", len(positional))
-	}
-	if len(callArgs) > 0 && *call == "" {
-		return usageErr("--arg needs --call")
-	}
-	form := map[string]any{}
-	for _, p := range params {
-		name, value, err := splitAssignment("param", p)
-		if err != nil {
-			return err
-		}
-		form[name] = value
-	}
-	methodArgs := map[string]any{}
-	for _, a := range callArgs {
-		name, value, err := splitAssignment("arg", a)
-		if err != nil {
-			return err
-		}
-		if !engine.ValidArgName(name) {
-			return usageErr("--arg %s: %v", name, (&engine.ArgNameError{Name: name}).Error())
-		}
-		var decoded any
-		if json.Unmarshal([]byte(value), &decoded) == nil {
-			methodArgs[name] = decoded
-		} else {
-			methodArgs[name] = value
-		}
-	}
-
-	scriptPath := positional[0]
-	text, err := os.ReadFile(scriptPath)
-	if err != nil {
-		return usageErr("read script: %v", err)
-	}
-	host, err := bridge.LoadModuleFiles(modules...)
-	if err != nil {
-		return usageErr("%v", err)
-	}
-
-	pwsh, err := findPwsh(ctx, *pwshFlag, false, stderr)
+	pwsh, err := findPwsh(ctx, rf.pwsh, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -113,11 +65,101 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	defer func() {
-		cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = pool.Close(cctx)
-	}()
+	defer closePool(pool)
+	return runOnce(ctx, pool, spec, stdout, stderr)
+}
+
+// runFlags are the flags run and dev share.
+type runFlags struct {
+	modules, params, callArgs listFlag
+	call, pwsh                string
+	timeout                   time.Duration
+	verbose                   bool
+}
+
+// addRunFlags defines run's flags (shared with dev) on fs.
+func addRunFlags(fs *flag.FlagSet) *runFlags {
+	rf := &runFlags{}
+	fs.Var(&rf.modules, "module", "module script `[NAME=]FILE` (.psm1 or .ps1) that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
+	fs.Var(&rf.params, "param", "Init parameter `NAME=VALUE` (repeatable)")
+	fs.StringVar(&rf.call, "call", "", "`METHOD` to call after Init instead of HealthCheck (e.g. GetClients)")
+	fs.Var(&rf.callArgs, "arg", "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")
+	fs.StringVar(&rf.pwsh, "pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	fs.DurationVar(&rf.timeout, "timeout", 0, "script deadline per call (default: [ScriptTimeout] or 60s)")
+	fs.BoolVar(&rf.verbose, "verbose", false, "also show Write-Verbose and Write-Debug records")
+	return rf
+}
+
+// runSpec is one checked run: what to load, how to initialise it and what to call.
+type runSpec struct {
+	scriptPath string
+	modules    []string
+	form       map[string]any
+	call       string
+	methodArgs map[string]any
+	timeout    time.Duration
+	verbose    bool
+}
+
+// parse parses args into fs and checks them: exactly one SCRIPT, NAME=VALUE pairs, --arg names.
+func (rf *runFlags) parse(fs *flag.FlagSet, cmd string, args []string) (*runSpec, error) {
+	positional, err := parseInterleaved(fs, args)
+	if err != nil {
+		return nil, err
+	}
+	if len(positional) != 1 {
+		fs.Usage()
+		return nil, usageErr("%s needs exactly one SCRIPT, got %d", cmd, len(positional))
+	}
+	if len(rf.callArgs) > 0 && rf.call == "" {
+		return nil, usageErr("--arg needs --call")
+	}
+	spec := &runSpec{scriptPath: positional[0], modules: rf.modules, form: map[string]any{}, call: rf.call,
+		methodArgs: map[string]any{}, timeout: rf.timeout, verbose: rf.verbose}
+	for _, p := range rf.params {
+		name, value, err := splitAssignment("param", p)
+		if err != nil {
+			return nil, err
+		}
+		spec.form[name] = value
+	}
+	for _, a := range rf.callArgs {
+		name, value, err := splitAssignment("arg", a)
+		if err != nil {
+			return nil, err
+		}
+		if !engine.ValidArgName(name) {
+			return nil, usageErr("--arg %s: %v", name, (&engine.ArgNameError{Name: name}).Error())
+		}
+		var decoded any
+		if json.Unmarshal([]byte(value), &decoded) == nil {
+			spec.methodArgs[name] = decoded
+		} else {
+			spec.methodArgs[name] = value
+		}
+	}
+	return spec, nil
+}
+
+// closePool stops a pool's workers, waiting at most 10 s.
+func closePool(pool *bridge.Pool) {
+	cctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = pool.Close(cctx)
+}
+
+// runOnce reads the script and modules from disk, loads the script into pool, runs Init and
+// HealthCheck or the --call method, and prints the result as JSON to stdout.
+func runOnce(ctx context.Context, pool *bridge.Pool, spec *runSpec, stdout, stderr io.Writer) error {
+	scriptPath := spec.scriptPath
+	text, err := os.ReadFile(scriptPath)
+	if err != nil {
+		return usageErr("read script: %v", err)
+	}
+	host, err := bridge.LoadModuleFiles(spec.modules...)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 
 	abs, _ := filepath.Abs(scriptPath)
 	script := bridge.Script{Instance: "run", Name: abs, Text: string(text)}
@@ -126,7 +168,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return reportCallError(stderr, "load "+scriptPath, err)
 	}
 	initInfo, _ := desc.Method("Init")
-	values, ferrs := engine.ValidateForm(initInfo.Parameters, form)
+	values, ferrs := engine.ValidateForm(initInfo.Parameters, spec.form)
 	if len(ferrs) > 0 {
 		for _, fe := range ferrs {
 			fmt.Fprintf(stderr, "psbridge: parameter -%s %s\n", fe.Field, fe.Message)
@@ -135,10 +177,10 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	secrets := engine.Secrets(initInfo.Parameters, values)
 	onRecord := func(r bridge.Record) { fmt.Fprintln(stderr, r.String()) }
-	prefs := bridge.Preferences{Verbose: *verbose, Debug: *verbose}
+	prefs := bridge.Preferences{Verbose: spec.verbose, Debug: spec.verbose}
 
 	initRes, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: "Init", FormData: values, Secrets: secrets,
-		Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
+		Timeout: spec.timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
 	if err != nil {
 		return reportCallError(stderr, "Init", err)
 	}
@@ -159,19 +201,19 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	method := "HealthCheck"
-	if *call != "" {
-		if !desc.Supports(*call) {
+	if spec.call != "" {
+		if !desc.Supports(spec.call) {
 			var have []string
 			for name := range desc.Methods {
 				have = append(have, name)
 			}
 			sort.Strings(have)
-			return usageErr("the integration has no method %s (it has: %s)", *call, strings.Join(have, ", "))
+			return usageErr("the integration has no method %s (it has: %s)", spec.call, strings.Join(have, ", "))
 		}
-		method = *call
+		method = spec.call
 	}
-	res, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: method, Args: methodArgs, Context: initRes.Context,
-		Secrets: secrets, Public: public, Timeout: *timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
+	res, err := pool.Invoke(ctx, bridge.Call{Script: script, Method: method, Args: spec.methodArgs, Context: initRes.Context,
+		Secrets: secrets, Public: public, Timeout: spec.timeout, OnRecord: onRecord, Preferences: prefs, Host: host})
 	if err != nil {
 		return reportCallError(stderr, method, err)
 	}
@@ -180,7 +222,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
-	if *call != "" {
+	if spec.call != "" {
 		return enc.Encode(shapeOutput(method, res.Output))
 	}
 	health := res.LastOfType("HealthCheckResult")
