@@ -606,3 +606,39 @@ func mappedInstance(t *testing.T, ctx context.Context, e *Engine, name, script, 
 	}
 	return inst
 }
+
+// TestScriptsOfDifferentIntegrationsNeverShareAWorker: an ad-hoc script linked to an
+// integration holds its secrets, so it runs in workers of that integration's exec group only.
+func TestScriptsOfDifferentIntegrationsNeverShareAWorker(t *testing.T) {
+	ctx := testCtx(t)
+	e, _ := newEngine(t, Config{Pool: testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 4})})
+	typ, err := e.CreateType(ctx, TypeInput{Name: "M", Script: maintenanceScript})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := e.CreateInstance(ctx, InstanceInput{Name: "a", TypeID: typ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := e.CreateInstance(ctx, InstanceInput{Name: "b", TypeID: typ.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(in RunScriptInput) int {
+		t.Helper()
+		in.Script = "'x'"
+		r, err := e.RunScript(ctx, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Worker
+	}
+	wa, wa2 := run(RunScriptInput{IntegrationID: a.ID}), run(RunScriptInput{IntegrationID: a.ID})
+	wb, wu := run(RunScriptInput{IntegrationID: b.ID}), run(RunScriptInput{})
+	if wa != wa2 {
+		t.Errorf("two scripts linked to the same integration used workers %d and %d, want one warm worker", wa, wa2)
+	}
+	if wa == wb || wa == wu || wb == wu {
+		t.Fatalf("workers: linked to a %d, linked to b %d, unlinked %d; want three different processes", wa, wb, wu)
+	}
+}

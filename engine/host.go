@@ -174,10 +174,20 @@ func (e *Engine) runScript(ctx context.Context, in RunScriptInput, onRecord func
 		}
 	}
 	args := in.Args
+	// Workers are shared only by scripts of one trust domain: those linked to the same
+	// integration (they hold its secrets and tokens), else those of one tenant's computers,
+	// else unlinked scripts. A thread a script leaves running never sees another domain's.
+	group := "exec"
+	if in.IntegrationID != 0 {
+		group = "exec:" + runspaceKey(in.IntegrationID)
+	}
 	if in.ComputerID != 0 {
 		if c, err := e.st.Computer(in.ComputerID); err != nil {
 			errs = append(errs, FieldError{Field: "computerId", Message: "no computer has this id"})
 		} else {
+			if in.IntegrationID == 0 {
+				group = "exec:tenant-" + strconv.FormatInt(c.TenantID, 10)
+			}
 			args = e.metascriptVars(c)
 			for k, v := range in.Args {
 				args[k] = v
@@ -199,7 +209,7 @@ func (e *Engine) runScript(ctx context.Context, in RunScriptInput, onRecord func
 		}
 	}
 	res, err := e.pool.Exec(ctx, bridge.Exec{
-		Name: name, Text: in.Script, Args: args, Secrets: secrets,
+		Group: group, Name: name, Text: in.Script, Args: args, Secrets: secrets,
 		Timeout:  time.Duration(in.TimeoutSeconds) * time.Second,
 		Host:     &callHost{e: e, instanceID: in.IntegrationID, computerID: in.ComputerID, onRecord: record},
 		OnRecord: record,
