@@ -113,38 +113,48 @@ func BenchmarkWarmTrivialCall(b *testing.B) {
 }
 
 // BenchmarkYoungWorkerFirst100 is a fresh worker's first 100 calls (after the one that loads
-// the script): each op starts a pool of one worker (untimed) and makes 100 trivial calls; it
-// reports the p50 and p99 of all those calls.
+// the script): each op starts a pool of one worker (untimed), lets it sit idle for a while
+// ("idle=0": called as soon as it is ready; "idle=3s": a spare the pool started in advance)
+// and makes 100 trivial calls; it reports the p50 and p99 of all those calls.
 func BenchmarkYoungWorkerFirst100(b *testing.B) {
 	m := testpwsh.Module(b)
 	pwsh := testpwsh.Pwsh(b)
 	c := bridge.Call{Script: method("young", "1"), Method: "GetClients"}
-	var lat []time.Duration
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		p, err := bridge.New(context.Background(), bridge.Config{Pwsh: pwsh, WorkerScript: m.WorkerScript(), MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := p.Invoke(context.Background(), c); err != nil {
-			b.Fatal(err)
-		}
-		b.StartTimer()
-		for j := 0; j < 100; j++ {
-			start := time.Now()
-			if _, err := p.Invoke(context.Background(), c); err != nil {
-				b.Fatal(err)
+	for _, tc := range []struct {
+		name string
+		idle time.Duration
+	}{{"idle=0", 0}, {"idle=3s", 3 * time.Second}} {
+		idle := tc.idle
+		b.Run(tc.name, func(b *testing.B) {
+			var lat []time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				p, err := bridge.New(context.Background(), bridge.Config{Pwsh: pwsh, WorkerScript: m.WorkerScript(), MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(idle)
+				if _, err := p.Invoke(context.Background(), c); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for j := 0; j < 100; j++ {
+					start := time.Now()
+					if _, err := p.Invoke(context.Background(), c); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(start))
+				}
+				b.StopTimer()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_ = p.Close(ctx)
+				cancel()
+				b.StartTimer()
 			}
-			lat = append(lat, time.Since(start))
-		}
-		b.StopTimer()
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = p.Close(ctx)
-		cancel()
-		b.StartTimer()
+			b.StopTimer()
+			reportLatency(b, "", lat)
+		})
 	}
-	b.StopTimer()
-	reportLatency(b, "", lat)
 }
 
 // BenchmarkColdWorkerStart starts a pool of one worker (launcher, pwsh start, module import,
