@@ -8,8 +8,10 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -72,23 +74,91 @@ func BenchmarkRawPipeRoundTrip(b *testing.B) {
 	}
 }
 
-// BenchmarkWarmTrivialCall is one integration method call returning a constant on a warm worker.
+// reportLatency reports the p50 and p99 of lat as custom metrics named prefix+"p50-ms" and
+// prefix+"p99-ms".
+func reportLatency(b *testing.B, prefix string, lat []time.Duration) {
+	if len(lat) == 0 {
+		return
+	}
+	slices.Sort(lat)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds())/1000, prefix+"p50-ms")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds())/1000, prefix+"p99-ms")
+}
+
+// warmCalls is how many calls make a worker warm in these benchmarks (tiered compilation of
+// PowerShell's hot paths has settled by then).
+const warmCalls = 4000
+
+// BenchmarkWarmTrivialCall is one integration method call returning a constant on a warm worker
+// (warmCalls calls before timing), with the p50 and p99 of single calls.
 func BenchmarkWarmTrivialCall(b *testing.B) {
 	p := testpwsh.Pool(b, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
 	c := bridge.Call{Script: method("bench", "1"), Method: "GetClients"}
-	if _, err := p.Invoke(context.Background(), c); err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
+	for i := 0; i < warmCalls; i++ {
 		if _, err := p.Invoke(context.Background(), c); err != nil {
 			b.Fatal(err)
 		}
 	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		start := time.Now()
+		if _, err := p.Invoke(context.Background(), c); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(start))
+	}
+	b.StopTimer()
+	reportLatency(b, "", lat)
 }
 
-// BenchmarkColdWorkerStart starts a pool of one worker (pwsh start, module import, handshake)
-// and stops it.
+// BenchmarkYoungWorkerFirst100 is a fresh worker's first 100 calls (after the one that loads
+// the script): each op starts a pool of one worker (untimed), lets it sit idle for a while
+// ("idle=0": called as soon as it is ready; "idle=3s": a spare the pool started in advance)
+// and makes 100 trivial calls; it reports the p50 and p99 of all those calls.
+func BenchmarkYoungWorkerFirst100(b *testing.B) {
+	m := testpwsh.Module(b)
+	pwsh := testpwsh.Pwsh(b)
+	c := bridge.Call{Script: method("young", "1"), Method: "GetClients"}
+	for _, tc := range []struct {
+		name string
+		idle time.Duration
+	}{{"idle=0", 0}, {"idle=3s", 3 * time.Second}} {
+		idle := tc.idle
+		b.Run(tc.name, func(b *testing.B) {
+			var lat []time.Duration
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				p, err := bridge.New(context.Background(), bridge.Config{Pwsh: pwsh, WorkerScript: m.WorkerScript(), MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
+				if err != nil {
+					b.Fatal(err)
+				}
+				time.Sleep(idle)
+				if _, err := p.Invoke(context.Background(), c); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+				for j := 0; j < 100; j++ {
+					start := time.Now()
+					if _, err := p.Invoke(context.Background(), c); err != nil {
+						b.Fatal(err)
+					}
+					lat = append(lat, time.Since(start))
+				}
+				b.StopTimer()
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				_ = p.Close(ctx)
+				cancel()
+				b.StartTimer()
+			}
+			b.StopTimer()
+			reportLatency(b, "", lat)
+		})
+	}
+}
+
+// BenchmarkColdWorkerStart starts a pool of one worker (launcher, pwsh start, module import,
+// handshake) and serves its first call; stopping the pool is not timed.
 func BenchmarkColdWorkerStart(b *testing.B) {
 	m := testpwsh.Module(b)
 	pwsh := testpwsh.Pwsh(b)
@@ -97,43 +167,99 @@ func BenchmarkColdWorkerStart(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		if _, err := p.Invoke(context.Background(), bridge.Call{Script: method("cold", "1"), Method: "GetClients"}); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = p.Close(ctx)
 		cancel()
+		b.StartTimer()
 	}
 }
 
-// BenchmarkThroughput runs many concurrent trivial calls on pools of 1, 2 and 4 workers.
+// BenchmarkThroughput runs many concurrent trivial calls of one integration on pools of 1, 2
+// and 4 workers (MaxWorkersPerInstance = size, so the integration may use them all), with
+// young workers (just started, script loaded) and warm ones (warmCalls calls each first).
 func BenchmarkThroughput(b *testing.B) {
-	for _, size := range []int{1, 2, 4} {
-		b.Run(fmt.Sprintf("workers=%d", size), func(b *testing.B) {
-			p := testpwsh.Pool(b, bridge.Config{MinWorkers: size, MaxWorkers: size, MaxWorkersPerInstance: size, MaxCallsPerWorker: -1, QueueSize: 4096, QueuePerInstance: 4096})
-			c := bridge.Call{Script: method("tp", "1"), Method: "GetClients"}
-			for i := 0; i < size*2; i++ { // load the script into every worker
-				if _, err := p.Invoke(context.Background(), c); err != nil {
+	for _, age := range []string{"young", "warm"} {
+		for _, size := range []int{1, 2, 4} {
+			b.Run(fmt.Sprintf("%s/workers=%d", age, size), func(b *testing.B) {
+				p := testpwsh.Pool(b, bridge.Config{MinWorkers: size, MaxWorkers: size, MaxWorkersPerInstance: size, MaxCallsPerWorker: -1, QueueSize: 4096, QueuePerInstance: 4096})
+				c := bridge.Call{Script: method("tp", "1"), Method: "GetClients"}
+				warm := 1
+				if age == "warm" {
+					warm = warmCalls
+				}
+				// size concurrent callers keep every worker busy: each gets about warm calls.
+				if err := concurrently(size, size*warm, func() error {
+					_, err := p.Invoke(context.Background(), c)
+					return err
+				}); err != nil {
 					b.Fatal(err)
 				}
-			}
-			b.SetParallelism(4)
-			b.ResetTimer()
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					if _, err := p.Invoke(context.Background(), c); err != nil {
-						b.Error(err)
-						return
-					}
+				if w := p.Stats().PerWorker; len(w) != size {
+					b.Fatalf("%d workers, want %d", len(w), size)
 				}
+				b.SetParallelism(4)
+				var failed sync.Once
+				var firstErr error
+				b.ResetTimer()
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						if _, err := p.Invoke(context.Background(), c); err != nil {
+							failed.Do(func() { firstErr = err })
+							return
+						}
+					}
+				})
+				b.StopTimer()
+				if firstErr != nil {
+					b.Fatal(firstErr)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
 			})
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-		})
+		}
 	}
 }
 
-// BenchmarkNaivePwshPerCall is what users would otherwise do: a fresh pwsh -Command per call.
+// concurrently runs n calls of f on k goroutines and returns the first error.
+func concurrently(k, n int, f func() error) error {
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	next := make(chan struct{}, n)
+	for i := 0; i < n; i++ {
+		next <- struct{}{}
+	}
+	close(next)
+	for g := 0; g < k; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range next {
+				if err := f(); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	return first
+}
+
+// BenchmarkNaivePwshPerCall is what users would otherwise do: a fresh pwsh -Command per call,
+// started the way the pool starts its workers (bridge.PwshCommand: a .NET tool's pwsh.dll run by
+// the dotnet host directly, no tool launcher in between).
 func BenchmarkNaivePwshPerCall(b *testing.B) {
-	pwsh := testpwsh.Pwsh(b)
+	prog, args := bridge.PwshCommand(testpwsh.Pwsh(b))
 	for i := 0; i < b.N; i++ {
-		cmd := exec.Command(pwsh, "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", "1")
+		cmd := exec.Command(prog, append(slices.Clone(args), "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", "1")...)
 		cmd.Stdout = io.Discard
 		if err := cmd.Run(); err != nil {
 			b.Fatal(err)

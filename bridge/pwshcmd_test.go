@@ -57,3 +57,6 @@ func TestPwshCommandRunsDotNetToolsDirectly(t *testing.T) {
 		})
 	}
 }
+
+// PwshCommand lets the external benchmarks start pwsh exactly as the pool does.
+var PwshCommand = pwshCommand

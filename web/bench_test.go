@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,50 +17,72 @@ import (
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/fakes1"
 	"github.com/psbridge/psbridge/internal/testpwsh"
+	"github.com/psbridge/psbridge/web/httpx"
+	"github.com/psbridge/psbridge/web/oauth"
+	"github.com/psbridge/psbridge/web/ops"
 	"github.com/psbridge/psbridge/web/plugin"
+	"github.com/rs/zerolog"
 )
 
 // post sends one request and drains the answer.
-func post(b *testing.B, c *http.Client, url string) {
+func post(c *http.Client, url string) error {
 	resp, err := c.Post(url, "application/json", strings.NewReader(`{"event":"bench"}`))
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
-		b.Fatalf("status %d", resp.StatusCode)
+		return fmt.Errorf("status %d", resp.StatusCode)
 	}
+	return nil
 }
 
 // BenchmarkPlugin compares the plugin endpoint running the docs' webhook example on the pool
-// (2 workers) with a plain Go handler returning the same body, in the same run.
+// (2 workers) with a plain Go handler returning the same body behind the same middleware as
+// the server's (httpx.Middleware, ops, the OAuth wrapper), in the same run.
 func BenchmarkPlugin(b *testing.B) {
 	s := newServerWith(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2}), Options{Webhook: plugin.Options{Rate: -1}})
 	var typ struct{ ID string }
 	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Webhook", "script": example(b, "testdata/examples/08-webhook.ps1")}, &typ)
 	var inst struct{ ID int64 }
 	s.must(201, "POST", "/api/v1/integrations", map[string]any{"name": "w", "typeId": typ.ID}, &inst)
-	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /plugins/api/v1/plain/{rest...}", func(w http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		w.Header().Set("Content-Type", "application/json; charset=utf-8")
 		_, _ = w.Write([]byte(`"ok"`))
-	}))
+	})
+	// The chain New builds around its mux.
+	o := ops.New(ops.Options{Store: s.eng.Store(), Pool: s.eng.Pool()})
+	o.Register(mux)
+	plain := httptest.NewServer(httpx.Middleware(zerolog.Nop(), o.Middleware(oauth.New(s.eng.Store(), oauth.Options{}).Wrap(mux))))
 	defer plain.Close()
 	for _, tc := range []struct{ name, url string }{
 		{"plugin-endpoint", fmt.Sprintf("%s/plugins/api/v1/%d/bench", s.http.URL, inst.ID)},
-		{"plain-go-handler", plain.URL + "/bench"},
+		{"plain-go-handler", plain.URL + "/plugins/api/v1/plain/bench"},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			c := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
-			post(b, c, tc.url) // warm
+			if err := post(c, tc.url); err != nil { // warm
+				b.Fatal(err)
+			}
 			b.SetParallelism(4)
+			var failed sync.Once
+			var firstErr error
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					post(b, c, tc.url)
+					if err := post(c, tc.url); err != nil {
+						failed.Do(func() { firstErr = err })
+						return
+					}
 				}
 			})
+			b.StopTimer()
+			if firstErr != nil {
+				b.Fatal(firstErr)
+			}
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 		})
 	}

@@ -292,6 +292,18 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
         private long _seq;
         private volatile CallState _current;
         private Runspace _spare;
+        // _spareLock guards _spare between the serving thread and the warm-up thread.
+        private readonly object _spareLock = new object();
+        private volatile bool _stopWarmUp;
+        private Thread _warmUp;
+        // _invocations counts the pipelines run so far (calls and warm-up together).
+        private long _invocations;
+
+        // WarmUpInvocations is how many trivial invocations, real calls included, a worker
+        // makes in its spare runspace after it sent "ready" and while it has nothing else to
+        // do: .NET's tiered compilation then optimises PowerShell's hot paths before the
+        // worker's first callers, instead of during their calls.
+        private const int WarmUpInvocations = 2000;
 
         internal static Worker Current;
 
@@ -358,6 +370,8 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                     ["moduleVersion"] = typeof(Worker).Assembly.GetName().Version?.ToString() ?? "",
                 },
             });
+            _warmUp = new Thread(WarmUp) { IsBackground = true, Name = "psbridge-warmup", Priority = ThreadPriority.Lowest };
+            _warmUp.Start();
             foreach (JsonObject request in _requests.GetConsumingEnumerable())
             {
                 string method = request["method"]?.GetValue<string>() ?? "";
@@ -397,6 +411,8 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
 
         private void Shutdown()
         {
+            _stopWarmUp = true;
+            lock (_spareLock) { }
             foreach (var inst in _instances.Values) { try { inst.Runspace.Dispose(); } catch { } }
             _instances.Clear();
             try { _spare?.Dispose(); } catch { }
@@ -478,16 +494,66 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
 
         private Runspace TakeRunspace()
         {
-            var rs = _spare ?? NewRunspace();
-            _spare = null;
-            return rs;
+            Runspace rs;
+            lock (_spareLock)
+            {
+                rs = _spare;
+                _spare = null;
+            }
+            return rs ?? NewRunspace();
         }
 
         private void RefillSpare()
         {
             if (_spare == null)
             {
-                try { _spare = NewRunspace(); } catch { }
+                Runspace rs = null;
+                try { rs = NewRunspace(); } catch { }
+                lock (_spareLock) { _spare ??= rs; }
+            }
+        }
+
+        // WarmUp runs trivial method invocations (the same wrapper, binding and stream set-up
+        // as a call) in the spare runspace, one at a time and only while no request is running
+        // or waiting, until the worker has made WarmUpInvocations pipelines in all. A caller
+        // that needs the spare waits for at most the one trivial invocation in progress.
+        private void WarmUp()
+        {
+            try
+            {
+                var block = ScriptBlock.Create("param($Value) 1");
+                var empty = new Hashtable(StringComparer.OrdinalIgnoreCase);
+                while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
+                {
+                    if (_current != null || _requests.Count > 0)
+                    {
+                        Thread.Sleep(5);
+                        continue;
+                    }
+                    lock (_spareLock)
+                    {
+                        if (_stopWarmUp) return;
+                        var rs = _spare;
+                        if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
+                        using var ps = PowerShell.Create();
+                        ps.Runspace = rs;
+                        AddInvocation(ps, block, empty, empty);
+                        ps.Streams.Error.DataAdded += (s, e) => { };
+                        ps.Streams.Warning.DataAdded += (s, e) => { };
+                        ps.Streams.Verbose.DataAdded += (s, e) => { };
+                        ps.Streams.Debug.DataAdded += (s, e) => { };
+                        ps.Streams.Information.DataAdded += (s, e) => { };
+                        ps.Streams.Progress.DataAdded += (s, e) => { };
+                        var output = ps.Invoke();
+                        OutputToResult(output);
+                        HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
+                        Interlocked.Increment(ref _invocations);
+                    }
+                }
+            }
+            catch (Exception ex)
+            {
+                Console.Error.WriteLine("psbridge worker: warm-up stopped: " + ex.Message);
             }
         }
 
@@ -897,6 +963,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             try
             {
                 if (timeoutMs > 0) timer = new Timer(_ => state.Stop(true), null, timeoutMs, Timeout.Infinite);
+                Interlocked.Increment(ref _invocations);
                 var output = ps.Invoke();
                 hadErrors = ps.HadErrors;
                 firstError = first;
