@@ -15,6 +15,7 @@ import (
 	"github.com/psbridge/psbridge/web/agentws"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/extoidc"
 	"github.com/psbridge/psbridge/web/httpx"
 	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
@@ -48,6 +49,9 @@ type Options struct {
 	// OAuth configures psbridge's OAuth2 authorization server (web/oauth), whose access tokens
 	// the API accepts next to API tokens.
 	OAuth oauth.Options
+	// OIDC, when set, makes the API also accept access tokens of that external issuer for
+	// the users mapped to their object ids (store.User). Build it with extoidc.New.
+	OIDC *extoidc.Verifier
 }
 
 // New returns the handler serving the API, the plugin endpoint and the OpenAPI document.
@@ -61,7 +65,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	var as *oauth.Server
 	if eng != nil {
 		as = oauth.New(eng.Store(), opts.OAuth)
-		ao.Bearer = bearer(as)
+		ao.Bearer = bearer(eng.Store(), as, opts.OIDC)
 	}
 	api.New(eng, ao).Register(mux)
 	if eng != nil {

@@ -145,15 +145,20 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/applications", a.listApps},
 		{"POST", v + "/applications", a.createApp},
 		{"DELETE", v + "/applications/{clientId}", a.deleteApp},
+
+		{"GET", v + "/users", a.listUsers},
+		{"POST", v + "/users", a.createUser},
+		{"DELETE", v + "/users/{externalId}", a.deleteUser},
 	}
 }
 
-// RequiredRole is the least role a route needs: token management is for admins, the backup
-// (every sealed secret and token hash) for operators, other reads for every token, and
-// writes for operators.
+// RequiredRole is the least role a route needs: token, application and user management is
+// for admins, the backup (every sealed secret and token hash) for operators, other reads for
+// every token, and writes for operators.
 func RequiredRole(method, pattern string) string {
 	switch {
-	case strings.HasPrefix(pattern, "/api/v1/tokens"), strings.HasPrefix(pattern, "/api/v1/applications"):
+	case strings.HasPrefix(pattern, "/api/v1/tokens"), strings.HasPrefix(pattern, "/api/v1/applications"),
+		strings.HasPrefix(pattern, "/api/v1/users"):
 		return store.RoleAdmin
 	case pattern == "/api/v1/admin/backup":
 		return store.RoleOperator
