@@ -9,7 +9,7 @@ require (
 )
 
 require (
-	github.com/coreos/go-oidc/v3 v3.21.0 // indirect
+	github.com/coreos/go-oidc/v3 v3.21.0
 	golang.org/x/oauth2 v0.38.0 // indirect
 )
 
