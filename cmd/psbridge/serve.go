@@ -24,6 +24,8 @@ import (
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/extoidc"
+	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
 	"github.com/psbridge/psbridge/web/plugin"
 )
@@ -197,6 +199,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "No API token existed; created one (shown once, keep it):\n  %s\n", tok)
 	}
+	ext, err := externalIssuer(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	pwsh, err := findPwsh(ctx, cfg.Pwsh, false, stderr)
 	if err != nil {
 		return err
@@ -226,7 +232,8 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
-		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles}),
+		Handler: web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles,
+			OAuth: oauth.Options{BaseURL: cfg.OAuthBaseURL}, OIDC: ext}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -235,6 +242,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.log.Info().Str("listen", ln.Addr().String()).Str("data", st.Path()).Int("workers_min", cfg.MinWorkers).
 		Int("workers_max", cfg.MaxWorkers).Msg("serving")
 	return svc.run(ctx, ln)
+}
+
+// oidcDiscoveryTimeout bounds the external issuer's discovery at start.
+const oidcDiscoveryTimeout = 15 * time.Second
+
+// externalIssuer discovers auth.oidc.issuer (nil when unset). Start fails when the issuer
+// does not answer within oidcDiscoveryTimeout or answers wrongly: a typo in the issuer should
+// stop the service at once rather than refuse every token later.
+func externalIssuer(ctx context.Context, cfg config.Config) (*extoidc.Verifier, error) {
+	if cfg.OIDCIssuer == "" {
+		return nil, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, oidcDiscoveryTimeout)
+	defer cancel()
+	v, err := extoidc.New(dctx, extoidc.Options{Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RefreshMinInterval: cfg.OIDCRefreshEvery})
+	if err != nil {
+		return nil, &exitError{code: exitEnv, err: fmt.Errorf("auth.oidc.issuer %s: %w", cfg.OIDCIssuer, err)}
+	}
+	return v, nil
 }
 
 // service is a running server and what it must stop, in order, on shutdown. Fields left nil
