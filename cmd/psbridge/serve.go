@@ -18,6 +18,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/config"
 	"github.com/psbridge/psbridge/internal/logging"
@@ -48,8 +49,8 @@ prints the effective values and docs/configuration.md lists them. Service logs g
 (JSON, or readable text on a terminal); script output never does.
 
 On SIGTERM or SIGINT /readyz turns 503 at once, new API and plugin calls get a 503 problem,
-calls in flight may finish for shutdown-grace, then consoles, workers and the database close
-and the process exits 0.
+running maintenance sessions are cancelled (and recorded so), calls in flight may finish for
+shutdown-grace, then consoles, workers and the database close and the process exits 0.
 
 Examples:
   psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
@@ -229,11 +230,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{code: exitEnv, err: err}
 	}
 	svc.closeConsoles = consoles.Close
+	svc.sw = software.New(svc.eng, 0)
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
 		Handler: web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles,
-			OAuth: oauth.Options{BaseURL: cfg.OAuthBaseURL}, OIDC: ext}),
+			OAuth: oauth.Options{BaseURL: cfg.OAuthBaseURL}, OIDC: ext, Software: svc.sw}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -277,6 +279,8 @@ type service struct {
 	closeConsoles func() error
 	// admin is the admin socket for 'psbridge token'; nil when none.
 	admin *adminSocket
+	// sw runs maintenance sessions; shutdown cancels the running ones. Nil when none.
+	sw *software.Service
 
 	ran bool
 }
@@ -319,11 +323,13 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 //  1. readiness turns 503 and new API and plugin calls are refused with a 503 problem, while
 //     the listener stays open so clients and load balancers see why;
 //  2. debugging consoles get a goodbye and close;
-//  3. calls in flight may finish until shutdown-grace has passed;
-//  4. background health checks and syncs stop, and the pool stops its workers (shutdown
+//  3. running and queued maintenance sessions are cancelled and recorded as cancelled (for at
+//     most 10 s), which also ends their log streams;
+//  4. calls in flight may finish until shutdown-grace has passed;
+//  5. background health checks and syncs stop, and the pool stops its workers (shutdown
 //     request, then TERM and KILL to each worker's process group) — calls still running past
 //     the grace fail with a worker error;
-//  5. the HTTP server closes and the database is closed cleanly.
+//  6. the HTTP server closes and the database is closed cleanly.
 //
 // Calls cut off by the grace are logged, not returned: the shutdown itself succeeded.
 func (s *service) shutdown() error {
@@ -335,6 +341,19 @@ func (s *service) shutdown() error {
 		if err := s.closeConsoles(); err != nil {
 			s.log.Warn().Err(err).Msg("close consoles")
 		}
+	}
+	if s.sw != nil {
+		// Sessions are background jobs, not calls in flight: they are cancelled, not given the
+		// grace, and each is recorded as cancelled (ending its log streams) before the workers
+		// stop.
+		n := s.sw.Running()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.sw.Shutdown(sctx); err != nil {
+			s.log.Warn().Err(err).Msg("cancel maintenance sessions")
+		} else if n > 0 {
+			s.log.Info().Int("sessions", n).Msg("cancelled running maintenance sessions")
+		}
+		scancel()
 	}
 	gctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()

@@ -35,6 +35,9 @@ type Options struct {
 	// web/oauth) and returns the identity it speaks for; ok false refuses it with reason.
 	// Nil: only API tokens are accepted.
 	Bearer func(r *http.Request, token string) (tok store.APIToken, ok bool, reason string, err error)
+	// Software runs software and maintenance sessions; its owner shuts it down (cancelling
+	// running sessions). Nil: the API makes one of its own, never shut down (tests).
+	Software *software.Service
 }
 
 // API serves the REST routes.
@@ -65,7 +68,7 @@ func New(eng *engine.Engine, opts Options) *API {
 		log = opts.Logger.With().Str("component", "api").Logger()
 	}
 	a := &API{eng: eng, opts: opts, log: log}
-	if eng != nil {
+	if a.sw = opts.Software; a.sw == nil && eng != nil {
 		a.sw = software.New(eng, 0)
 	}
 	return a
