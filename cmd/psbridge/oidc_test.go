@@ -149,8 +149,9 @@ func TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown(t *testing.T) {
 	if code := call("GET", "/api/v1/tokens", ext, nil, nil); code != 403 {
 		t.Fatalf("unmapped object id: %d", code)
 	}
-	if code := call("POST", "/api/v1/users", tok, map[string]any{"externalId": oid, "isAdmin": true}, nil); code != 201 {
-		t.Fatalf("create user: %d", code)
+	// Through the running server's admin socket.
+	if _, stderrB, code := cli(t, "user", "create", "--external-id", oid, "--admin", "--data-dir", dir); code != exitOK {
+		t.Fatalf("user create while serve runs: %d %s", code, stderrB)
 	}
 	if code := call("GET", "/api/v1/tokens", ext, nil, nil); code != 200 {
 		t.Fatalf("issuer's token for an admin user: %d", code)
@@ -200,5 +201,37 @@ func TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown(t *testing.T) {
 	defer st.Close()
 	if m, err := st.Session(started.SessionIDs[0]); err != nil || m.State != "cancelled" {
 		t.Errorf("stored session: %q %q %v", m.State, m.Error, err)
+	}
+}
+
+// TestUserCommand: 'psbridge user' with the server stopped creates, lists and deletes users in
+// the database, and names what is wrong.
+func TestUserCommand(t *testing.T) {
+	dir := t.TempDir()
+	const oid = "7c2f8b9d-4e3f-4b12-8d7e-8f9a0b1c2d34"
+	cases := []struct {
+		name   string
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{"create an admin", []string{"create", "--external-id", oid, "--name", "inbound", "--admin"}, exitOK, "", "created admin user \"inbound\""},
+		{"create a read-only sub", []string{"create", "--external-id", "kc-sub", "--role", "read-only"}, exitOK, "", "created read-only user"},
+		{"the same id again", []string{"create", "--external-id", strings.ToUpper(oid)}, exitFailure, "", "already exists"},
+		{"a bad role", []string{"create", "--external-id", "x", "--role", "root"}, exitFailure, "", "role"},
+		{"no id", []string{"create"}, exitUsage, "", "--external-id"},
+		{"list", []string{"list"}, exitOK, oid + "  inbound", ""},
+		{"delete", []string{"delete", oid}, exitOK, "", "deleted"},
+		{"delete again", []string{"delete", oid}, exitFailure, "", "no user has the external id"},
+		{"no subcommand", nil, exitUsage, "", "Usage: psbridge user"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			stdout, stderr, code := cli(t, append(append([]string{"user"}, c.args...), "--data-dir", dir)...)
+			if code != c.code || !strings.Contains(stdout, c.stdout) || !strings.Contains(stderr, c.stderr) {
+				t.Fatalf("exit %d (want %d)\nstdout %q (want %q)\nstderr %q (want %q)", code, c.code, stdout, c.stdout, stderr, c.stderr)
+			}
+		})
 	}
 }

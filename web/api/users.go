@@ -78,13 +78,17 @@ func (a *API) createUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (a *API) deleteUser(w http.ResponseWriter, r *http.Request) {
+	deleteUser(a.eng.Store(), w, r, a.fail)
+}
+
+func deleteUser(st *store.Store, w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error)) {
 	id := r.PathValue("externalId")
-	if err := a.eng.Store().DeleteUser(id); err != nil {
+	if err := st.DeleteUser(id); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			err = &httpx.RequestError{Details: httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound,
 				Detail: "no user has the external id " + id}}
 		}
-		a.fail(w, r, err)
+		fail(w, r, err)
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
