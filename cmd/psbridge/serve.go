@@ -386,16 +386,18 @@ func (s *service) shutdown() error {
 }
 
 // serveHTTP serves eng on ln until ctx ends, then drains gracefully (in-flight requests get
-// 10 s), consoles included. The caller closes the engine, pool and store.
+// 10 s), consoles and maintenance sessions included. The caller closes the engine, pool and store.
 func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, consoles *console.Manager, log *zerolog.Logger) error {
 	o := ops.New(ops.Options{Store: eng.Store(), Pool: eng.Pool()})
+	sw := software.New(eng, 0)
 	s := &service{
 		log:           *log,
 		ops:           o,
 		grace:         10 * time.Second,
 		closeConsoles: consoles.Close,
+		sw:            sw,
 		srv: &http.Server{
-			Handler:           web.New(eng, web.Options{Logger: log, Ops: o, Console: consoles}),
+			Handler:           web.New(eng, web.Options{Logger: log, Ops: o, Console: consoles, Software: sw}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},
