@@ -9,6 +9,11 @@ require (
 )
 
 require (
+	github.com/coreos/go-oidc/v3 v3.21.0
+	golang.org/x/oauth2 v0.38.0 // indirect
+)
+
+require (
 	github.com/VictoriaMetrics/metrics v1.44.0 // indirect
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect

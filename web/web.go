@@ -12,9 +12,11 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/web/agentws"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/extoidc"
 	"github.com/psbridge/psbridge/web/httpx"
 	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
@@ -48,6 +50,12 @@ type Options struct {
 	// OAuth configures psbridge's OAuth2 authorization server (web/oauth), whose access tokens
 	// the API accepts next to API tokens.
 	OAuth oauth.Options
+	// OIDC, when set, makes the API also accept access tokens of that external issuer for
+	// the users mapped to their object ids (store.User). Build it with extoidc.New.
+	OIDC *extoidc.Verifier
+	// Software runs maintenance sessions for the API; the caller shuts it down (serve does, so
+	// that shutdown cancels running sessions). Nil: the API makes its own.
+	Software *software.Service
 }
 
 // New returns the handler serving the API, the plugin endpoint and the OpenAPI document.
@@ -57,11 +65,11 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		log = opts.Logger.With().Str("component", "http").Logger()
 	}
 	mux := http.NewServeMux()
-	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}
+	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger, Software: opts.Software}
 	var as *oauth.Server
 	if eng != nil {
 		as = oauth.New(eng.Store(), opts.OAuth)
-		ao.Bearer = bearer(as)
+		ao.Bearer = bearer(eng.Store(), as, opts.OIDC)
 	}
 	api.New(eng, ao).Register(mux)
 	if eng != nil {

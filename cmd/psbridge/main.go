@@ -49,6 +49,7 @@ Commands:
   agent          run the psbridge agent on a managed computer (enroll once, then stay connected)
   enrollment-key create a key that enrolls agents into a tenant (also while serve runs)
   app create     register an OAuth application for the client-credentials grant (also while serve runs)
+  user           create, list or delete users of an external OIDC issuer (also while serve runs)
   backup         write a consistent copy of the database
   key rotate     re-encrypt every stored secret under a new key
   console        open a debugging console (pwsh with an integration loaded) on a server or --local
@@ -129,6 +130,8 @@ func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return runEnrollmentKey(ctx, rest, stdout, stderr)
 	case "app":
 		return runApp(ctx, rest, stdout, stderr)
+	case "user":
+		return runUser(ctx, rest, stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, mainUsage)
 		return nil

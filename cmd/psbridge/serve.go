@@ -18,12 +18,15 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/config"
 	"github.com/psbridge/psbridge/internal/logging"
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/extoidc"
+	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
 	"github.com/psbridge/psbridge/web/plugin"
 )
@@ -46,8 +49,8 @@ prints the effective values and docs/configuration.md lists them. Service logs g
 (JSON, or readable text on a terminal); script output never does.
 
 On SIGTERM or SIGINT /readyz turns 503 at once, new API and plugin calls get a 503 problem,
-calls in flight may finish for shutdown-grace, then consoles, workers and the database close
-and the process exits 0.
+running maintenance sessions are cancelled (and recorded so), calls in flight may finish for
+shutdown-grace, then consoles, workers and the database close and the process exits 0.
 
 Examples:
   psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
@@ -197,6 +200,10 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		fmt.Fprintf(stdout, "No API token existed; created one (shown once, keep it):\n  %s\n", tok)
 	}
+	ext, err := externalIssuer(ctx, cfg)
+	if err != nil {
+		return err
+	}
 	pwsh, err := findPwsh(ctx, cfg.Pwsh, false, stderr)
 	if err != nil {
 		return err
@@ -223,10 +230,12 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return &exitError{code: exitEnv, err: err}
 	}
 	svc.closeConsoles = consoles.Close
+	svc.sw = software.New(svc.eng, 0)
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
-		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles}),
+		Handler: web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles,
+			OAuth: oauth.Options{BaseURL: cfg.OAuthBaseURL}, OIDC: ext, Software: svc.sw}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -235,6 +244,25 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.log.Info().Str("listen", ln.Addr().String()).Str("data", st.Path()).Int("workers_min", cfg.MinWorkers).
 		Int("workers_max", cfg.MaxWorkers).Msg("serving")
 	return svc.run(ctx, ln)
+}
+
+// oidcDiscoveryTimeout bounds the external issuer's discovery at start.
+const oidcDiscoveryTimeout = 15 * time.Second
+
+// externalIssuer discovers auth.oidc.issuer (nil when unset). Start fails when the issuer
+// does not answer within oidcDiscoveryTimeout or answers wrongly: a typo in the issuer should
+// stop the service at once rather than refuse every token later.
+func externalIssuer(ctx context.Context, cfg config.Config) (*extoidc.Verifier, error) {
+	if cfg.OIDCIssuer == "" {
+		return nil, nil
+	}
+	dctx, cancel := context.WithTimeout(ctx, oidcDiscoveryTimeout)
+	defer cancel()
+	v, err := extoidc.New(dctx, extoidc.Options{Issuer: cfg.OIDCIssuer, Audience: cfg.OIDCAudience, RefreshMinInterval: cfg.OIDCRefreshEvery})
+	if err != nil {
+		return nil, &exitError{code: exitEnv, err: fmt.Errorf("auth.oidc.issuer %s: %w", cfg.OIDCIssuer, err)}
+	}
+	return v, nil
 }
 
 // service is a running server and what it must stop, in order, on shutdown. Fields left nil
@@ -251,6 +279,8 @@ type service struct {
 	closeConsoles func() error
 	// admin is the admin socket for 'psbridge token'; nil when none.
 	admin *adminSocket
+	// sw runs maintenance sessions; shutdown cancels the running ones. Nil when none.
+	sw *software.Service
 
 	ran bool
 }
@@ -293,11 +323,13 @@ func (s *service) run(ctx context.Context, ln net.Listener) error {
 //  1. readiness turns 503 and new API and plugin calls are refused with a 503 problem, while
 //     the listener stays open so clients and load balancers see why;
 //  2. debugging consoles get a goodbye and close;
-//  3. calls in flight may finish until shutdown-grace has passed;
-//  4. background health checks and syncs stop, and the pool stops its workers (shutdown
+//  3. running and queued maintenance sessions are cancelled and recorded as cancelled (for at
+//     most 10 s), which also ends their log streams;
+//  4. calls in flight may finish until shutdown-grace has passed;
+//  5. background health checks and syncs stop, and the pool stops its workers (shutdown
 //     request, then TERM and KILL to each worker's process group) — calls still running past
 //     the grace fail with a worker error;
-//  5. the HTTP server closes and the database is closed cleanly.
+//  6. the HTTP server closes and the database is closed cleanly.
 //
 // Calls cut off by the grace are logged, not returned: the shutdown itself succeeded.
 func (s *service) shutdown() error {
@@ -309,6 +341,19 @@ func (s *service) shutdown() error {
 		if err := s.closeConsoles(); err != nil {
 			s.log.Warn().Err(err).Msg("close consoles")
 		}
+	}
+	if s.sw != nil {
+		// Sessions are background jobs, not calls in flight: they are cancelled, not given the
+		// grace, and each is recorded as cancelled (ending its log streams) before the workers
+		// stop.
+		n := s.sw.Running()
+		sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := s.sw.Shutdown(sctx); err != nil {
+			s.log.Warn().Err(err).Msg("cancel maintenance sessions")
+		} else if n > 0 {
+			s.log.Info().Int("sessions", n).Msg("cancelled running maintenance sessions")
+		}
+		scancel()
 	}
 	gctx, cancel := context.WithTimeout(context.Background(), s.grace)
 	defer cancel()
@@ -341,16 +386,18 @@ func (s *service) shutdown() error {
 }
 
 // serveHTTP serves eng on ln until ctx ends, then drains gracefully (in-flight requests get
-// 10 s), consoles included. The caller closes the engine, pool and store.
+// 10 s), consoles and maintenance sessions included. The caller closes the engine, pool and store.
 func serveHTTP(ctx context.Context, ln net.Listener, eng *engine.Engine, consoles *console.Manager, log *zerolog.Logger) error {
 	o := ops.New(ops.Options{Store: eng.Store(), Pool: eng.Pool()})
+	sw := software.New(eng, 0)
 	s := &service{
 		log:           *log,
 		ops:           o,
 		grace:         10 * time.Second,
 		closeConsoles: consoles.Close,
+		sw:            sw,
 		srv: &http.Server{
-			Handler:           web.New(eng, web.Options{Logger: log, Ops: o, Console: consoles}),
+			Handler:           web.New(eng, web.Options{Logger: log, Ops: o, Console: consoles, Software: sw}),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 		},

@@ -64,10 +64,29 @@ func New(eng *engine.Engine, maxConcurrent int) *Service {
 	return &Service{eng: eng, st: eng.Store(), slots: make(chan struct{}, maxConcurrent), live: map[int64]*live{}, ctx: ctx, stop: cancel}
 }
 
-// Close cancels running sessions and waits for them.
-func (s *Service) Close() {
+// Close cancels running and queued sessions and waits for them to be recorded as cancelled.
+func (s *Service) Close() { _ = s.Shutdown(context.Background()) }
+
+// Shutdown cancels running and queued sessions (their scripts are cancelled; each is recorded
+// with state cancelled, naming the stage it was in) and waits for them until ctx ends. New
+// sessions started afterwards are cancelled at once.
+func (s *Service) Shutdown(ctx context.Context) error {
 	s.stop()
-	s.wg.Wait()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("maintenance sessions still ending: %w", ctx.Err())
+	}
+}
+
+// Running returns how many sessions are running or queued.
+func (s *Service) Running() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.live)
 }
 
 // Input is the body of POST /software.
@@ -346,12 +365,25 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 		s.mu.Unlock()
 		close(l.done)
 	}
+	// fail ends the session as failed, or as cancelled when the server is shutting down
+	// (the error is then the cancellation's, not the script's).
+	fail := func(msg string) {
+		if s.ctx.Err() != nil {
+			end("cancelled", "the server shut down during "+m.Stage)
+			return
+		}
+		end("failed", msg)
+	}
+	if s.ctx.Err() != nil {
+		end("cancelled", "the server shut down before the session started")
+		return
+	}
 	if !in.SkipBackgroundJob {
 		select {
 		case s.slots <- struct{}{}:
 			defer func() { <-s.slots }()
 		case <-s.ctx.Done():
-			end("failed", "the server is shutting down")
+			end("cancelled", "the server shut down before the session started")
 			return
 		}
 	}
@@ -374,7 +406,7 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 	stage("detection")
 	ver, err := s.detect(ctx, m, sw, logf)
 	if err != nil {
-		end("failed", "detection: "+err.Error())
+		fail("detection: " + err.Error())
 		return
 	}
 	m.DetectedVersion = ver
@@ -403,7 +435,7 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 			return
 		}
 		if _, err := s.runScript(ctx, m, sw, action+".ps1", script, logf); err != nil {
-			end("failed", action+": "+err.Error())
+			fail(action + ": " + err.Error())
 			return
 		}
 	}
@@ -412,7 +444,7 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 	stage("verification")
 	ver, err = s.detect(ctx, m, sw, logf)
 	if err != nil {
-		end("failed", "verification: "+err.Error())
+		fail("verification: " + err.Error())
 		return
 	}
 	m.DetectedVersion = ver

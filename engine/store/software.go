@@ -92,7 +92,7 @@ type MaintenanceSession struct {
 	ID              int64             `json:"id"`
 	ComputerID      int64             `json:"computerId"`
 	SoftwareID      int64             `json:"softwareId,omitempty"`
-	State           string            `json:"state"` // pending, running, succeeded, failed, skipped
+	State           string            `json:"state"` // pending, running, succeeded, failed, skipped, cancelled
 	Stage           string            `json:"stage"` // resolution, detection, action, verification, done
 	DesiredState    int               `json:"desiredSoftwareState"`
 	DetectedVersion string            `json:"detectedVersion,omitempty"`

@@ -12,6 +12,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -53,6 +55,12 @@ type Config struct {
 	WebhookRate  float64 `key:"webhook.rate" help:"webhook requests per second each integration's plugin endpoint runs (authenticated ones; unsigned requests to an integration with a webhook secret never count); above it, 429 with Retry-After (0: no limit)"`
 	WebhookBurst int     `key:"webhook.burst" help:"webhook requests an integration may take at once above webhook.rate before 429s begin"`
 
+	OAuthBaseURL string `key:"oauth.base-url" help:"psbridge's public URL (scheme://host[:port]) as machine clients reach it, e.g. behind a proxy: the issuer host and audience of psbridge's own OAuth tokens and the scope BASE/.default (empty: each request's own scheme and Host)"`
+
+	OIDCIssuer       string        `key:"auth.oidc.issuer" help:"issuer URL of an external OpenID Connect provider whose access tokens the API also accepts (Entra ID: https://login.microsoftonline.com/TENANT/v2.0; Keycloak: https://HOST/realms/REALM); discovered at start, which fails naming this key if the issuer does not answer within 15s (empty: none)"`
+	OIDCAudience     string        `key:"auth.oidc.audience" help:"the aud value the external issuer's tokens must carry (Entra: the API app's application ID URI or client id); required with auth.oidc.issuer"`
+	OIDCRefreshEvery time.Duration `key:"auth.oidc.jwks-refresh-min-interval" help:"least time between two fetches of the external issuer's signing keys caused by tokens naming an unknown key id (kid); tokens with unknown kids in between are refused without a fetch"`
+
 	LogLevel  string `key:"log.level" help:"debug, info, warn or error"`
 	LogFormat string `key:"log.format" help:"json, console, or auto (console on a terminal); logs go to stderr"`
 }
@@ -88,6 +96,7 @@ func Default() Config {
 		BodyTimeout:       10 * time.Second,
 		WebhookRate:       10,
 		WebhookBurst:      20,
+		OIDCRefreshEvery:  time.Minute,
 		LogLevel:          "info",
 		LogFormat:         "auto",
 	}
@@ -391,7 +400,48 @@ func (c Config) Validate() error {
 	if c.WebhookBurst < 1 {
 		errs = append(errs, fmt.Errorf("webhook.burst must be at least 1, got %d", c.WebhookBurst))
 	}
+	if c.OAuthBaseURL != "" {
+		if err := checkURL(c.OAuthBaseURL, false); err != nil {
+			errs = append(errs, fmt.Errorf("oauth.base-url: %w", err))
+		}
+	}
+	switch {
+	case c.OIDCIssuer != "":
+		if err := checkURL(c.OIDCIssuer, true); err != nil {
+			errs = append(errs, fmt.Errorf("auth.oidc.issuer: %w", err))
+		}
+		if strings.TrimSpace(c.OIDCAudience) == "" {
+			errs = append(errs, errors.New("auth.oidc.audience is required when auth.oidc.issuer is set"))
+		}
+	case c.OIDCAudience != "":
+		errs = append(errs, errors.New("auth.oidc.audience is set but auth.oidc.issuer is not"))
+	}
+	if c.OIDCRefreshEvery < time.Second {
+		errs = append(errs, fmt.Errorf("auth.oidc.jwks-refresh-min-interval must be 1s or more, got %s", c.OIDCRefreshEvery))
+	}
 	return errors.Join(errs...)
+}
+
+// checkURL accepts an absolute https URL, or http to a loopback host (a local issuer or
+// psbridge without TLS in front); pathOK allows a path (issuers have one).
+func checkURL(s string, pathOK bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return fmt.Errorf("%q is not an absolute http(s) URL", s)
+	}
+	if u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+		return fmt.Errorf("%q must have no query, fragment or user info", s)
+	}
+	if !pathOK && strings.Trim(u.Path, "/") != "" {
+		return fmt.Errorf("%q must be scheme://host[:port] without a path", s)
+	}
+	if u.Scheme == "http" && pathOK {
+		h := u.Hostname()
+		if ip := net.ParseIP(h); h != "localhost" && (ip == nil || !ip.IsLoopback()) {
+			return fmt.Errorf("%q must use https (http only for a loopback host)", s)
+		}
+	}
+	return nil
 }
 
 // Print writes the effective configuration as YAML-style key: value lines, secrets masked.

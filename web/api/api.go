@@ -35,6 +35,9 @@ type Options struct {
 	// web/oauth) and returns the identity it speaks for; ok false refuses it with reason.
 	// Nil: only API tokens are accepted.
 	Bearer func(r *http.Request, token string) (tok store.APIToken, ok bool, reason string, err error)
+	// Software runs software and maintenance sessions; its owner shuts it down (cancelling
+	// running sessions). Nil: the API makes one of its own, never shut down (tests).
+	Software *software.Service
 }
 
 // API serves the REST routes.
@@ -65,7 +68,7 @@ func New(eng *engine.Engine, opts Options) *API {
 		log = opts.Logger.With().Str("component", "api").Logger()
 	}
 	a := &API{eng: eng, opts: opts, log: log}
-	if eng != nil {
+	if a.sw = opts.Software; a.sw == nil && eng != nil {
 		a.sw = software.New(eng, 0)
 	}
 	return a
@@ -145,15 +148,20 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/applications", a.listApps},
 		{"POST", v + "/applications", a.createApp},
 		{"DELETE", v + "/applications/{clientId}", a.deleteApp},
+
+		{"GET", v + "/users", a.listUsers},
+		{"POST", v + "/users", a.createUser},
+		{"DELETE", v + "/users/{externalId}", a.deleteUser},
 	}
 }
 
-// RequiredRole is the least role a route needs: token management is for admins, the backup
-// (every sealed secret and token hash) for operators, other reads for every token, and
-// writes for operators.
+// RequiredRole is the least role a route needs: token, application and user management is
+// for admins, the backup (every sealed secret and token hash) for operators, other reads for
+// every token, and writes for operators.
 func RequiredRole(method, pattern string) string {
 	switch {
-	case strings.HasPrefix(pattern, "/api/v1/tokens"), strings.HasPrefix(pattern, "/api/v1/applications"):
+	case strings.HasPrefix(pattern, "/api/v1/tokens"), strings.HasPrefix(pattern, "/api/v1/applications"),
+		strings.HasPrefix(pattern, "/api/v1/users"):
 		return store.RoleAdmin
 	case pattern == "/api/v1/admin/backup":
 		return store.RoleOperator

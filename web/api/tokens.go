@@ -156,8 +156,30 @@ func AdminHandler(st *store.Store, secret string, logger *zerolog.Logger) http.H
 		}
 		httpx.JSON(w, http.StatusCreated, out)
 	})
+	mux.HandleFunc("GET /api/v1/users", func(w http.ResponseWriter, r *http.Request) {
+		list, err := st.Users()
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		httpx.JSON(w, http.StatusOK, map[string]any{"items": list})
+	})
+	mux.HandleFunc("POST /api/v1/users", func(w http.ResponseWriter, r *http.Request) {
+		var in UserInput
+		if err := httpx.Decode(w, r, a.opts.MaxBody, &in); err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		u, err := CreateUser(st, in)
+		if err != nil {
+			a.fail(w, r, err)
+			return
+		}
+		httpx.JSON(w, http.StatusCreated, u)
+	})
+	mux.HandleFunc("DELETE /api/v1/users/{externalId}", func(w http.ResponseWriter, r *http.Request) { deleteUser(st, w, r, a.fail) })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens, /api/v1/applications and /api/v1/admin/enrollment-keys"})
+		httpx.Problem(w, r, httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound, Detail: "the admin socket serves only /api/v1/tokens, /api/v1/applications, /api/v1/users and /api/v1/admin/enrollment-keys"})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if secret == "" || subtle.ConstantTimeCompare([]byte(r.Header.Get(AdminSecretHeader)), []byte(secret)) != 1 {
