@@ -33,6 +33,25 @@ function Invoke-InSessionState {
     $SessionState.InvokeCommand.InvokeScript($SessionState, $unbound, $Arguments)
 }
 
+function Import-PsbModuleScript {
+    # Makes the module script at $Path importable by its file name (Import-Module SentinelOne,
+    # as psbridge's module scripts are): a folder of this process on $env:PSModulePath holds
+    # <Name>/<Name>.psm1, a link to the file (a copy where links are not allowed), and the
+    # module is imported globally from there.
+    param([string]$Path)
+    $name = [System.IO.Path]::GetFileNameWithoutExtension($Path)
+    $root = Join-Path ([System.IO.Path]::GetTempPath()) "psbridge-testing-$PID"
+    $dir = Join-Path $root $name
+    $null = New-Item -ItemType Directory -Path $dir -Force
+    $link = Join-Path $dir "$name.psm1"
+    Remove-Item -LiteralPath $link -Force -ErrorAction Ignore
+    try { $null = New-Item -ItemType SymbolicLink -Path $link -Target $Path -ErrorAction Stop }
+    catch { Copy-Item -LiteralPath $Path -Destination $link -Force }
+    $sep = [System.IO.Path]::PathSeparator
+    if (($env:PSModulePath -split [regex]::Escape($sep)) -notcontains $root) { $env:PSModulePath = $root + $sep + $env:PSModulePath }
+    Microsoft.PowerShell.Core\Import-Module -Name $link -Global -Force -DisableNameChecking -ErrorAction Stop
+}
+
 function New-PSBridgeTestIntegration {
     <#
     .SYNOPSIS
@@ -53,8 +72,9 @@ function New-PSBridgeTestIntegration {
     .PARAMETER Context
     Initial $IntegrationContext values (as saved by an earlier Init).
     .PARAMETER ModulePath
-    Module scripts the integration imports by name (Import-Module SentinelOne): they are
-    imported globally first, so the script's Import-Module finds them.
+    Module script files (.psm1 or .ps1) the integration imports by name, named after the file
+    (SentinelOne.psm1 answers Import-Module SentinelOne, as psbridge's --module FILE does).
+    They are imported globally first; Mock -ModuleName <Name> reaches their commands.
     .PARAMETER SkipInit
     Load the script without running Init.
     .EXAMPLE
@@ -76,7 +96,7 @@ function New-PSBridgeTestIntegration {
     $name = Split-Path -Leaf $full
     foreach ($m in $ModulePath) {
         $mp = (Resolve-Path -LiteralPath $m -ErrorAction Stop).ProviderPath
-        Microsoft.PowerShell.Core\Import-Module -Name $mp -Global -Force -DisableNameChecking -ErrorAction Stop
+        Import-PsbModuleScript -Path $mp
     }
     $state = $PSCmdlet.SessionState
     # Dot-sourced into the caller's scope: functions the script defines stay there, so Mock
