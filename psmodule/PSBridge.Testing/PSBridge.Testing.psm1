@@ -74,7 +74,7 @@ function New-PSBridgeTestIntegration {
     .PARAMETER ModulePath
     Module script files (.psm1 or .ps1) the integration imports by name, named after the file
     (SentinelOne.psm1 answers Import-Module SentinelOne, as psbridge's --module FILE does).
-    They are imported globally first; Mock -ModuleName <Name> reaches their commands.
+    They are imported globally first; Mock -ModuleName SentinelOne reaches their commands.
     .PARAMETER SkipInit
     Load the script without running Init.
     .EXAMPLE

@@ -33,7 +33,7 @@ namespace PSBridge
     }
 
     /// <summary>The capability interfaces ImmyBot accepts for Add-DynamicIntegrationCapability -Interface.</summary>
-    public static class CapabilityCatalog
+    public static partial class CapabilityCatalog
     {
         private static readonly Dictionary<string, string[]> _interfaces = Build();
         private static readonly string[] _names = _interfaces.Keys.ToArray();
