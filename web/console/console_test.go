@@ -638,6 +638,7 @@ func TestConsoleScriptInPlace(t *testing.T) {
 	s := newServer(t, Config{Instances: src, ModuleManifest: testpwsh.Module(t).Manifest()})
 	c := s.mustDial(t, "alice", "instance=local&cols=200&rows=50")
 	id := c.waitMessage("hello").Session
+	c.waitText(`After an edit: reload`)
 	c.waitText(`Init done\.`)
 	c.waitPrompt()
 	sess, err := s.m.Lookup("alice", id)

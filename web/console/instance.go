@@ -71,6 +71,7 @@ type instanceData struct {
 	RunInit    bool            `json:"runInit"`
 	InstanceID string          `json:"instanceId"`
 	Control    string          `json:"control"`
+	InPlace    bool            `json:"inPlace"`
 }
 
 var safeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -164,6 +165,7 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 		RunInit:    bytes.Equal(bytes.Join(bytes.Fields(ctxJSON), nil), []byte("{}")),
 		InstanceID: instanceID,
 		Control:    controlSocket,
+		InPlace:    inst.ScriptPath != "",
 	}
 	if data.FormData == nil {
 		data.FormData = map[string]any{}

@@ -288,7 +288,7 @@ param([string]$DataFile)
     Write-Host "Methods: $methods"
     Write-Host "Run one with: Invoke-IntegrationMethod <Name> [-Arguments @{...}]   or just: <Name> [-Param value]"
     Write-Host "Debug with:   Set-PSBreakpoint -Script '$($data.script)' -Line <n>"
-    Write-Host "After an edit: reload   (re-reads the script and runs Init again)"
+    if ($data.inPlace) { Write-Host "After an edit: reload   (re-reads the script and runs Init again)" }
     if ($data.runInit) {
         Write-Host "Running Init with the saved configuration..."
         try {
