@@ -173,27 +173,28 @@ function Add-DynamicIntegrationCapability {
     .SYNOPSIS
     Adds a capability (an ISupports… interface) with its member script blocks to an integration.
     .DESCRIPTION
-    Each member of the chosen interface is a parameter named after it, taking a script block:
-      ISupportsListingClients            -GetClients (returns New-IntegrationClient objects)
-      ISupportsListingAgents             -GetAgents (param([string[]]$ClientIds); New-IntegrationAgent objects)
-      ISupportsInventoryIdentification   -GetInventoryScript (returns the computer's agent id)
-      ISupportsTenantInstallToken        -GetTenantInstallToken (param([string]$clientId))
-      ISupportsTenantUninstallToken      -GetTenantUninstallToken (param([string]$clientId))
-      ISupportsAgentUninstallToken       -GetAgentUninstallToken (param([string]$agentId))
-      ISupportsDeletingOfflineAgent      -DeleteAgent (param([IProviderAgentDetails]$agent))
-      ISupportsDynamicVersions           -GetDynamicVersions (param([string]$externalClientId); New-DynamicVersion objects)
-      ISupportsAuthenticatedDownload     -GetAuthHeader (returns a hashtable of HTTP headers)
-      IRunScriptProvider                 -RunScript (param($agent, $scriptCode, [ScriptLanguage]$scriptLanguage, [int]$timeout, $scriptPath))
-                                         -get_DefaultTimeout (returns seconds)
-      ISupportsExternalProviderAgentUrl  -GetExternalProviderAgentUrl (param([IProviderAgentDetails]$device))
-      ISupportsSupportTicketDetailOverride -CreateTicket (returns [SupportTicketCreationResult])
-                                         -NewSupportFormBranding (returns New-SupportFormBranding)
-      ISupportsHttpRequest               -HandleHttpRequest (param([HttpContext]$httpContext, $body, $route); returns an [IActionResult])
+    Each member of the chosen interface is a parameter named after it, taking a script block
+    (docs/interfaces.md lists every member's parameters and return type):
+    - ISupportsListingClients: -GetClients (returns New-IntegrationClient objects)
+    - ISupportsListingAgents: -GetAgents (param([string[]]$ClientIds); New-IntegrationAgent objects)
+    - ISupportsInventoryIdentification: -GetInventoryScript (returns the computer's agent id)
+    - ISupportsTenantInstallToken: -GetTenantInstallToken (param([string]$clientId))
+    - ISupportsTenantUninstallToken: -GetTenantUninstallToken (param([string]$clientId))
+    - ISupportsAgentUninstallToken: -GetAgentUninstallToken (param([string]$agentId))
+    - ISupportsDeletingOfflineAgent: -DeleteAgent (param([IProviderAgentDetails]$agent))
+    - ISupportsDynamicVersions: -GetDynamicVersions (param([string]$externalClientId); New-DynamicVersion objects)
+    - ISupportsAuthenticatedDownload: -GetAuthHeader (returns a hashtable of HTTP headers)
+    - IRunScriptProvider: -RunScript (param($agent, $scriptCode, [ScriptLanguage]$scriptLanguage, [int]$timeout, $scriptPath)) and -get_DefaultTimeout (returns seconds)
+    - ISupportsExternalProviderAgentUrl: -GetExternalProviderAgentUrl (param([IProviderAgentDetails]$device))
+    - ISupportsSupportTicketDetailOverride: -CreateTicket (returns [SupportTicketCreationResult]) and -NewSupportFormBranding (returns New-SupportFormBranding)
+    - ISupportsHttpRequest: -HandleHttpRequest (param([HttpContext]$httpContext, $body, $route); returns an [IActionResult])
+
     Interfaces whose members are not documented publicly (ISupportsMaintenanceMode,
     ISupportsClientGrouping, …) accept any -MemberName { … } pairs, under exactly those names.
     The integration comes from the pipeline and is changed in place; nothing is returned.
-    An unknown interface, or a member that does not belong to the interface, stops the script
-    with an error naming both.
+    An unknown interface (with the closest names when it looks mistyped: "did you mean
+    ISupportsListingClients?"), or a member that does not belong to the interface, stops the
+    script with an error naming both.
     .PARAMETER Integration
     The object from New-DynamicIntegration (pipeline input).
     .PARAMETER Interface

@@ -589,17 +589,24 @@ func TestCompatCapabilityErrors(t *testing.T) {
 	cases := []struct {
 		name, capabilities string
 		want               []string
+		absent             []string
 	}{
 		{"unknown-interface", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsAgentInstallToken -GetTenantInstallToken { 'x' }`,
-			[]string{"ISupportsAgentInstallToken", "Valid interfaces", "ISupportsTenantInstallToken", "ISupportsListingClients", "IRunScriptProvider", "ISupportsSupportTicketDetailOverride"}},
+			[]string{"ISupportsAgentInstallToken", "Valid interfaces", "ISupportsTenantInstallToken", "ISupportsListingClients", "IRunScriptProvider", "ISupportsSupportTicketDetailOverride"}, nil},
+		{"did-you-mean", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClient -GetClients { 'x' }`,
+			[]string{"'ISupportsListingClient' is not a dynamic integration interface. Did you mean ISupportsListingClients?", "Valid interfaces"}, nil},
+		{"did-you-mean-swapped-letters", `$Integration | Add-DynamicIntegrationCapability -Interface isupportslsitingagents -GetAgents { }`,
+			[]string{"Did you mean ISupportsListingAgents?"}, nil},
+		{"nothing-close", `$Integration | Add-DynamicIntegrationCapability -Interface IPrinter -Print { }`,
+			[]string{"'IPrinter' is not a dynamic integration interface.", "Valid interfaces"}, []string{"Did you mean"}},
 		{"member-of-another-interface", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgents -GetClients { }`,
-			[]string{"GetClients", "ISupportsListingAgents", "GetAgents"}},
+			[]string{"GetClients", "ISupportsListingAgents", "GetAgents"}, nil},
 		{"made-up-member", `$Integration | Add-DynamicIntegrationCapability -Interface IRunScriptProvider -RunScript { } -RunScripts { }`,
-			[]string{"RunScripts", "IRunScriptProvider", "get_DefaultTimeout"}},
+			[]string{"RunScripts", "IRunScriptProvider", "get_DefaultTimeout"}, nil},
 		{"no-member", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingClients`,
-			[]string{"ISupportsListingClients", "GetClients"}},
+			[]string{"ISupportsListingClients", "GetClients"}, nil},
 		{"member-not-a-script-block", `$Integration | Add-DynamicIntegrationCapability -Interface ISupportsMaintenanceMode -EnableMaintenanceMode 'text'`,
-			[]string{"EnableMaintenanceMode", "script block"}},
+			[]string{"EnableMaintenanceMode", "script block"}, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -613,6 +620,11 @@ func TestCompatCapabilityErrors(t *testing.T) {
 			for _, w := range append(tc.want, "compat-err-"+tc.name+".ps1:6:") {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			for _, a := range tc.absent {
+				if strings.Contains(err.Error(), a) {
+					t.Errorf("error %q says %q", err, a)
 				}
 			}
 		})

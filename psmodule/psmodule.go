@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-//go:embed PSBridge.psd1 PSBridge.psm1 worker.ps1 build.ps1 src/*.cs
+//go:embed PSBridge.psd1 PSBridge.psm1 worker.ps1 build.ps1 src/*.cs PSBridge.Testing/*
 var files embed.FS
 
 // Version is the module version written in PSBridge.psd1 and reported by workers.
@@ -29,7 +29,8 @@ const Version = "0.1.0"
 
 // Installed describes a materialised, compiled copy of the module.
 type Installed struct {
-	// Dir holds PSBridge.psd1, PSBridge.psm1, worker.ps1 and PSBridge.dll.
+	// Dir holds PSBridge.psd1, PSBridge.psm1, worker.ps1, PSBridge.dll and the
+	// PSBridge.Testing module folder.
 	Dir string
 	// Hash identifies the embedded sources (and the pwsh binary that compiled them).
 	Hash string
@@ -40,6 +41,12 @@ func (i Installed) WorkerScript() string { return filepath.Join(i.Dir, "worker.p
 
 // Manifest is the path of the module manifest.
 func (i Installed) Manifest() string { return filepath.Join(i.Dir, "PSBridge.psd1") }
+
+// TestingManifest is the path of the PSBridge.Testing module's manifest: the Pester helpers
+// (New-PSBridgeTestIntegration, Invoke-PSBridgeTestMethod) integration authors test with.
+func (i Installed) TestingManifest() string {
+	return filepath.Join(i.Dir, "PSBridge.Testing", "PSBridge.Testing.psd1")
+}
 
 // Assembly is the path of the compiled worker host and compatibility types.
 func (i Installed) Assembly() string { return filepath.Join(i.Dir, "PSBridge.dll") }

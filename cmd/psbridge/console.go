@@ -221,6 +221,7 @@ func localInstance(script string, modules, params []string) (console.ConsoleInst
 	inst := console.ConsoleInstance{
 		ScriptName:  filepath.Base(script),
 		ScriptText:  string(text),
+		ScriptPath:  script, // run in place: breakpoints on the file hit, reload sees edits
 		ModulePaths: map[string]string{},
 		FormData:    map[string]any{},
 	}

@@ -33,7 +33,7 @@ namespace PSBridge
     }
 
     /// <summary>The capability interfaces ImmyBot accepts for Add-DynamicIntegrationCapability -Interface.</summary>
-    public static class CapabilityCatalog
+    public static partial class CapabilityCatalog
     {
         private static readonly Dictionary<string, string[]> _interfaces = Build();
         private static readonly string[] _names = _interfaces.Keys.ToArray();
@@ -87,10 +87,52 @@ namespace PSBridge
             return null;
         }
 
-        /// <summary>The error text for an interface name that is not in the catalog.</summary>
+        /// <summary>The error text for an interface name that is not in the catalog. It suggests
+        /// the closest names ("did you mean ISupportsListingClients?") when a typo is likely.</summary>
         public static string UnknownInterfaceMessage(string interfaceName)
         {
-            return "'" + interfaceName + "' is not a dynamic integration interface. Valid interfaces: " + string.Join(", ", _names);
+            string text = "'" + interfaceName + "' is not a dynamic integration interface.";
+            string[] close = Suggest(interfaceName);
+            if (close.Length > 0) text += " Did you mean " + string.Join(" or ", close) + "?";
+            return text + " Valid interfaces: " + string.Join(", ", _names);
+        }
+
+        /// <summary>The catalog names closest to a mistyped interface name (case-insensitive edit
+        /// distance of at most a third of the name, at most 4), best first; empty when none is close.</summary>
+        public static string[] Suggest(string interfaceName)
+        {
+            if (string.IsNullOrWhiteSpace(interfaceName)) return Array.Empty<string>();
+            string given = interfaceName.Trim().ToLowerInvariant();
+            int limit = Math.Min(4, Math.Max(1, given.Length / 3));
+            var scored = new List<KeyValuePair<int, string>>();
+            foreach (string n in _names)
+            {
+                int d = EditDistance(given, n.ToLowerInvariant());
+                if (d <= limit) scored.Add(new KeyValuePair<int, string>(d, n));
+            }
+            if (scored.Count == 0) return Array.Empty<string>();
+            int best = scored.Min(kv => kv.Key);
+            return scored.Where(kv => kv.Key == best).Select(kv => kv.Value).ToArray();
+        }
+
+        // EditDistance is the Damerau-Levenshtein (optimal string alignment) distance: a swapped
+        // pair of letters counts as one edit, as it is one typo.
+        private static int EditDistance(string a, string b)
+        {
+            var d = new int[a.Length + 1, b.Length + 1];
+            for (int i = 0; i <= a.Length; i++) d[i, 0] = i;
+            for (int j = 0; j <= b.Length; j++) d[0, j] = j;
+            for (int i = 1; i <= a.Length; i++)
+            {
+                for (int j = 1; j <= b.Length; j++)
+                {
+                    int cost = a[i - 1] == b[j - 1] ? 0 : 1;
+                    int v = Math.Min(Math.Min(d[i - 1, j] + 1, d[i, j - 1] + 1), d[i - 1, j - 1] + cost);
+                    if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) v = Math.Min(v, d[i - 2, j - 2] + 1);
+                    d[i, j] = v;
+                }
+            }
+            return d[a.Length, b.Length];
         }
     }
 

@@ -611,3 +611,65 @@ func TestConsoleInstance(t *testing.T) {
 		t.Fatalf("instance source asked %v", asked)
 	}
 }
+
+// TestConsoleScriptInPlace loads the user's own script file (psbridge console --local): a
+// breakpoint set on that file stops inside a method, and reload picks up an edit of the file,
+// including a capability the edit added, while a script that no longer loads keeps the
+// previous version.
+func TestConsoleScriptInPlace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "My Integration.ps1")
+	write := func(text string) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(fakeIntegration)
+	src := InstanceSourceFunc(func(ctx context.Context, user, id string) (ConsoleInstance, error) {
+		return ConsoleInstance{
+			ScriptName: "ignored.ps1",
+			ScriptPath: path,
+			FormData:   map[string]any{"ApiKey": "key-in-place", "Region": "us"},
+			Secrets:    []string{"key-in-place"},
+		}, nil
+	})
+	s := newServer(t, Config{Instances: src, ModuleManifest: testpwsh.Module(t).Manifest()})
+	c := s.mustDial(t, "alice", "instance=local&cols=200&rows=50")
+	id := c.waitMessage("hello").Session
+	c.waitText(`After an edit: reload`)
+	c.waitText(`Init done\.`)
+	c.waitPrompt()
+	sess, err := s.m.Lookup("alice", id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if copies, _ := filepath.Glob(filepath.Join(sess.Dir(), "*.ps1")); len(copies) > 1 {
+		t.Fatalf("the session runs a copy of the script: %v", copies)
+	}
+
+	// Line 11 of the user's file is inside GetClients.
+	c.run(`$bp = Set-PSBreakpoint -Script '`+path+`' -Line 11; "bp-" + 'set'`, `bp-set`)
+	c.send("GetClients\r")
+	c.waitText(`Hit Line breakpoint on '[^']*My Integration\.ps1:11'`)
+	c.waitText(`\[DBG\]`)
+	c.send("c\r")
+	c.waitText(`(?s)Hit Line breakpoint.*Contoso-us`)
+	c.waitPrompt()
+	c.run(`Remove-PSBreakpoint $bp; "bp-" + 'removed'`, `bp-removed`)
+
+	// The edit renames the client and adds a capability; reload reruns Init (the region comes
+	// from the form again) and makes the new method a command.
+	edited := strings.Replace(fakeIntegration, "('Con' + 'toso-'", "('Fab' + 'rikam-'", 1) +
+		"$Integration | Add-DynamicIntegrationCapability -Interface ISupportsListingAgents -GetAgents { 'agent-' + 'list' }\n$Integration\n"
+	write(edited)
+	c.run(`reload`, `(?s)reloaded\. Methods: Init, HealthCheck, GetClients, GetAgents.*Init done\.`)
+	c.run(`GetClients | ForEach-Object { "client=" + $_.ClientName + "." }`, `client=Fabrikam-us\.`)
+	c.run(`GetAgents`, `agent-list`)
+
+	// A broken edit: reload says so and the previous version keeps working.
+	write("$Integration = New-DynamicIntegration -Init { [OpResult]::Ok() \n")
+	c.run(`reload`, `(?s)Reloading My Integration\.ps1 failed; the previous version stays loaded`)
+	c.run(`GetClients | ForEach-Object { "still=" + $_.ClientName + "." }`, `still=Fabrikam-us\.`)
+}

@@ -40,6 +40,11 @@ type ConsoleInstance struct {
 	ScriptName string
 	// ScriptText is the integration script.
 	ScriptText string
+	// ScriptPath, when set, is an existing script file the session runs in place instead of a
+	// copy of ScriptText: breakpoints set on that file hit, and Update-PSBridgeIntegration
+	// (alias reload) re-reads the user's edits. Only a local console (psbridge console --local)
+	// sets it; a server's instances come from its store.
+	ScriptPath string
 	// Modules maps module script names to their text; Import-Module <Name> finds them.
 	Modules map[string]string
 	// ModulePaths maps module names to existing .psm1/.psd1 files; Import-Module <Name> finds
@@ -66,6 +71,7 @@ type instanceData struct {
 	RunInit    bool            `json:"runInit"`
 	InstanceID string          `json:"instanceId"`
 	Control    string          `json:"control"`
+	InPlace    bool            `json:"inPlace"`
 }
 
 var safeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -99,9 +105,22 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 	if !strings.HasSuffix(strings.ToLower(name), ".ps1") {
 		name += ".ps1"
 	}
-	script := filepath.Join(s.dir, name)
-	if err := os.WriteFile(script, []byte(inst.ScriptText), 0o600); err != nil {
-		return "", fmt.Errorf("console: write integration script: %w", err)
+	var script string
+	if inst.ScriptPath != "" {
+		// In place: the user's own file, so breakpoints on it hit and reload sees edits.
+		script, err = filepath.Abs(inst.ScriptPath)
+		if err == nil {
+			_, err = os.Stat(script)
+		}
+		if err != nil {
+			return "", fmt.Errorf("console: integration script: %w", err)
+		}
+		name = filepath.Base(script)
+	} else {
+		script = filepath.Join(s.dir, name)
+		if err := os.WriteFile(script, []byte(inst.ScriptText), 0o600); err != nil {
+			return "", fmt.Errorf("console: write integration script: %w", err)
+		}
 	}
 	modulesDir := filepath.Join(s.dir, "modules")
 	writeModule := func(modName string, text []byte, ext string) error {
@@ -146,6 +165,7 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 		RunInit:    bytes.Equal(bytes.Join(bytes.Fields(ctxJSON), nil), []byte("{}")),
 		InstanceID: instanceID,
 		Control:    controlSocket,
+		InPlace:    inst.ScriptPath != "",
 	}
 	if data.FormData == nil {
 		data.FormData = map[string]any{}

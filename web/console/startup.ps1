@@ -4,7 +4,8 @@
 #
 # With -DataFile, it hosts one integration instance: the file (0600, deleted as soon as it is
 # read) names the PSBridge module, the integration script (a real file, so Set-PSBreakpoint on
-# its lines works) and holds the form values and $IntegrationContext. The context lives in a
+# its lines works; with psbridge console --local, the user's own file, which reload re-reads)
+# and holds the form values and $IntegrationContext. The context lives in a
 # dynamic module the prompt has no name for; $global:IntegrationContext exists only while a
 # method runs. Every string a method leaves in the context is sent to psbridge over the control
 # socket (and acknowledged) before the method's output is printed, so the terminal filter
@@ -61,9 +62,11 @@ param([string]$DataFile)
         return
     }
 
-    $null = New-Module -Name PSBridgeConsole -ArgumentList $integration, $data, $wrapper -ScriptBlock {
-        param($Integration, $Data, $Wrapper)
+    $null = New-Module -Name PSBridgeConsole -ArgumentList $integration, $data, $wrapper, $load -ScriptBlock {
+        param($Integration, $Data, $Wrapper, $Load)
         Set-StrictMode -Off
+        $ScriptPath = $Data.script
+        $ScriptName = $Data.scriptName
         $Context = [hashtable]::new([System.StringComparer]::OrdinalIgnoreCase)
         if ($Data.context -is [System.Collections.IDictionary]) {
             foreach ($k in $Data.context.Keys) { $Context[$k] = $Data.context[$k] }
@@ -229,11 +232,54 @@ param([string]$DataFile)
         }
 
         # One function per method: GetClients, GetAgents -clientIds 42, …
-        foreach ($n in Get-PsbMethodName) {
-            if ($n -eq 'Invoke-IntegrationMethod' -or $n -eq 'Get-IntegrationMethod') { continue }
-            $fn = & { param($MethodName) { Invoke-IntegrationMethod -Name $MethodName @args }.GetNewClosure() } $n
-            Set-Item -LiteralPath "function:global:$n" -Value $fn
+        $Reserved = @('Invoke-IntegrationMethod', 'Get-IntegrationMethod', 'Update-PSBridgeIntegration', 'reload')
+        function Register-PsbMethodFunction {
+            foreach ($n in Get-PsbMethodName) {
+                if ($Reserved -contains $n) { continue }
+                $fn = & { param($MethodName) { Invoke-IntegrationMethod -Name $MethodName @args }.GetNewClosure() } $n
+                Set-Item -LiteralPath "function:global:$n" -Value $fn
+            }
         }
+        Register-PsbMethodFunction
+
+        function global:Update-PSBridgeIntegration {
+            <#
+            .SYNOPSIS
+            Re-reads the integration script of this psbridge console from its file and runs Init again.
+            .DESCRIPTION
+            Edit the script, then type reload (or Update-PSBridgeIntegration): the file is run
+            again, the method commands follow its capabilities, and Init runs with the same form
+            values and the current $IntegrationContext. Breakpoints set on the file stay set.
+            When the script fails to load, the previous version stays loaded.
+            .PARAMETER SkipInit
+            Do not run Init after loading.
+            .EXAMPLE
+            reload
+            .EXAMPLE
+            Update-PSBridgeIntegration -SkipInit
+            #>
+            [CmdletBinding()]
+            param([switch]$SkipInit)
+            try {
+                $fresh = & $Load $ScriptPath
+            } catch {
+                throw "Reloading $ScriptName failed; the previous version stays loaded: $_"
+            }
+            if ($null -eq $fresh) {
+                throw "$ScriptName did not produce an integration; the previous version stays loaded. Create it with New-DynamicIntegration and either return it, emit it, or assign it to `$Integration."
+            }
+            foreach ($n in Get-PsbMethodName) {
+                if ($Reserved -notcontains $n) { Remove-Item -LiteralPath "function:global:$n" -ErrorAction Ignore }
+            }
+            $script:Integration = $fresh
+            Register-PsbMethodFunction
+            Write-Host "psbridge console: $ScriptName reloaded. Methods: $((Get-PsbMethodName) -join ', ')"
+            if (-not $SkipInit) {
+                $null = Invoke-IntegrationMethod -Name Init
+                Write-Host "Init done."
+            }
+        }
+        Set-Alias -Name reload -Value Update-PSBridgeIntegration -Scope Global
         Export-ModuleMember -Function @()
     }
 
@@ -242,6 +288,7 @@ param([string]$DataFile)
     Write-Host "Methods: $methods"
     Write-Host "Run one with: Invoke-IntegrationMethod <Name> [-Arguments @{...}]   or just: <Name> [-Param value]"
     Write-Host "Debug with:   Set-PSBreakpoint -Script '$($data.script)' -Line <n>"
+    if ($data.inPlace) { Write-Host "After an edit: reload   (re-reads the script and runs Init again)" }
     if ($data.runInit) {
         Write-Host "Running Init with the saved configuration..."
         try {
