@@ -575,7 +575,7 @@ func (p *Pages) types(w http.ResponseWriter, r *http.Request, s *session) {
 		p.engineError(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "types.html", page{Title: "Integration types", Nav: "types", Data: ts})
+	p.render(w, r, s, http.StatusOK, "types.html", page{Title: "Integration types", Nav: "types", Notice: r.URL.Query().Get("notice"), Data: ts})
 }
 
 func (p *Pages) typePage(w http.ResponseWriter, r *http.Request, s *session) {
