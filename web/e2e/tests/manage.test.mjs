@@ -93,7 +93,7 @@ after(async () => {
 
 // signIn opens a browser context signed in with tok.
 async function signIn(tok) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
+  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
   const page = await context.newPage();
   page.setDefaultTimeout(30000);
   await page.goto(base + '/sign-in');
