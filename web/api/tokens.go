@@ -66,6 +66,18 @@ func createToken(st *store.Store, maxBody int64, w http.ResponseWriter, r *http.
 		fail(w, r, err)
 		return
 	}
+	out, err := NewToken(st, in)
+	if err != nil {
+		fail(w, r, err)
+		return
+	}
+	httpx.JSON(w, http.StatusCreated, out)
+}
+
+// NewToken creates an API token by the rules of POST /api/v1/tokens (a name of at most 200
+// characters and a known role; otherwise engine.FieldErrors) and returns it with its
+// plaintext, which is shown once. The pages' Tokens form uses it too.
+func NewToken(st *store.Store, in TokenInput) (CreatedToken, error) {
 	var fe engine.FieldErrors
 	if strings.TrimSpace(in.Name) == "" {
 		fe = append(fe, engine.FieldError{Field: "name", Message: "is required"})
@@ -76,15 +88,13 @@ func createToken(st *store.Store, maxBody int64, w http.ResponseWriter, r *http.
 		fe = append(fe, engine.FieldError{Field: "role", Message: "must be admin, operator or read-only"})
 	}
 	if len(fe) > 0 {
-		fail(w, r, fe)
-		return
+		return CreatedToken{}, fe
 	}
 	plain, rec, err := st.CreateTokenWithRole(in.Name, in.Role)
 	if err != nil {
-		fail(w, r, err)
-		return
+		return CreatedToken{}, fmt.Errorf("create API token: %w", err)
 	}
-	httpx.JSON(w, http.StatusCreated, CreatedToken{APIToken: tokenView(rec), Token: plain})
+	return CreatedToken{APIToken: tokenView(rec), Token: plain}, nil
 }
 
 func revokeToken(st *store.Store, w http.ResponseWriter, r *http.Request, fail func(http.ResponseWriter, *http.Request, error)) {

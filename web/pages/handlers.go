@@ -99,7 +99,7 @@ func (p *Pages) integrations(w http.ResponseWriter, r *http.Request, s *session)
 		p.engineError(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "integrations.html", page{Title: "Integrations", Nav: "integrations", Data: insts})
+	p.render(w, r, s, http.StatusOK, "integrations.html", page{Title: "Integrations", Nav: "integrations", Notice: r.URL.Query().Get("notice"), Data: insts})
 }
 
 // tab is one entry of an integration's tab bar.
@@ -137,7 +137,9 @@ func (p *Pages) tabsFor(v engine.InstanceView, active string, s *session) []tab 
 	if p.opts.Console && s != nil && s.role == store.RoleAdmin {
 		add("Console", "/console")
 	}
-	add("Edit", "/edit")
+	if s != nil && s.canWrite() {
+		add("Edit", "/edit")
+	}
 	return out
 }
 
@@ -451,6 +453,10 @@ func (p *Pages) mapClient(w http.ResponseWriter, r *http.Request, s *session) {
 type agentsData struct {
 	Agents  []store.Agent
 	Pending int
+	// Mapped is how many clients are mapped to a tenant: only their agents are synced.
+	Mapped int
+	// ClientsTab is set when the integration has a Clients tab to map clients on.
+	ClientsTab bool
 }
 
 func (p *Pages) agents(w http.ResponseWriter, r *http.Request, s *session) {
@@ -463,7 +469,12 @@ func (p *Pages) agents(w http.ResponseWriter, r *http.Request, s *session) {
 		p.engineError(w, r, s, err)
 		return
 	}
-	d := agentsData{Agents: as}
+	mapped, err := p.eng.Mappings(id)
+	if err != nil {
+		p.engineError(w, r, s, err)
+		return
+	}
+	d := agentsData{Agents: as, Mapped: len(mapped), ClientsTab: slices.Contains(v.Capabilities, capClients)}
 	for _, a := range as {
 		if a.ComputerID == 0 {
 			d.Pending++
@@ -483,6 +494,9 @@ func (p *Pages) syncAgents(w http.ResponseWriter, r *http.Request, s *session) {
 		return
 	}
 	msg := fmt.Sprintf("Synced %d agents of %d clients.", res.Agents, res.Clients)
+	if res.Skipped {
+		msg = "No client is mapped to a tenant, so no agents were synced: map clients on the Clients tab first."
+	}
 	http.Redirect(w, r, fmt.Sprintf("/integrations/%d/agents?notice=%s", id, url.QueryEscape(msg)), http.StatusSeeOther)
 }
 
@@ -491,12 +505,7 @@ func (p *Pages) webhook(w http.ResponseWriter, r *http.Request, s *session) {
 	if !ok {
 		return
 	}
-	scheme := "http"
-	if r.TLS != nil {
-		scheme = "https"
-	}
-	u := url.URL{Scheme: scheme, Host: r.Host, Path: v.PluginBaseURL + "/"}
-	p.renderInstance(w, r, s, http.StatusOK, "webhook.html", "Webhook", v, page{}, u.String())
+	p.renderWebhook(w, r, s, http.StatusOK, v, page{Notice: r.URL.Query().Get("notice")}, "")
 }
 
 func (p *Pages) health(w http.ResponseWriter, r *http.Request, s *session) {
@@ -566,7 +575,7 @@ func (p *Pages) types(w http.ResponseWriter, r *http.Request, s *session) {
 		p.engineError(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "types.html", page{Title: "Integration types", Nav: "types", Data: ts})
+	p.render(w, r, s, http.StatusOK, "types.html", page{Title: "Integration types", Nav: "types", Notice: r.URL.Query().Get("notice"), Data: ts})
 }
 
 func (p *Pages) typePage(w http.ResponseWriter, r *http.Request, s *session) {
@@ -575,49 +584,98 @@ func (p *Pages) typePage(w http.ResponseWriter, r *http.Request, s *session) {
 		p.engineError(w, r, s, err)
 		return
 	}
-	p.render(w, r, s, http.StatusOK, "type.html", page{Title: t.Name, Nav: "types", Notice: r.URL.Query().Get("notice"), Data: t})
+	p.renderType(w, r, s, http.StatusOK, t, page{Notice: r.URL.Query().Get("notice")})
 }
 
-// typeForm is the data of the upload form.
+// typeData is the type page: the type and the integrations that use it.
+type typeData struct {
+	Type      engine.TypeView
+	Instances []engine.InstanceView
+}
+
+// renderType renders the type page of t with its integrations.
+func (p *Pages) renderType(w http.ResponseWriter, r *http.Request, s *session, status int, t engine.TypeView, pg page) {
+	insts, err := p.instancesOf(t.ID)
+	if err != nil {
+		p.engineError(w, r, s, err)
+		return
+	}
+	pg.Title, pg.Nav, pg.Data = t.Name, "types", typeData{Type: t, Instances: insts}
+	p.render(w, r, s, status, "type.html", pg)
+}
+
+// instancesOf lists the integrations of a type.
+func (p *Pages) instancesOf(typeID string) ([]engine.InstanceView, error) {
+	all, err := p.eng.Instances()
+	if err != nil {
+		return nil, err
+	}
+	var out []engine.InstanceView
+	for _, v := range all {
+		if v.TypeID == typeID {
+			out = append(out, v)
+		}
+	}
+	return out, nil
+}
+
+// typeForm is the data of the upload form (new type) and the replace form (existing type).
 type typeForm struct {
+	// ID is the type being replaced; empty for a new type.
+	ID                                    string
 	Name, Description, ScriptName, Script string
 	Errors                                map[string]string
 	Issues                                []bridge.ParseIssue
 	IssueScript                           string
+	// Instances is how many integrations use the type being replaced.
+	Instances int
 }
 
 func (p *Pages) newTypePage(w http.ResponseWriter, r *http.Request, s *session) {
 	p.render(w, r, s, http.StatusOK, "type-form.html", page{Title: "New integration type", Nav: "types", Data: typeForm{}})
 }
 
-func (p *Pages) createType(w http.ResponseWriter, r *http.Request, s *session) {
+// readTypeForm reads the upload form: name, description, script name and the script, from the
+// file input when a file was chosen, else from the text area.
+func readTypeForm(r *http.Request) (typeForm, error) {
 	f := typeForm{
 		Name: strings.TrimSpace(r.PostForm.Get("name")), Description: strings.TrimSpace(r.PostForm.Get("description")),
 		ScriptName: strings.TrimSpace(r.PostForm.Get("scriptName")), Script: r.PostForm.Get("script"),
 	}
-	if file, hdr, err := r.FormFile("scriptFile"); err == nil {
-		b, rerr := io.ReadAll(io.LimitReader(file, maxFormBody))
-		_ = file.Close()
-		if rerr != nil {
-			p.fail(w, r, s, http.StatusBadRequest, "The uploaded script could not be read.")
-			return
-		}
-		if len(b) > 0 {
-			f.Script = string(b)
-			if f.ScriptName == "" {
-				f.ScriptName = hdr.Filename
-			}
+	text, name, err := uploadedFile(r, "scriptFile")
+	if err != nil {
+		return f, err
+	}
+	if text != "" {
+		f.Script = text
+		if f.ScriptName == "" {
+			f.ScriptName = name
 		}
 	}
-	t, err := p.eng.CreateType(r.Context(), engine.TypeInput{Name: f.Name, Description: f.Description, Script: f.Script, ScriptName: f.ScriptName})
-	if err == nil {
-		http.Redirect(w, r, "/types/"+url.PathEscape(t.ID)+"?notice="+url.QueryEscape("Integration type created."), http.StatusSeeOther)
-		return
+	return f, nil
+}
+
+// uploadedFile returns the text and file name of the file input field of a multipart form;
+// both are empty when no file (or an empty one) was chosen.
+func uploadedFile(r *http.Request, field string) (text, name string, err error) {
+	file, hdr, err := r.FormFile(field)
+	if err != nil {
+		return "", "", nil // no file chosen (or not a multipart form)
 	}
-	pg := page{Title: "New integration type", Nav: "types"}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxFormBody))
+	if err != nil {
+		return "", "", fmt.Errorf("read the uploaded file %s: %w", hdr.Filename, err)
+	}
+	return string(b), hdr.Filename, nil
+}
+
+// typeFormError puts the engine's complaint about an uploaded script into f and pg: field
+// errors beside their inputs, parse errors listed with line and column. ok is false for
+// errors that are not the user's doing.
+func typeFormError(err error, f *typeForm, pg *page) (status int, ok bool) {
 	var fe engine.FieldErrors
 	var pe *bridge.ParseError
-	status := http.StatusUnprocessableEntity
 	switch {
 	case errors.As(err, &fe):
 		f.Errors = map[string]string{}
@@ -629,12 +687,32 @@ func (p *Pages) createType(w http.ResponseWriter, r *http.Request, s *session) {
 		f.Issues, f.IssueScript = pe.Issues, pe.Script
 		pg.Error = "The script does not parse."
 	default:
-		d, ok := api.Classify(err)
-		if !ok {
-			p.engineError(w, r, s, err)
-			return
+		d, known := api.Classify(err)
+		if !known {
+			return 0, false
 		}
-		status, pg.Error = d.Status, d.Detail
+		pg.Error = d.Detail
+		return d.Status, true
+	}
+	return http.StatusUnprocessableEntity, true
+}
+
+func (p *Pages) createType(w http.ResponseWriter, r *http.Request, s *session) {
+	f, err := readTypeForm(r)
+	if err != nil {
+		p.fail(w, r, s, http.StatusBadRequest, "The uploaded script could not be read.")
+		return
+	}
+	t, err := p.eng.CreateType(r.Context(), engine.TypeInput{Name: f.Name, Description: f.Description, Script: f.Script, ScriptName: f.ScriptName})
+	if err == nil {
+		http.Redirect(w, r, "/types/"+url.PathEscape(t.ID)+"?notice="+url.QueryEscape("Integration type created."), http.StatusSeeOther)
+		return
+	}
+	pg := page{Title: "New integration type", Nav: "types"}
+	status, ok := typeFormError(err, &f, &pg)
+	if !ok {
+		p.engineError(w, r, s, err)
+		return
 	}
 	pg.Data = f
 	p.render(w, r, s, status, "type-form.html", pg)

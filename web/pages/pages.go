@@ -94,6 +94,7 @@ var pageFiles = []string{
 	"clients.html", "agents.html", "webhook.html", "health.html", "calls.html", "console.html",
 	"types.html", "type.html", "type-form.html", "error.html",
 	"tenants.html", "tenant.html", "computers.html",
+	"confirm.html", "modules.html", "module.html", "tokens.html",
 }
 
 // New parses the templates and returns the pages of eng.
@@ -158,11 +159,32 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /integrations/{id}/health", p.get(p.health))
 	mux.HandleFunc("GET /integrations/{id}/calls", p.get(p.calls))
 	mux.HandleFunc("GET /integrations/{id}/console", p.get(p.consolePage))
+	mux.HandleFunc("GET /integrations/{id}/delete", p.get(p.deleteInstancePage))
+	mux.HandleFunc("POST /integrations/{id}/delete", p.write(p.deleteInstance))
+	mux.HandleFunc("POST /integrations/{id}/webhook/secret", p.write(p.setWebhookSecret))
+	mux.HandleFunc("GET /integrations/{id}/webhook/clear", p.get(p.clearWebhookSecretPage))
+	mux.HandleFunc("POST /integrations/{id}/webhook/clear", p.write(p.clearWebhookSecret))
 
 	mux.HandleFunc("GET /types", p.get(p.types))
 	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
 	mux.HandleFunc("POST /types/new", p.write(p.createType))
 	mux.HandleFunc("GET /types/{id}", p.get(p.typePage))
+	mux.HandleFunc("GET /types/{id}/edit", p.get(p.editTypePage))
+	mux.HandleFunc("POST /types/{id}/edit", p.write(p.replaceType))
+	mux.HandleFunc("GET /types/{id}/delete", p.get(p.deleteTypePage))
+	mux.HandleFunc("POST /types/{id}/delete", p.write(p.deleteType))
+
+	mux.HandleFunc("GET /modules", p.get(p.modules))
+	mux.HandleFunc("POST /modules", p.write(p.uploadModule))
+	mux.HandleFunc("GET /modules/{name}", p.get(p.modulePage))
+	mux.HandleFunc("POST /modules/{name}", p.write(p.replaceModule))
+	mux.HandleFunc("GET /modules/{name}/delete", p.get(p.deleteModulePage))
+	mux.HandleFunc("POST /modules/{name}/delete", p.write(p.deleteModule))
+
+	mux.HandleFunc("GET /tokens", p.get(p.adminOnly(p.tokens)))
+	mux.HandleFunc("POST /tokens", p.admin(p.createToken))
+	mux.HandleFunc("GET /tokens/{tokenId}/revoke", p.get(p.adminOnly(p.revokeTokenPage)))
+	mux.HandleFunc("POST /tokens/{tokenId}/revoke", p.admin(p.revokeToken))
 
 	mux.HandleFunc("GET /tenants", p.get(p.tenants))
 	mux.HandleFunc("GET /tenants/{id}", p.get(p.tenantPage))
@@ -302,10 +324,30 @@ func (p *Pages) post(h handler) http.HandlerFunc {
 	}
 }
 
+// canWrite reports whether the session may submit forms that change something.
+func (s *session) canWrite() bool { return api.Permits(s.role, store.RoleOperator) }
+
+// admin is post for forms only admin tokens may submit (API token management), as the API's
+// /api/v1/tokens routes; other roles get 403.
+func (p *Pages) admin(h handler) http.HandlerFunc {
+	return p.post(p.adminOnly(h))
+}
+
+// adminOnly answers 403 to sessions whose token is not an admin token.
+func (p *Pages) adminOnly(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
+		if s.role != store.RoleAdmin {
+			p.fail(w, r, s, http.StatusForbidden, "API tokens are managed with admin tokens; you signed in with a "+s.role+" token.")
+			return
+		}
+		h(w, r, s)
+	}
+}
+
 // write is post for forms that change something: read-only tokens get 403.
 func (p *Pages) write(h handler) http.HandlerFunc {
 	return p.post(func(w http.ResponseWriter, r *http.Request, s *session) {
-		if !api.Permits(s.role, store.RoleOperator) {
+		if !s.canWrite() {
 			p.fail(w, r, s, http.StatusForbidden, "You signed in with a "+s.role+" token: it may look, not change anything.")
 			return
 		}
@@ -343,14 +385,19 @@ func safeNext(next string) string {
 // page is what every template gets.
 type page struct {
 	Title   string
-	Nav     string // "integrations", "types" or "tenants": the highlighted menu entry
+	Nav     string // "integrations", "types", "modules", "tenants" or "tokens": the highlighted menu entry
 	Signed  bool
 	User    string // the API token's name
 	CSRF    string
 	Error   string
 	Notice  string
 	Console string // websocket path of the console
-	Data    any
+	// CanWrite is set for sessions that may submit forms that change something (operator and
+	// admin tokens): pages show write forms only then.
+	CanWrite bool
+	// Admin is set for admin sessions (the Tokens page).
+	Admin bool
+	Data  any
 }
 
 // securityHeaders keeps pages out of frames and caches and limits what they may load.
@@ -367,6 +414,7 @@ func securityHeaders(h http.Header) {
 func (p *Pages) render(w http.ResponseWriter, r *http.Request, s *session, status int, file string, pg page) {
 	if s != nil {
 		pg.Signed, pg.User, pg.CSRF = true, s.tokenName, s.csrf
+		pg.CanWrite, pg.Admin = s.canWrite(), s.role == store.RoleAdmin
 	}
 	pg.Console = p.opts.ConsolePath
 	var buf bytes.Buffer
