@@ -107,6 +107,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = pool.Close(cctx)
 	}()
 	cfg.Pool = pool
+	cfg.UserPool = func(ctx context.Context, user string) (*bridge.Pool, error) { // -Context User
+		return startPool(ctx, pwsh, bridge.Config{
+			MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, QueueSize: 64, QueuePerInstance: 64,
+			DefaultTimeout: 120 * time.Second, MaxTimeout: 24 * time.Hour, IdleTimeout: -1, Logger: &log, User: user,
+		})
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err
