@@ -28,15 +28,15 @@ func computerByDevice(tx *bolt.Tx, tenantID int64, deviceID string) int64 {
 	return btoi(bucket(tx, bComputerDevices).Get(deviceKey(tenantID, deviceID)))
 }
 
-// indexComputer records c under its tenant and device id unless a computer with a lower id
-// already holds that pair. Computers without a device id are not indexed.
+// indexComputer records c under its tenant and device id unless another stored computer with
+// a lower id already holds that pair. Computers without a device id are not indexed.
 func indexComputer(tx *bolt.Tx, c *Computer) error {
 	if c.DeviceID == "" {
 		return nil
 	}
 	b := bucket(tx, bComputerDevices)
 	k := deviceKey(c.TenantID, c.DeviceID)
-	if cur := btoi(b.Get(k)); cur != 0 && cur < c.ID {
+	if cur := btoi(b.Get(k)); cur != 0 && cur < c.ID && bucket(tx, bComputers).Get(itob(cur)) != nil {
 		return nil
 	}
 	if err := b.Put(k, itob(c.ID)); err != nil {

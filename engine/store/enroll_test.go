@@ -99,6 +99,11 @@ func TestEnrollFindsTheSameComputer(t *testing.T) {
 			must(t, err)
 			return c.ID
 		}, func(f *enrollFixture) string { return f.keyB }, "dev-1", true},
+		{"index entry of a computer whose record is gone", func(t *testing.T, f *enrollFixture) int64 {
+			c, _ := f.enroll(t, f.keyA, "dev-gone")
+			must(t, f.s.db.Update(func(tx *bolt.Tx) error { return bucket(tx, bComputers).Delete(itob(c.ID)) }))
+			return 0
+		}, func(f *enrollFixture) string { return f.keyA }, "dev-gone", false},
 		{"duplicate made through the API: the lowest id wins, then the next", func(t *testing.T, f *enrollFixture) int64 {
 			a := Computer{Name: "A", TenantID: f.tenA, DeviceID: "dup"}
 			b := Computer{Name: "B", TenantID: f.tenA, DeviceID: "dup"}
