@@ -56,6 +56,10 @@ type Config struct {
 	Drives map[string]string
 	// OnConnect, when set, is called after each welcome (tests wait on it).
 	OnConnect func(computerID int64)
+	// UserPool starts the pool that runs -Context User blocks as the logged-on user (an
+	// account name), when that is not the agent's own account; the agent closes it. Nil:
+	// such blocks fail with an error saying so.
+	UserPool func(ctx context.Context, user string) (*bridge.Pool, error)
 }
 
 // Enroll registers this computer with server using key and saves the credential in
@@ -119,6 +123,10 @@ type Agent struct {
 	state State
 	log   zerolog.Logger
 	inv   wire.Inventory
+
+	userMu   sync.Mutex
+	userPool *bridge.Pool // runs -Context User blocks as userName
+	userName string
 }
 
 // New loads the enrollment from cfg.StateDir.
@@ -157,6 +165,11 @@ func (a *Agent) State() State { return a.state }
 // Run keeps one connection to the server until ctx ends, reconnecting with backoff and jitter.
 // It returns ErrRejected when the server refuses the credential.
 func (a *Agent) Run(ctx context.Context) error {
+	defer func() {
+		a.userMu.Lock()
+		a.closeUserPoolLocked()
+		a.userMu.Unlock()
+	}()
 	backoff := a.cfg.MinBackoff
 	for {
 		start := time.Now()
@@ -309,15 +322,20 @@ func (c *wsConn) send(m wire.Message) error {
 // exec runs one script in the local pool, streaming its records to the server.
 func (a *Agent) exec(ctx context.Context, id string, run wire.Run, c *wsConn) *wire.Result {
 	start := time.Now()
+	pool := a.cfg.Pool
 	if strings.EqualFold(run.Context, "User") {
-		_ = c.send(wire.Message{Type: wire.TypeRecord, ID: id, Record: &bridge.Record{Stream: "warning", Time: time.Now().UTC(),
-			Message: "psbridge agent: -Context User runs as the agent's own account (running as the logged-on user is not supported yet)"}})
+		p, err := a.userContextPool(ctx)
+		if err != nil {
+			return &wire.Result{DurationMs: time.Since(start).Milliseconds(),
+				Error: &wire.Error{Kind: wire.ErrOther, Message: "-Context User: " + err.Error()}}
+		}
+		pool = p
 	}
 	name := run.Name
 	if name == "" {
 		name = "script.ps1"
 	}
-	res, err := a.cfg.Pool.Exec(ctx, bridge.Exec{
+	res, err := pool.Exec(ctx, bridge.Exec{
 		Name: name, Text: a.drivePrologue() + run.Script, Args: run.Args, Timeout: time.Duration(run.TimeoutMs) * time.Millisecond,
 		OnRecord: func(r bridge.Record) {
 			_ = c.send(wire.Message{Type: wire.TypeRecord, ID: id, Record: &r})

@@ -79,6 +79,8 @@ type Config struct {
 	// IdentifyPeriod is how often a connected computer's inventory identification runs again
 	// (default 24 h); it always runs when a computer first connects.
 	IdentifyPeriod time.Duration
+	// Now is the clock of the identification schedule (default time.Now); tests move it.
+	Now func() time.Time
 }
 
 // Engine runs integration instances. Create it with New, start its background loops with
@@ -142,6 +144,9 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if cfg.IdentifyPeriod <= 0 {
 		cfg.IdentifyPeriod = DefaultIdentifyPeriod
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	log := zerolog.Nop()
 	if cfg.Logger != nil {
@@ -224,7 +229,7 @@ func (e *Engine) Start(ctx context.Context) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				e.identifyDue(ctx)
+				e.IdentifyDue(ctx)
 			}
 		}
 	}()

@@ -445,13 +445,13 @@ func (e *Engine) IdentifyComputer(ctx context.Context, computerID int64) ([]stor
 		e.logCall(inst.ID, "GetInventoryScript (computer "+strconv.FormatInt(c.ID, 10)+"): "+msg, nil, nil, nil)
 	}
 	e.mu.Lock()
-	e.lastIdentify[c.ID] = time.Now()
+	e.lastIdentify[c.ID] = e.cfg.Now()
 	e.mu.Unlock()
 	return out, nil
 }
 
 func (e *Engine) identifyOne(ctx context.Context, c store.Computer, instanceID int64) store.IdentificationResult {
-	r := store.IdentificationResult{IntegrationID: instanceID, At: time.Now().UTC()}
+	r := store.IdentificationResult{IntegrationID: instanceID, At: e.cfg.Now().UTC()}
 	_, res, set, err := e.call(ctx, instanceID, "GetInventoryScript", callOpts{
 		args: e.metascriptVars(c),
 		host: &callHost{e: e, instanceID: instanceID, computerID: c.ID},
@@ -496,7 +496,7 @@ func (e *Engine) onComputerConnect(id int64, _ bool) {
 	last, seen := e.lastIdentify[id]
 	ctx := e.bgCtx
 	e.mu.Unlock()
-	if ctx == nil || (seen && time.Since(last) < e.cfg.IdentifyPeriod) {
+	if ctx == nil || (seen && e.cfg.Now().Sub(last) < e.cfg.IdentifyPeriod) {
 		return
 	}
 	e.identifyAsync(ctx, id)
@@ -508,7 +508,7 @@ func (e *Engine) identifyAsync(ctx context.Context, id int64) {
 		e.mu.Unlock()
 		return
 	}
-	e.lastIdentify[id] = time.Now() // one run at a time per computer
+	e.lastIdentify[id] = e.cfg.Now() // one run at a time per computer
 	e.bg.Add(1)
 	e.mu.Unlock()
 	go func() {
@@ -525,13 +525,16 @@ func (e *Engine) identifyAsync(ctx context.Context, id int64) {
 	}()
 }
 
-// identifyDue re-identifies connected computers whose last identification is older than
-// IdentifyPeriod.
-func (e *Engine) identifyDue(ctx context.Context) {
+// IdentifyDue starts the inventory identification of every connected computer whose last one
+// in this process is IdentifyPeriod or more ago (by Config.Now) and returns their ids; it does
+// not wait for them. The engine calls it every hour (every IdentifyPeriod when shorter).
+func (e *Engine) IdentifyDue(ctx context.Context) []int64 {
 	cs, err := e.st.Computers()
 	if err != nil {
-		return
+		e.log.Warn().Err(err).Msg("inventory identification: list computers")
+		return nil
 	}
+	var started []int64
 	for _, c := range cs {
 		if !e.hub.Status(c.ID).Online {
 			continue
@@ -539,8 +542,10 @@ func (e *Engine) identifyDue(ctx context.Context) {
 		e.mu.Lock()
 		last, seen := e.lastIdentify[c.ID]
 		e.mu.Unlock()
-		if !seen || time.Since(last) >= e.cfg.IdentifyPeriod {
+		if !seen || e.cfg.Now().Sub(last) >= e.cfg.IdentifyPeriod {
 			e.identifyAsync(ctx, c.ID)
+			started = append(started, c.ID)
 		}
 	}
+	return started
 }

@@ -33,7 +33,7 @@ warm local pwsh. Stop it with SIGINT or SIGTERM.
 Flags:
 `
 
-func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
 	fs := newFlagSet("agent", stderr, agentUsage)
 	server := fs.String("server", "", "the psbridge server's URL (enrollment only; kept in the state)")
 	key := fs.String("enroll-key", "", "an enrollment key (psbridge enrollment-key create); enrolls this computer")
@@ -54,6 +54,14 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	if (*server == "") != (*key == "") {
 		return usageErr("--server and --enroll-key go together (enrollment); without both the agent uses its saved state")
+	}
+	sv, err := agent.StartService(ctx, *stateDir) // the Windows service control manager, if it started us
+	if err != nil {
+		return err
+	}
+	defer func() { sv.Stopped(err) }()
+	if ctx = sv.Context; sv.Log != nil {
+		stderr = sv.Log
 	}
 	overrides := map[string]string{}
 	for _, kv := range inv {
@@ -107,6 +115,12 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		_ = pool.Close(cctx)
 	}()
 	cfg.Pool = pool
+	cfg.UserPool = func(ctx context.Context, user string) (*bridge.Pool, error) { // -Context User
+		return startPool(ctx, pwsh, bridge.Config{
+			MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, QueueSize: 64, QueuePerInstance: 64,
+			DefaultTimeout: 120 * time.Second, MaxTimeout: 24 * time.Hour, IdleTimeout: -1, Logger: &log, User: user,
+		})
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		return err

@@ -11,28 +11,30 @@ import (
 // Top-level bucket names. Integer ids are stored as 8-byte big-endian keys so that cursor
 // order is numeric order.
 const (
-	bMeta            = "meta"                // schemaVersion, keyCheck
-	bTypes           = "types"               // type UUID -> IntegrationType JSON
-	bInstances       = "instances"           // id -> Instance JSON; NextSequence assigns ids
-	bInstanceSecrets = "instanceSecrets"     // instance id -> sealed JSON map[string]string
-	bContexts        = "instanceContexts"    // instance id -> sealed $IntegrationContext JSON
-	bWebhookSecrets  = "webhookSecrets"      // instance id -> sealed webhook secret
-	bTenants         = "tenants"             // id -> Tenant JSON
-	bClients         = "clients"             // instance id (bucket) -> external client id -> Client JSON
-	bAgents          = "agents"              // instance id (bucket) -> external agent id -> Agent JSON
-	bComputers       = "computers"           // id -> Computer JSON
-	bHealth          = "health"              // instance id (bucket) -> seq -> HealthEvent JSON
-	bCalls           = "calls"               // call id -> CallLogEntry JSON (global ring)
-	bCallsByInstance = "callsByInstance"     // instance id (bucket) -> call id -> empty
-	bModules         = "modules"             // lower-case name -> ModuleScript JSON
-	bTokens          = "tokens"              // token id -> stored token JSON
-	bEnrollKeys      = "enrollmentKeys"      // key id -> stored EnrollmentKey JSON (hash, never the key)
-	bAgentCreds      = "agentCredentials"    // credential hash (hex) -> computer id (8 bytes)
-	bApps            = "applications"        // client id -> stored Application JSON (secret hash, never the secret)
-	bSigningKeys     = "signingKeys"         // key id -> sealed SigningKey JSON
-	bSoftware        = "software"            // id -> Software JSON
-	bSessions        = "maintenanceSessions" // id -> MaintenanceSession JSON
-	bUsers           = "users"               // external (directory object) id -> User JSON
+	bMeta            = "meta"                  // schemaVersion, keyCheck
+	bTypes           = "types"                 // type UUID -> IntegrationType JSON
+	bInstances       = "instances"             // id -> Instance JSON; NextSequence assigns ids
+	bInstanceSecrets = "instanceSecrets"       // instance id -> sealed JSON map[string]string
+	bContexts        = "instanceContexts"      // instance id -> sealed $IntegrationContext JSON
+	bWebhookSecrets  = "webhookSecrets"        // instance id -> sealed webhook secret
+	bTenants         = "tenants"               // id -> Tenant JSON
+	bClients         = "clients"               // instance id (bucket) -> external client id -> Client JSON
+	bAgents          = "agents"                // instance id (bucket) -> external agent id -> Agent JSON
+	bComputers       = "computers"             // id -> Computer JSON
+	bHealth          = "health"                // instance id (bucket) -> seq -> HealthEvent JSON
+	bCalls           = "calls"                 // call id -> CallLogEntry JSON (global ring)
+	bCallsByInstance = "callsByInstance"       // instance id (bucket) -> call id -> empty
+	bModules         = "modules"               // lower-case name -> ModuleScript JSON
+	bTokens          = "tokens"                // token id -> stored token JSON
+	bEnrollKeys      = "enrollmentKeys"        // key id -> stored EnrollmentKey JSON (hash, never the key)
+	bAgentCreds      = "agentCredentials"      // credential hash (hex) -> computer id (8 bytes)
+	bApps            = "applications"          // client id -> stored Application JSON (secret hash, never the secret)
+	bSigningKeys     = "signingKeys"           // key id -> sealed SigningKey JSON
+	bSoftware        = "software"              // id -> Software JSON
+	bSessions        = "maintenanceSessions"   // id -> MaintenanceSession JSON
+	bUsers           = "users"                 // external (directory object) id -> User JSON
+	bComputerDevices = "computersByDevice"     // tenant id (8 bytes) + device id -> computer id (8 bytes)
+	bCredsByComputer = "credentialsByComputer" // computer id -> credential hash (hex), the key in bAgentCreds
 )
 
 // Keys inside the meta bucket.
@@ -45,7 +47,7 @@ const (
 func allBuckets() []string {
 	return []string{bMeta, bTypes, bInstances, bInstanceSecrets, bContexts, bWebhookSecrets,
 		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens,
-		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers}
+		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers, bComputerDevices, bCredsByComputer}
 }
 
 // sealedBuckets lists the flat buckets whose every value is sealed.

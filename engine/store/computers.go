@@ -21,6 +21,9 @@ func (s *Store) CreateComputer(c *Computer) error {
 		}
 		rec.ID = int64(seq)
 		rec.CreatedAt = s.now()
+		if err := indexComputer(tx, &rec); err != nil {
+			return err
+		}
 		return putJSON(b, itob(rec.ID), &rec)
 	})
 	if err != nil {

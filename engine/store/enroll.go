@@ -157,17 +157,11 @@ func (s *Store) Enroll(key string, inv Inventory) (Computer, string, error) {
 		}
 		cb := bucket(tx, bComputers)
 		found := false
-		if err := cb.ForEach(func(_, v []byte) error {
-			var o Computer
-			if err := decodeJSON(v, &o); err != nil {
+		if id := computerByDevice(tx, match.TenantID, inv.DeviceID); id != 0 {
+			var err error
+			if found, err = getJSON(cb, itob(id), &c); err != nil {
 				return err
 			}
-			if !found && o.TenantID == match.TenantID && o.DeviceID == inv.DeviceID {
-				c, found = o, true
-			}
-			return nil
-		}); err != nil {
-			return err
 		}
 		if !found {
 			seq, err := cb.NextSequence()
@@ -186,6 +180,11 @@ func (s *Store) Enroll(key string, inv Inventory) (Computer, string, error) {
 		if err := putJSON(cb, itob(c.ID), &c); err != nil {
 			return err
 		}
+		if !found {
+			if err := indexComputer(tx, &c); err != nil {
+				return err
+			}
+		}
 		return replaceCredential(tx, c.ID, hashToken(cred))
 	})
 	if err != nil {
@@ -194,24 +193,20 @@ func (s *Store) Enroll(key string, inv Inventory) (Computer, string, error) {
 	return c, cred, nil
 }
 
-// replaceCredential drops every credential of computer id and stores hash as its only one.
+// replaceCredential drops computer id's credential (found through bCredsByComputer) and stores
+// hash as its only one.
 func replaceCredential(tx *bolt.Tx, id int64, hash []byte) error {
-	b := bucket(tx, bAgentCreds)
-	var old [][]byte
-	if err := b.ForEach(func(k, v []byte) error {
-		if btoi(v) == id {
-			old = append(old, append([]byte(nil), k...))
-		}
-		return nil
-	}); err != nil {
-		return err
-	}
-	for _, k := range old {
-		if err := b.Delete(k); err != nil {
+	creds, byComputer := bucket(tx, bAgentCreds), bucket(tx, bCredsByComputer)
+	if old := byComputer.Get(itob(id)); old != nil {
+		if err := creds.Delete(append([]byte(nil), old...)); err != nil {
 			return err
 		}
 	}
-	return b.Put([]byte(hex.EncodeToString(hash)), itob(id))
+	k := []byte(hex.EncodeToString(hash))
+	if err := creds.Put(k, itob(id)); err != nil {
+		return err
+	}
+	return byComputer.Put(itob(id), k)
 }
 
 // ComputerForCredential returns the computer whose agent holds credential cred; ok is false
@@ -244,10 +239,14 @@ func (s *Store) UpdateComputer(id int64, fn func(c *Computer) error) (Computer, 
 		if !found {
 			return ErrNotFound
 		}
+		old := c
 		if err := fn(&c); err != nil {
 			return err
 		}
 		c.ID = id
+		if err := reindexComputer(tx, &old, &c); err != nil {
+			return err
+		}
 		return putJSON(b, itob(id), &c)
 	})
 	if err != nil {

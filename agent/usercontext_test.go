@@ -1,0 +1,49 @@
+package agent
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+// TestPlanRunAs: where a -Context User block runs, and the error that says why it cannot.
+func TestPlanRunAs(t *testing.T) {
+	accounts := map[string]account{"alice": {"alice", "1000"}, "root": {"root", "0"}, "svc": {"svc", "998"}}
+	lookup := func(name string) (account, error) {
+		if a, ok := accounts[name]; ok {
+			return a, nil
+		}
+		return account{}, errors.New("unknown user " + name)
+	}
+	root, svc := account{"root", "0"}, account{"svc", "998"}
+	tests := []struct {
+		name      string
+		self      account
+		canSwitch bool
+		loggedOn  string
+		want      runAsPlan
+		wantErr   string
+	}{
+		{"root agent, alice logged on", root, true, "alice", runAsPlan{User: "alice"}, ""},
+		{"root agent, root logged on", root, true, "root", runAsPlan{OwnPool: true}, ""},
+		{"root agent, nobody logged on", root, true, "  ", runAsPlan{}, "no user is logged on to PC-1"},
+		{"root agent, unknown user", root, true, "bob", runAsPlan{}, "the logged-on user bob of PC-1 has no local account: unknown user bob"},
+		{"service agent, alice logged on", svc, false, "alice", runAsPlan{}, "the agent runs as svc and cannot start a process as alice"},
+		{"service agent, itself logged on", svc, false, "svc", runAsPlan{OwnPool: true}, ""},
+		{"service agent, by uid", svc, false, "998", runAsPlan{OwnPool: true}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := planRunAs("PC-1", tt.self, tt.canSwitch, tt.loggedOn, lookup)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("plan = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}
