@@ -9,6 +9,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -174,4 +175,23 @@ func OAuthConnected(v InstanceView, schema []bridge.ParamSchema) map[string]bool
 		}
 	}
 	return out
+}
+
+// StoredOAuthTokens returns the tokens stored in instance id's OAuth consent field (for a
+// refresh; never to be shown).
+func (e *Engine) StoredOAuthTokens(id int64, field string) (OAuthTokens, error) {
+	secrets, err := e.st.InstanceSecrets(id)
+	if err != nil {
+		return OAuthTokens{}, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
+	}
+	for k, v := range secrets {
+		if strings.EqualFold(k, field) {
+			var t OAuthTokens
+			if err := json.Unmarshal([]byte(v), &t); err != nil {
+				return OAuthTokens{}, fmt.Errorf("integration %d: the stored OAuth consent of %s is not a JSON object", id, field)
+			}
+			return t, nil
+		}
+	}
+	return OAuthTokens{}, fmt.Errorf("integration %d: %s holds no OAuth consent yet: connect first: %w", id, field, ErrNotFound)
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
+	"github.com/psbridge/psbridge/web/oauth"
 	"github.com/psbridge/psbridge/web/ops"
 	"github.com/psbridge/psbridge/web/plugin"
 )
@@ -226,7 +227,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	svc.ops = ops.New(ops.Options{Metrics: m, Pool: svc.pool, MinWorkers: cfg.MinWorkers, Store: st,
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
-		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles}),
+		Handler:           web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles, OAuth: oauth.Options{BaseURL: cfg.BaseURL}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/url"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -47,6 +48,7 @@ type Config struct {
 	AgentHeartbeat   time.Duration `key:"agents.heartbeat" help:"how often the server pings each connected psbridge agent; an agent silent for 3 heartbeats is offline"`
 	AgentConnectWait time.Duration `key:"agents.connect-wait" help:"how long Invoke-ImmyCommand and computer scripts wait for an offline computer's agent to connect before failing"`
 	ShutdownGrace    time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
+	BaseURL          string        `key:"http.base-url" help:"psbridge's public URL (scheme://host[:port]): OAuth consent fields' redirect URIs (BASE-URL/integrations/ID/oauth/callback, to register with the vendor) and the issuer of psbridge's own OAuth tokens are built on it (empty: each request's scheme and Host)"`
 	MaxBodyBytes     int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
 	BodyTimeout      time.Duration `key:"http.body-timeout" help:"longest a webhook request body may take to arrive once its headers have; a slower body gets 408 and runs no script"`
 
@@ -381,6 +383,11 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, fmt.Errorf("http.max-body-bytes must be positive, got %d", c.MaxBodyBytes))
+	}
+	if c.BaseURL != "" {
+		if u, err := url.Parse(c.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("http.base-url must be scheme://host[:port] with http or https and no path, got %q", c.BaseURL))
+		}
 	}
 	if c.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("http.body-timeout must be positive, got %s", c.BodyTimeout))
