@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -243,10 +245,11 @@ func TestOAuthConsentFlow(t *testing.T) {
 	start := func(b *browser) string {
 		t.Helper()
 		p := b.post(edit, connect, url.Values{})
-		if p.status != http.StatusSeeOther {
+		m := continueLink.FindStringSubmatch(p.body)
+		if p.status != http.StatusOK || m == nil {
 			t.Fatalf("connect: %d %.1500s", p.status, p.body)
 		}
-		loc := p.header.Get("Location")
+		loc := html.UnescapeString(m[1])
 		if !strings.HasPrefix(loc, vendor.srv.URL+"/oauth/authorize?") {
 			t.Fatalf("connect sent the browser to %s", loc)
 		}
@@ -352,6 +355,9 @@ func TestOAuthConsentFlow(t *testing.T) {
 		}
 	}
 }
+
+// continueLink is the vendor link of the page Connect answers with.
+var continueLink = regexp.MustCompile(`<a id="continue" href="([^"]+)"`)
 
 func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)

@@ -5,7 +5,9 @@ package pages
 // a page: the form only shows whether a field is connected.
 
 import (
+	"bytes"
 	"errors"
+	"html/template"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -54,8 +56,24 @@ func (p *Pages) connectOAuth(w http.ResponseWriter, r *http.Request, s *session)
 		p.consentError(w, r, s, v, err)
 		return
 	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	// Not a redirect: the pages' CSP (form-action 'self') stops a form submission from being
+	// redirected to another origin, so a page continues to the vendor.
+	var buf bytes.Buffer
+	if err := continuePage.Execute(&buf, target); err != nil {
+		p.engineError(w, r, s, fmt.Errorf("render the consent redirect: %w", err))
+		return
+	}
+	securityHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(buf.Bytes())
 }
+
+// continuePage sends the browser on to the vendor's authorization endpoint.
+var continuePage = template.Must(template.New("continue").Parse(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta http-equiv="refresh" content="0;url={{.}}">
+<title>Connecting… · psbridge</title><link rel="stylesheet" href="/static/style.css"></head>
+<body><main><p>Continuing to the vendor to sign in… <a id="continue" href="{{.}}">Continue</a></p></main></body></html>
+`))
 
 // oauthCallback is the redirect URI: it finishes the flow and returns to the Edit tab.
 func (p *Pages) oauthCallback(w http.ResponseWriter, r *http.Request, s *session) {
