@@ -7,8 +7,8 @@ package pages
 import (
 	"bytes"
 	"errors"
-	"html/template"
 	"fmt"
+	"html/template"
 	"net/http"
 	"net/url"
 	"strconv"
