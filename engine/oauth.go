@@ -9,24 +9,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/engine/oauthtoken"
 )
 
-// OAuthTokens is an OAuth consent field's value: what the vendor's token endpoint answered. Its
-// JSON members are the properties of the [PSBridge.OAuthConsentResult] Init receives.
-type OAuthTokens struct {
-	Code                    string     `json:"Code,omitempty"`
-	AccessToken             string     `json:"AccessToken,omitempty"`
-	RefreshToken            string     `json:"RefreshToken,omitempty"`
-	IDToken                 string     `json:"IdToken,omitempty"`
-	TokenType               string     `json:"TokenType,omitempty"`
-	Scope                   string     `json:"Scope,omitempty"`
-	AccessTokenExpiresAtUtc *time.Time `json:"AccessTokenExpiresAtUtc,omitempty"`
-}
+// OAuthTokens is an OAuth consent field's value: what the vendor's token endpoint answered.
+// Its JSON members are the properties of the [PSBridge.OAuthConsentResult] Init receives.
+type OAuthTokens = oauthtoken.Tokens
 
 // publicConsentMember names the members of stored OAuth tokens that are not secrets (so
 // short, common values such as "Bearer" are not masked everywhere).
@@ -194,4 +189,51 @@ func (e *Engine) StoredOAuthTokens(id int64, field string) (OAuthTokens, error) 
 		}
 	}
 	return OAuthTokens{}, fmt.Errorf("integration %d: %s holds no OAuth consent yet: connect first: %w", id, field, ErrNotFound)
+}
+
+// RefreshOAuth trades the refresh token stored in instance id's OAuth consent field for new
+// tokens at the vendor's token endpoint and stores them sealed (keeping the refresh token when
+// the vendor sends no new one). Init does not run again: the caller gets the tokens. Refreshes
+// of one engine run one at a time, so two calls never spend the same refresh token twice.
+func (e *Engine) RefreshOAuth(ctx context.Context, id int64, field string) (OAuthTokens, error) {
+	e.oauthMu.Lock()
+	defer e.oauthMu.Unlock()
+	cfg, name, err := e.OAuthConsentConfig(id, field)
+	if err != nil {
+		return OAuthTokens{}, err
+	}
+	old, err := e.StoredOAuthTokens(id, name)
+	if err != nil {
+		return OAuthTokens{}, err
+	}
+	if old.RefreshToken == "" {
+		return OAuthTokens{}, fmt.Errorf("integration %d: %s holds no refresh token (consent with a scope that grants one, such as offline_access)", id, name)
+	}
+	client := e.cfg.OAuthClient
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	tokens, err := oauthtoken.Request(ctx, client, time.Now(), name, cfg, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}})
+	if err != nil {
+		return OAuthTokens{}, err
+	}
+	if tokens.RefreshToken == "" {
+		tokens.RefreshToken = old.RefreshToken
+	}
+	b, err := json.Marshal(tokens)
+	if err != nil {
+		return OAuthTokens{}, fmt.Errorf("integration %d: OAuth tokens: %w", id, err)
+	}
+	secrets, err := e.st.InstanceSecrets(id)
+	if err != nil {
+		return OAuthTokens{}, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
+	}
+	if secrets == nil {
+		secrets = map[string]string{}
+	}
+	secrets[name] = string(b)
+	if err := e.st.PutInstanceSecrets(id, secrets); err != nil {
+		return OAuthTokens{}, fmt.Errorf("integration %d: store the refreshed tokens of %s: %w", id, name, err)
+	}
+	return tokens, nil
 }

@@ -44,6 +44,13 @@ $Integration = New-DynamicIntegration -Init {
     $me = Invoke-RestMethod -Uri "$($IntegrationContext.Url)/api/me" -Headers @{ Authorization = "Bearer $($IntegrationContext.Token)" }
     if ($me.name -eq 'vendor-user') { New-HealthyResult } else { New-UnhealthyResult -Message 'unexpected answer' }
 }
+$Integration | Add-DynamicIntegrationCapability -Interface ISupportsTenantInstallToken -GetTenantInstallToken {
+    param($clientId)
+    $t = Update-OAuthConsentToken -Name Consent
+    Write-Host "refreshed: $($t.AccessToken) $($t.RefreshToken)"
+    $IntegrationContext.Token = $t.AccessToken
+    if ($t -is [PSBridge.OAuthConsentResult] -and $t.AccessToken -ne $IntegrationContext.Old) { 'refreshed' } else { 'not refreshed' }
+}
 $Integration
 `
 
@@ -159,6 +166,17 @@ func (v *fakeVendor) refreshTokens() []string {
 	var out []string
 	for rt := range v.refresh {
 		out = append(out, rt)
+	}
+	return out
+}
+
+// accessTokens lists every access token the vendor issued.
+func (v *fakeVendor) accessTokens() []string {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	var out []string
+	for at := range v.access {
+		out = append(out, at)
 	}
 	return out
 }
@@ -335,6 +353,19 @@ func TestOAuthConsentFlow(t *testing.T) {
 	if _, ok := inst.FormData["Consent"]; ok {
 		t.Errorf("the API shows the consent's tokens: %v", inst.FormData)
 	}
+	// A method refreshes the tokens (Update-OAuthConsentToken): psbridge spends the stored
+	// refresh token at the vendor, stores the new tokens and masks them in the call.
+	before := len(vendor.refreshTokens())
+	var out struct{ Output []any }
+	s.must(200, "POST", "/api/v1"+base+"/methods/GetTenantInstallToken", map[string]any{"args": map[string]any{"clientId": "c1"}}, &out)
+	if fmt.Sprint(out.Output) != "[refreshed]" || len(vendor.refreshTokens()) != before+1 {
+		t.Fatalf("refresh: output %v, vendor issued %d refresh tokens (had %d)", out.Output, len(vendor.refreshTokens()), before)
+	}
+	var h struct{ Status, Message string }
+	s.must(200, "POST", "/api/v1"+base+"/health-check", nil, &h)
+	if h.Status != "Healthy" {
+		t.Fatalf("health with the refreshed token: %+v", h)
+	}
 	if !strings.Contains(b.get(base).body, "connected") {
 		t.Errorf("overview does not say connected")
 	}
@@ -348,7 +379,7 @@ func TestOAuthConsentFlow(t *testing.T) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, body := range s.bodies {
-		for _, secret := range append(rts, vendor.clientSecret) {
+		for _, secret := range append(append(rts, vendor.accessTokens()...), vendor.clientSecret) {
 			if strings.Contains(body, secret) {
 				t.Fatalf("a response contains a secret (%.12s…): %.500s", secret, body)
 			}

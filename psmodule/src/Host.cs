@@ -1226,7 +1226,15 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 string message = err["message"]?.GetValue<string>() ?? "host call failed";
                 throw new InvalidOperationException(state.MaskText(message));
             }
-            return HostJson.FromNode(reply["result"]);
+            object result = HostJson.FromNode(reply["result"]);
+            // Refreshed OAuth consent tokens (Update-OAuthConsentToken) are secrets of this call.
+            if (method == "host.token" && parameters["kind"] is string kind && kind.StartsWith("oauthRefresh:", StringComparison.Ordinal)
+                && result is IDictionary answer && answer["value"] is IDictionary tokens)
+            {
+                foreach (string key in new[] { "AccessToken", "RefreshToken", "IdToken", "Code" })
+                    if (tokens[key] is string secret && secret.Length > 0) state.Masker.Add(secret);
+            }
+            return result;
         }
 
         /// <summary>Asks the host for a module script by name and returns the path of a local copy, or null.</summary>

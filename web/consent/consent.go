@@ -3,8 +3,7 @@
 // sends the browser to the vendor's authorization endpoint with a state and a PKCE (S256)
 // challenge, Finish checks the state the vendor sends back, exchanges the code at the vendor's
 // token endpoint (with the code verifier and the client secret, which never reach the
-// browser) and hands the tokens to the engine, which stores them sealed. Refresh trades a
-// stored refresh token for new tokens.
+// browser) and hands the tokens to the engine, which stores them sealed.
 //
 // A state is good once, for ten minutes, for the session and the integration that started it:
 // a callback carrying another browser's state, or arriving twice, is refused.
@@ -15,11 +14,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"mime"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -29,6 +24,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/oauthtoken"
 )
 
 // CallbackPath is the path of integration id's redirect URI, the one to register with the
@@ -43,8 +39,6 @@ const (
 	StateLifetime = 10 * time.Minute
 	// MaxPending bounds the flows waiting at once; the oldest is dropped beyond it.
 	MaxPending = 1000
-	// maxTokenResponse bounds a token endpoint's answer.
-	maxTokenResponse = 1 << 20
 )
 
 // Options configures a Flow. The zero value is usable.
@@ -62,7 +56,6 @@ type Options struct {
 type Engine interface {
 	OAuthConsentConfig(id int64, field string) (bridge.OAuthConsent, string, error)
 	ConnectOAuth(ctx context.Context, id int64, field string, tokens engine.OAuthTokens) (engine.InstanceView, error)
-	StoredOAuthTokens(id int64, field string) (engine.OAuthTokens, error)
 }
 
 // Flow holds the flows in progress. Create it with New.
@@ -98,10 +91,8 @@ func New(eng Engine, opts Options) *Flow {
 }
 
 // Error is a problem of the flow the user can act on; its message says what went wrong and
-// never holds a token or the client secret.
-type Error struct{ Message string }
-
-func (e *Error) Error() string { return e.Message }
+// never holds a token or the client secret. Failed token requests are this type too.
+type Error = oauthtoken.Error
 
 func userError(format string, args ...any) error {
 	return &Error{Message: fmt.Sprintf(format, args...)}
@@ -216,9 +207,9 @@ func (f *Flow) Finish(ctx context.Context, query url.Values, session string, id 
 		return "", err
 	}
 	if e := query.Get("error"); e != "" {
-		msg := fmt.Sprintf("%s: the vendor refused consent: %s", p.field, clip(e))
+		msg := fmt.Sprintf("%s: the vendor refused consent: %s", p.field, oauthtoken.Clip(e))
 		if d := query.Get("error_description"); d != "" {
-			msg += ": " + clip(d)
+			msg += ": " + oauthtoken.Clip(d)
 		}
 		return p.field, &Error{Message: msg}
 	}
@@ -232,7 +223,7 @@ func (f *Flow) Finish(ctx context.Context, query url.Values, session string, id 
 		"redirect_uri":  {p.redirectURI},
 		"code_verifier": {p.verifier},
 	}
-	tokens, err := f.tokenRequest(ctx, p.field, p.cfg, form)
+	tokens, err := oauthtoken.Request(ctx, f.opts.Client, f.opts.Now(), p.field, p.cfg, form)
 	if err != nil {
 		return p.field, err
 	}
@@ -241,128 +232,6 @@ func (f *Flow) Finish(ctx context.Context, query url.Values, session string, id 
 		return p.field, err
 	}
 	return p.field, nil
-}
-
-// Refresh trades the refresh token stored in instance id's consent field for new tokens at
-// the vendor's token endpoint and stores them (keeping the refresh token when the vendor
-// sends no new one).
-func (f *Flow) Refresh(ctx context.Context, id int64, field string) (engine.OAuthTokens, error) {
-	cfg, name, err := f.eng.OAuthConsentConfig(id, field)
-	if err != nil {
-		return engine.OAuthTokens{}, err
-	}
-	old, err := f.eng.StoredOAuthTokens(id, name)
-	if err != nil {
-		return engine.OAuthTokens{}, err
-	}
-	if old.RefreshToken == "" {
-		return engine.OAuthTokens{}, userError("%s: no refresh token is stored (connect first, with a scope that grants one, such as offline_access)", name)
-	}
-	tokens, err := f.tokenRequest(ctx, name, cfg, url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old.RefreshToken}})
-	if err != nil {
-		return engine.OAuthTokens{}, err
-	}
-	if tokens.RefreshToken == "" {
-		tokens.RefreshToken = old.RefreshToken
-	}
-	if _, err := f.eng.ConnectOAuth(ctx, id, name, tokens); err != nil {
-		return engine.OAuthTokens{}, err
-	}
-	return tokens, nil
-}
-
-// tokenResponse is a token endpoint's answer (RFC 6749 §5.1, §5.2).
-type tokenResponse struct {
-	AccessToken      string          `json:"access_token"`
-	RefreshToken     string          `json:"refresh_token"`
-	IDToken          string          `json:"id_token"`
-	TokenType        string          `json:"token_type"`
-	Scope            string          `json:"scope"`
-	ExpiresIn        json.RawMessage `json:"expires_in"`
-	Error            string          `json:"error"`
-	ErrorDescription string          `json:"error_description"`
-}
-
-func (f *Flow) tokenRequest(ctx context.Context, field string, cfg bridge.OAuthConsent, form url.Values) (engine.OAuthTokens, error) {
-	form.Set("client_id", cfg.ClientID)
-	if cfg.ClientSecret != "" {
-		form.Set("client_secret", cfg.ClientSecret)
-	}
-	if cfg.Resource != "" {
-		form.Set("resource", cfg.Resource)
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, cfg.TokenEndpoint, strings.NewReader(form.Encode()))
-	if err != nil {
-		return engine.OAuthTokens{}, userError("%s: the token endpoint %q is not a usable URL", field, cfg.TokenEndpoint)
-	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Accept", "application/json")
-	resp, err := f.opts.Client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err // the URL is named below; the error adds nothing secret
-		}
-		return engine.OAuthTokens{}, userError("%s: the vendor's token endpoint %s could not be reached: %v", field, cfg.TokenEndpoint, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxTokenResponse))
-	if err != nil {
-		return engine.OAuthTokens{}, userError("%s: reading the answer of the vendor's token endpoint %s: %v", field, cfg.TokenEndpoint, err)
-	}
-	var tr tokenResponse
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	jsonErr := json.Unmarshal(body, &tr)
-	if resp.StatusCode/100 != 2 || tr.Error != "" {
-		msg := fmt.Sprintf("%s: the vendor's token endpoint %s refused the request (HTTP %d)", field, cfg.TokenEndpoint, resp.StatusCode)
-		if tr.Error != "" {
-			msg += ": " + clip(tr.Error)
-			if tr.ErrorDescription != "" {
-				msg += ": " + clip(tr.ErrorDescription)
-			}
-		}
-		return engine.OAuthTokens{}, &Error{Message: msg}
-	}
-	if jsonErr != nil {
-		return engine.OAuthTokens{}, userError("%s: the vendor's token endpoint %s answered %s, not a JSON token response", field, cfg.TokenEndpoint, orUnknown(ct))
-	}
-	if tr.AccessToken == "" {
-		return engine.OAuthTokens{}, userError("%s: the vendor's token endpoint %s answered no access_token", field, cfg.TokenEndpoint)
-	}
-	t := engine.OAuthTokens{AccessToken: tr.AccessToken, RefreshToken: tr.RefreshToken, IDToken: tr.IDToken, TokenType: tr.TokenType, Scope: tr.Scope}
-	if secs, ok := seconds(tr.ExpiresIn); ok {
-		at := f.opts.Now().UTC().Add(time.Duration(secs) * time.Second).Truncate(time.Second)
-		t.AccessTokenExpiresAtUtc = &at
-	}
-	return t, nil
-}
-
-// seconds reads expires_in, a number or (some vendors) a string of one.
-func seconds(raw json.RawMessage) (int64, bool) {
-	if len(raw) == 0 {
-		return 0, false
-	}
-	s := strings.Trim(string(raw), `"`)
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n <= 0 {
-		return 0, false
-	}
-	return int64(n), true
-}
-
-func orUnknown(ct string) string {
-	if ct == "" {
-		return "a body without a content type"
-	}
-	return ct
-}
-
-// clip bounds text a vendor sends, which the pages show.
-func clip(s string) string {
-	if len(s) > 300 {
-		return s[:300] + "…"
-	}
-	return s
 }
 
 func random() string {
