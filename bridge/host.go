@@ -21,6 +21,18 @@ const (
 	TokenAuthHeader      TokenKind = "authHeader"      // Get-IntegrationAuthenticatedDownload
 )
 
+// oauthRefreshPrefix starts the kind of Update-OAuthConsentToken, followed by the field name.
+const oauthRefreshPrefix = "oauthRefresh:"
+
+// OAuthRefreshKind is the kind Update-OAuthConsentToken -Name field asks for: refresh the
+// tokens of the calling integration's OAuth consent field.
+func OAuthRefreshKind(field string) TokenKind { return TokenKind(oauthRefreshPrefix + field) }
+
+// OAuthRefreshField returns the field of an OAuthRefreshKind, and whether kind is one.
+func (k TokenKind) OAuthRefreshField() (string, bool) {
+	return strings.CutPrefix(string(k), oauthRefreshPrefix)
+}
+
 // Module is a module script the host provides to Import-Module by name.
 type Module struct {
 	Name   string `json:"name"`

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -178,6 +179,47 @@ type ParamSchema struct {
 	ValidatePattern   string          `json:"validatePattern,omitempty"`
 	ValidateLength    []int           `json:"validateLength,omitempty"`
 	NotEmpty          bool            `json:"notEmpty,omitempty"`
+	// Dynamic: the field comes from Init's dynamicparam block (New-Parameter and friends).
+	Dynamic bool `json:"dynamic,omitempty"`
+	// OAuthConsent holds the settings of a New-OAuthConsentParameter field (Type "oauthconsent").
+	OAuthConsent *OAuthConsent `json:"oauthConsent,omitempty"`
+}
+
+// OAuthConsent is what New-OAuthConsentParameter declared. A value that came from one of Init's
+// static parameters holds that parameter's marker (see ParamMarker) in its place, since no
+// values are bound when a script is described.
+type OAuthConsent struct {
+	AuthorizationEndpoint string            `json:"authorizationEndpoint"`
+	TokenEndpoint         string            `json:"tokenEndpoint"`
+	ResponseType          string            `json:"responseType,omitempty"`
+	Resource              string            `json:"resource,omitempty"`
+	Scope                 string            `json:"scope,omitempty"`
+	ClientID              string            `json:"clientId,omitempty"`
+	ClientSecret          string            `json:"clientSecret,omitempty"`
+	UsePKCE               bool              `json:"usePkce,omitempty"`
+	ExtraQueryParameters  map[string]string `json:"extraQueryParameters,omitempty"`
+}
+
+// ParamMarker is the text that stands for static parameter name's value in a described
+// dynamicparam field (psmodule's HostSchema.MarkerPrefix + name + MarkerSuffix).
+func ParamMarker(name string) string { return "x-psbparam-" + name + "-x" }
+
+// paramMarker finds the markers in a described value.
+var paramMarker = regexp.MustCompile(`x-psbparam-([A-Za-z0-9_]+)-x`)
+
+// ExpandParams replaces every parameter marker in s with value(name); ok is false when value
+// knows no such parameter (the marker then stays).
+func ExpandParams(s string, value func(name string) (string, bool)) (out string, ok bool) {
+	ok = true
+	out = paramMarker.ReplaceAllStringFunc(s, func(m string) string {
+		v, found := value(paramMarker.FindStringSubmatch(m)[1])
+		if !found {
+			ok = false
+			return m
+		}
+		return v
+	})
+	return out, ok
 }
 
 // MethodInfo describes one method block of an integration.

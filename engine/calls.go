@@ -113,7 +113,7 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	}
 	host := o.host
 	if host == nil {
-		host = &callHost{e: e}
+		host = &callHost{e: e, ownInstance: id}
 	}
 	rec := &recorder{max: e.cfg.MaxRecordsPerCall}
 	record := func(r bridge.Record) {

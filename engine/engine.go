@@ -16,6 +16,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"time"
@@ -46,6 +47,9 @@ type Config struct {
 	Store *store.Store
 	// Pool runs the scripts.
 	Pool *bridge.Pool
+	// OAuthClient makes the token requests of OAuth consent refreshes (Update-OAuthConsentToken).
+	// Default: a client with a 30 s timeout.
+	OAuthClient *http.Client
 	// Logger receives service logs (never values, secrets or contexts). Default: discard.
 	Logger *zerolog.Logger
 	// HealthInterval is the HealthCheck period per instance (default 60 s; negative: no
@@ -90,6 +94,9 @@ type Engine struct {
 	st   *store.Store
 	pool *bridge.Pool
 	log  zerolog.Logger
+
+	// oauthMu serialises OAuth consent refreshes (RefreshOAuth).
+	oauthMu sync.Mutex
 
 	mu             sync.Mutex
 	initOK         map[int64]string      // instance → script version whose Init succeeded here

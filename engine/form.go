@@ -66,6 +66,10 @@ func ValidateForm(schema []bridge.ParamSchema, values map[string]any) (map[strin
 			errs = append(errs, FieldError{Field: k, Message: msg})
 			continue
 		}
+		if p.Type == "helptext" {
+			errs = append(errs, FieldError{Field: p.Name, Message: "is text shown on the form, not a field: send no value for it"})
+			continue
+		}
 		v, err := convertValue(p, values[k])
 		if err != nil {
 			errs = append(errs, FieldError{Field: p.Name, Message: err.Error()})
@@ -80,7 +84,11 @@ func ValidateForm(schema []bridge.ParamSchema, values map[string]any) (map[strin
 		if _, given := valueFor(values, p.Name); given {
 			continue // already reported as invalid
 		}
-		errs = append(errs, FieldError{Field: p.Name, Message: "is required (mandatory parameter of Init)"})
+		msg := "is required (mandatory parameter of Init)"
+		if p.Type == "oauthconsent" {
+			msg = "is required: connect to the vendor with the field's Connect button (OAuth consent)"
+		}
+		errs = append(errs, FieldError{Field: p.Name, Message: msg})
 	}
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Field < errs[j].Field })
 	return out, errs
@@ -133,6 +141,8 @@ func convertValue(p bridge.ParamSchema, v any) (any, error) {
 		out, err = toList(v, p.Type == "int[]")
 	case "string", "password", "securestring":
 		out, err = toString(v)
+	case "oauthconsent":
+		out, err = toConsent(v)
 	default:
 		out = v // untyped or a type PowerShell itself converts
 	}
@@ -318,11 +328,38 @@ func checkValidation(p bridge.ParamSchema, v any) error {
 	return nil
 }
 
+// toConsent accepts the tokens of an OAuth consent field as a JSON object (or its text) and
+// returns the text, which is stored sealed like a [Password] value.
+func toConsent(v any) (string, error) {
+	var m map[string]any
+	switch x := v.(type) {
+	case map[string]any:
+		m = x
+	case string:
+		if err := json.Unmarshal([]byte(x), &m); err != nil || m == nil {
+			return "", fmt.Errorf("must be the OAuth consent's tokens as a JSON object (use the Connect button)")
+		}
+	default:
+		return "", fmt.Errorf("must be the OAuth consent's tokens as a JSON object (use the Connect button)")
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "", fmt.Errorf("OAuth consent tokens: %w", err)
+	}
+	return string(b), nil
+}
+
+// isSecret reports whether a parameter's value is stored sealed and never shown: [Password]
+// and SecureString parameters, and OAuth consent fields (their tokens).
+func isSecret(p bridge.ParamSchema) bool {
+	return p.Password || p.Type == "securestring" || p.Type == "oauthconsent"
+}
+
 // Secrets returns the values of password parameters, to be masked wherever they could appear.
 func Secrets(schema []bridge.ParamSchema, values map[string]any) []string {
 	var out []string
 	for _, p := range schema {
-		if !p.Password && p.Type != "securestring" {
+		if !isSecret(p) {
 			continue
 		}
 		if v, ok := valueFor(values, p.Name); ok {

@@ -20,6 +20,9 @@ type callHost struct {
 	e          *Engine
 	instanceID int64 // 0: no linked integration
 	computerID int64 // 0: no computer attached
+	// ownInstance is the integration whose own method is running (0: none): only it may
+	// refresh its OAuth consent (Update-OAuthConsentToken), as only it sees $IntegrationContext.
+	ownInstance int64
 	// onRecord receives the records of Invoke-ImmyCommand blocks as the agent writes them.
 	onRecord func(bridge.Record)
 }
@@ -31,6 +34,12 @@ func (h *callHost) FindModule(_ context.Context, name string) (*bridge.Module, e
 
 // Token implements bridge.Host for the token cmdlets of ordinary scripts.
 func (h *callHost) Token(ctx context.Context, kind bridge.TokenKind) (any, error) {
+	if field, ok := kind.OAuthRefreshField(); ok {
+		if h.ownInstance == 0 {
+			return nil, fmt.Errorf("Update-OAuthConsentToken works only in a method of an integration with an OAuth consent field")
+		}
+		return h.e.RefreshOAuth(ctx, h.ownInstance, field)
+	}
 	if h.instanceID == 0 {
 		return nil, bridge.ErrNotLinked
 	}

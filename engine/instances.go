@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -72,12 +73,28 @@ func initSchema(d *bridge.Description) []bridge.ParamSchema {
 	return m.Parameters
 }
 
+// formSchema is the schema a submitted form is validated against: a disabled instance may lack
+// its OAuth consent, since consent is given (Connect) once the instance exists.
+func formSchema(schema []bridge.ParamSchema, disabled bool) []bridge.ParamSchema {
+	if !disabled {
+		return schema
+	}
+	out := make([]bridge.ParamSchema, len(schema))
+	for i, p := range schema {
+		if p.Type == "oauthconsent" {
+			p.Mandatory = false
+		}
+		out[i] = p
+	}
+	return out
+}
+
 // splitSecrets separates validated values into plain form data and [Password] values.
 func splitSecrets(schema []bridge.ParamSchema, values map[string]any) (plain map[string]any, secrets map[string]string) {
 	plain, secrets = map[string]any{}, map[string]string{}
 	pw := map[string]bool{}
 	for _, p := range schema {
-		if p.Password || p.Type == "securestring" {
+		if isSecret(p) {
 			pw[p.Name] = true
 		}
 	}
@@ -95,12 +112,24 @@ func splitSecrets(schema []bridge.ParamSchema, values map[string]any) (plain map
 	return plain, secrets
 }
 
-// secretValues lists the values to mask, longest first.
+// secretValues lists the values to mask, longest first. A secret that is a JSON object (an
+// OAuth consent's tokens) adds its string members too, since scripts use them one by one.
 func secretValues(secrets map[string]string) []string {
 	out := make([]string, 0, len(secrets))
 	for _, v := range secrets {
-		if v != "" {
-			out = append(out, v)
+		if v == "" {
+			continue
+		}
+		out = append(out, v)
+		if strings.HasPrefix(v, "{") {
+			var m map[string]any
+			if json.Unmarshal([]byte(v), &m) == nil {
+				for k, leaf := range m {
+					if s, ok := leaf.(string); ok && len(s) >= 8 && !publicConsentMember(k) {
+						out = append(out, s)
+					}
+				}
+			}
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return len(out[i]) > len(out[j]) })
@@ -161,7 +190,7 @@ func (e *Engine) CreateInstance(ctx context.Context, in InstanceInput) (Instance
 	var values map[string]any
 	if d != nil {
 		var ferrs FieldErrors
-		values, ferrs = ValidateForm(initSchema(d), dropNulls(in.FormData))
+		values, ferrs = ValidateForm(formSchema(initSchema(d), in.Disabled), dropNulls(in.FormData))
 		errs = append(errs, prefix(ferrs)...)
 	}
 	if len(errs) > 0 {
@@ -220,7 +249,7 @@ func (e *Engine) UpdateInstance(ctx context.Context, id int64, in InstanceInput)
 	schema := initSchema(l.desc)
 	values := dropNulls(in.FormData)
 	for _, p := range schema {
-		if !p.Password && p.Type != "securestring" {
+		if !isSecret(p) {
 			continue
 		}
 		if _, given := valueFor(in.FormData, p.Name); given {
@@ -230,7 +259,7 @@ func (e *Engine) UpdateInstance(ctx context.Context, id int64, in InstanceInput)
 			values[p.Name] = v
 		}
 	}
-	values, ferrs := ValidateForm(schema, values)
+	values, ferrs := ValidateForm(formSchema(schema, in.Disabled), values)
 	errs = append(errs, prefix(ferrs)...)
 	if len(errs) > 0 {
 		return InstanceView{}, errs

@@ -19,7 +19,7 @@
         'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module',
         'Get-DynamicVersionsFromGitHubUrl', 'Get-DynamicVersionFromInstallerURL',
         'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
-        'New-ParameterCollection', 'Clear-Error', 'Get-WindowsRegistryValue'
+        'New-ParameterCollection', 'Update-OAuthConsentToken', 'Clear-Error', 'Get-WindowsRegistryValue'
     )
     CmdletsToExport      = @()
     VariablesToExport    = @()

@@ -1046,6 +1046,28 @@ function New-OAuthConsentParameter {
     [System.Management.Automation.RuntimeDefinedParameter]::new($Name, [PSBridge.OAuthConsentResult], $attributes)
 }
 
+function Update-OAuthConsentToken {
+    <#
+    .SYNOPSIS
+    Refreshes the tokens of an OAuth consent field of the running integration.
+    .DESCRIPTION
+    psbridge sends the refresh token stored for the field (New-OAuthConsentParameter -Name) to
+    the field's token endpoint with the client id and secret, stores the answer sealed in place
+    of the old tokens (keeping the refresh token when the vendor sends no new one) and returns
+    it as a [PSBridge.OAuthConsentResult]. The new tokens are masked in the call's output and
+    records. It works only in a method of the integration that owns the field.
+    .PARAMETER Name
+    The OAuth consent field's name.
+    .EXAMPLE
+    $IntegrationContext.AccessToken = (Update-OAuthConsentToken -Name Consent).AccessToken
+    #>
+    [CmdletBinding()]
+    [OutputType([PSBridge.OAuthConsentResult])]
+    param([Parameter(Mandatory, Position = 0)][string]$Name)
+    $tokens = Get-HostValue -Method 'host.token' -Parameters @{ kind = "oauthRefresh:$Name" } -Invocation $MyInvocation
+    [PSBridge.OAuthConsentResult]$tokens
+}
+
 function New-ParameterCollection {
     <#
     .SYNOPSIS
@@ -1509,7 +1531,7 @@ Export-ModuleMember -Function @(
     'Invoke-ImmyCommand', 'Get-ImmyComputer', 'Import-Module',
     'Get-DynamicVersionsFromGitHubUrl', 'Get-DynamicVersionFromInstallerURL',
     'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
-    'New-ParameterCollection', 'Clear-Error', 'Get-WindowsRegistryValue'
+    'New-ParameterCollection', 'Update-OAuthConsentToken', 'Clear-Error', 'Get-WindowsRegistryValue'
 ) -Alias @(
     'ShouldHave-One',
     'Get-IntegrationAgentInstallTokenCmdlet', 'Get-IntegrationTenantUninstallTokenCmdlet',

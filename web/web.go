@@ -78,7 +78,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	po := opts.Webhook
 	po.MaxBody, po.Logger = opts.MaxBody, opts.Logger
 	plugin.New(eng, po).Register(mux)
-	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath})
+	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath, BaseURL: opts.OAuth.BaseURL})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}

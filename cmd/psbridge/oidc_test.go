@@ -67,7 +67,7 @@ func TestServeRefusesABadOIDCIssuer(t *testing.T) {
 }
 
 // TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown runs 'psbridge serve' with an external
-// issuer and oauth.base-url: a token of the issuer for a user added through the API is let
+// issuer and http.base-url: a token of the issuer for a user added through the API is let
 // in, discovery of psbridge's own server names the base URL, and on shutdown a running
 // maintenance session is recorded as cancelled, its log stream ending with that state.
 func TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown(t *testing.T) {
@@ -102,7 +102,7 @@ func TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		done <- dispatch(ctx, []string{"serve", "--listen", addr, "--log.level", "warn", "--data-dir", dir,
-			"--auth.oidc.issuer", issuer.URL, "--auth.oidc.audience", public, "--oauth.base-url", public}, &stdout, &stderr)
+			"--auth.oidc.issuer", issuer.URL, "--auth.oidc.audience", public, "--http.base-url", public}, &stdout, &stderr)
 	}()
 	deadline := time.Now().Add(2 * time.Minute)
 	for !strings.Contains(stdout.String(), "psbridge serving on") {
@@ -158,7 +158,7 @@ func TestServeTrustsTheIssuerAndCancelsSessionsOnShutdown(t *testing.T) {
 	}
 	var disc struct{ Issuer string }
 	if call("GET", "/contoso.example/.well-known/openid-configuration", "", nil, &disc); !strings.HasPrefix(disc.Issuer, public+"/") {
-		t.Fatalf("own issuer %q does not use oauth.base-url", disc.Issuer)
+		t.Fatalf("own issuer %q does not use http.base-url", disc.Issuer)
 	}
 
 	// A session waiting for an offline computer's agent.

@@ -235,7 +235,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		Consoles: func() int { n, _ := consoles.Count(""); return n }})
 	svc.srv = &http.Server{
 		Handler: web.New(svc.eng, web.Options{MaxBody: cfg.MaxBodyBytes, Webhook: webhookOptions(cfg), Logger: &log, Ops: svc.ops, Console: consoles,
-			OAuth: oauth.Options{BaseURL: cfg.OAuthBaseURL}, OIDC: ext, Software: svc.sw}),
+			OAuth: oauth.Options{BaseURL: cfg.BaseURL}, OIDC: ext, Software: svc.sw}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}

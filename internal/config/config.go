@@ -49,13 +49,13 @@ type Config struct {
 	AgentHeartbeat   time.Duration `key:"agents.heartbeat" help:"how often the server pings each connected psbridge agent; an agent silent for 3 heartbeats is offline"`
 	AgentConnectWait time.Duration `key:"agents.connect-wait" help:"how long Invoke-ImmyCommand and computer scripts wait for an offline computer's agent to connect before failing"`
 	ShutdownGrace    time.Duration `key:"shutdown-grace" help:"how long in-flight calls may finish on SIGTERM before workers are killed"`
+	BaseURL          string        `key:"http.base-url" help:"psbridge's public URL (scheme://host[:port]): OAuth consent fields' redirect URIs (BASE-URL/integrations/ID/oauth/callback, to register with the vendor) and the issuer of psbridge's own OAuth tokens are built on it (empty: each request's scheme and Host)"`
 	MaxBodyBytes     int64         `key:"http.max-body-bytes" help:"largest request body accepted by the API and plugin endpoints"`
 	BodyTimeout      time.Duration `key:"http.body-timeout" help:"longest a webhook request body may take to arrive once its headers have; a slower body gets 408 and runs no script"`
 
 	WebhookRate  float64 `key:"webhook.rate" help:"webhook requests per second each integration's plugin endpoint runs (authenticated ones; unsigned requests to an integration with a webhook secret never count); above it, 429 with Retry-After (0: no limit)"`
 	WebhookBurst int     `key:"webhook.burst" help:"webhook requests an integration may take at once above webhook.rate before 429s begin"`
 
-	OAuthBaseURL string `key:"oauth.base-url" help:"psbridge's public URL (scheme://host[:port]) as machine clients reach it, e.g. behind a proxy: the issuer host and audience of psbridge's own OAuth tokens and the scope BASE/.default (empty: each request's own scheme and Host)"`
 
 	OIDCIssuer       string        `key:"auth.oidc.issuer" help:"issuer URL of an external OpenID Connect provider whose access tokens the API also accepts (Entra ID: https://login.microsoftonline.com/TENANT/v2.0; Keycloak: https://HOST/realms/REALM); discovered at start, which fails naming this key if the issuer does not answer within 15s (empty: none)"`
 	OIDCAudience     string        `key:"auth.oidc.audience" help:"the aud value the external issuer's tokens must carry (Entra: the API app's application ID URI or client id); required with auth.oidc.issuer"`
@@ -391,6 +391,11 @@ func (c Config) Validate() error {
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, fmt.Errorf("http.max-body-bytes must be positive, got %d", c.MaxBodyBytes))
 	}
+	if c.BaseURL != "" {
+		if err := checkURL(c.BaseURL, false); err != nil {
+			errs = append(errs, fmt.Errorf("http.base-url: %w", err))
+		}
+	}
 	if c.BodyTimeout <= 0 {
 		errs = append(errs, fmt.Errorf("http.body-timeout must be positive, got %s", c.BodyTimeout))
 	}
@@ -399,11 +404,6 @@ func (c Config) Validate() error {
 	}
 	if c.WebhookBurst < 1 {
 		errs = append(errs, fmt.Errorf("webhook.burst must be at least 1, got %d", c.WebhookBurst))
-	}
-	if c.OAuthBaseURL != "" {
-		if err := checkURL(c.OAuthBaseURL, false); err != nil {
-			errs = append(errs, fmt.Errorf("oauth.base-url: %w", err))
-		}
 	}
 	switch {
 	case c.OIDCIssuer != "":

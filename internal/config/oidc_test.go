@@ -6,16 +6,16 @@ import (
 	"time"
 )
 
-// TestOIDCAndBaseURLSettings: the external issuer's settings and oauth.base-url load from YAML
+// TestOIDCAndBaseURLSettings: the external issuer's settings and http.base-url load from YAML
 // and the environment, and nonsense is refused naming the key.
 func TestOIDCAndBaseURLSettings(t *testing.T) {
 	cfg, err := load(t, "auth:\n  oidc:\n    issuer: https://login.microsoftonline.com/t/v2.0\n    audience: https://psbridge.example.com\n",
-		[]string{"PSBRIDGE_AUTH_OIDC_JWKS_REFRESH_MIN_INTERVAL=5m", "PSBRIDGE_OAUTH_BASE_URL=https://psbridge.example.com"})
+		[]string{"PSBRIDGE_AUTH_OIDC_JWKS_REFRESH_MIN_INTERVAL=5m", "PSBRIDGE_HTTP_BASE_URL=https://psbridge.example.com"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.OIDCIssuer != "https://login.microsoftonline.com/t/v2.0" || cfg.OIDCAudience != "https://psbridge.example.com" ||
-		cfg.OIDCRefreshEvery != 5*time.Minute || cfg.OAuthBaseURL != "https://psbridge.example.com" {
+		cfg.OIDCRefreshEvery != 5*time.Minute || cfg.BaseURL != "https://psbridge.example.com" {
 		t.Fatalf("loaded %+v", cfg)
 	}
 	if d := Default(); d.OIDCIssuer != "" || d.OIDCRefreshEvery != time.Minute {
@@ -32,8 +32,8 @@ func TestOIDCAndBaseURLSettings(t *testing.T) {
 		{"plain http issuer", []string{"--auth.oidc.issuer", "http://login.example/t", "--auth.oidc.audience", "x"}, "auth.oidc.issuer: \"http://login.example/t\" must use https"},
 		{"issuer with a query", []string{"--auth.oidc.issuer", "https://login.example/t?x=1", "--auth.oidc.audience", "x"}, "must have no query"},
 		{"refresh too often", []string{"--auth.oidc.jwks-refresh-min-interval", "10ms"}, "auth.oidc.jwks-refresh-min-interval must be 1s or more"},
-		{"base URL with a path", []string{"--oauth.base-url", "https://psbridge.example.com/api"}, "oauth.base-url: \"https://psbridge.example.com/api\" must be scheme://host[:port] without a path"},
-		{"base URL without scheme", []string{"--oauth.base-url", "psbridge.example.com"}, "oauth.base-url:"},
+		{"base URL with a path", []string{"--http.base-url", "https://psbridge.example.com/api"}, "http.base-url: \"https://psbridge.example.com/api\" must be scheme://host[:port] without a path"},
+		{"base URL without scheme", []string{"--http.base-url", "psbridge.example.com"}, "http.base-url:"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -228,6 +228,9 @@ namespace PSBridge.Host
         public Runspace Runspace;
         public DynamicIntegration Integration;
         public JsonObject Description;
+        // Init's dynamicparam fields by name: their kind ("oauthconsent", "helptext", "password"
+        // or "" for an ordinary field), so Init's form values bind to them.
+        public Dictionary<string, string> DynamicFields = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         public long LastUsed;
         // Host modules this instance imported; re-imported when it is loaded elsewhere.
         public readonly SortedSet<string> Modules = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
@@ -628,12 +631,59 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             }
             inst.Integration = integration;
             inst.Description = Describe(integration);
+            try { DescribeDynamicParams(rs, state, inst, scriptName); }
+            catch
+            {
+                rs.Dispose();
+                throw;
+            }
             _instances[id] = inst;
             EvictInstances();
             RefillSpare();
             var result = (JsonObject)inst.Description.DeepClone();
             result["modules"] = inst.ModuleList();
             return result;
+        }
+
+        // Runs Init's dynamicparam block on its own (static parameters set to markers, see
+        // HostSchema.MarkerPrefix) and adds the fields it returns to Init's description.
+        private void DescribeDynamicParams(Runspace rs, CallState state, Instance inst, string scriptName)
+        {
+            ScriptBlock dyn = HostSchema.DynamicParamBlock(inst.Integration.Init);
+            if (dyn == null) return;
+            var vars = new Hashtable(StringComparer.OrdinalIgnoreCase);
+            foreach (string name in HostSchema.DeclaredParameters(inst.Integration.Init).Keys)
+                vars[name] = HostSchema.MarkerPrefix + name + HostSchema.MarkerSuffix;
+            Collection<PSObject> output;
+            bool hadErrors;
+            string firstError;
+            try
+            {
+                output = RunPipeline(rs, state, ps => AddInvocation(ps, dyn, new Hashtable(), vars), 0, out hadErrors, out firstError);
+            }
+            catch (RpcException ex)
+            {
+                throw new RpcException(ex.Code, scriptName + ": Init's dynamicparam block failed: " + ex.Message, ex.Details);
+            }
+            if (hadErrors)
+                throw new RpcException(RpcCodes.ScriptFailed, scriptName + ": Init's dynamicparam block wrote errors: " + firstError, null);
+            JsonArray fields = HostSchema.DescribeDynamic(output);
+            if (fields.Count == 0) return;
+            var init = inst.Description["methods"]?["Init"] as JsonObject;
+            if (init == null) return;
+            var parameters = init["parameters"] as JsonArray;
+            if (parameters == null) init["parameters"] = parameters = new JsonArray();
+            var taken = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (var p in parameters) taken.Add((string)p["name"]);
+            foreach (var f in fields.ToList())
+            {
+                string name = (string)f["name"];
+                if (taken.Contains(name)) continue; // a static parameter of that name wins, as in PowerShell's own error
+                fields.Remove(f);
+                parameters.Add(f);
+                string type = (string)f["type"];
+                inst.DynamicFields[name] = type == "oauthconsent" || type == "helptext" ? type : (f["password"] != null ? "password" : "");
+            }
         }
 
         private void EvictInstances()
@@ -765,6 +815,18 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                         if (HostSchema.IsPassword(decl)) state.Masker.AddLeaves(e.Value);
                         else if (e.Value is string plain) state.Masker.Public.Add(plain);
                         bind[decl.Name.VariablePath.UserPath] = ConvertArgument(name, e.Value, decl);
+                    }
+                    else if (inst.DynamicFields.TryGetValue(name, out string kind) && kind != "helptext")
+                    {
+                        object value = e.Value;
+                        if (kind == "oauthconsent" && value is string tokens && tokens.TrimStart().StartsWith("{", StringComparison.Ordinal))
+                        {
+                            try { value = HostJson.ToHashtable(JsonNode.Parse(tokens)); }
+                            catch (System.Text.Json.JsonException) { throw new RpcException(RpcCodes.InvalidParams, "formData." + name + ": the stored OAuth consent is not a JSON object"); }
+                        }
+                        if (kind == "oauthconsent" || kind == "password") state.Masker.AddLeaves(value);
+                        else if (value is string plain) state.Masker.Public.Add(plain);
+                        bind[name] = value;
                     }
                 }
                 vars["providerTypeFormData"] = form;
@@ -1164,7 +1226,15 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 string message = err["message"]?.GetValue<string>() ?? "host call failed";
                 throw new InvalidOperationException(state.MaskText(message));
             }
-            return HostJson.FromNode(reply["result"]);
+            object result = HostJson.FromNode(reply["result"]);
+            // Refreshed OAuth consent tokens (Update-OAuthConsentToken) are secrets of this call.
+            if (method == "host.token" && parameters["kind"] is string kind && kind.StartsWith("oauthRefresh:", StringComparison.Ordinal)
+                && result is IDictionary answer && answer["value"] is IDictionary tokens)
+            {
+                foreach (string key in new[] { "AccessToken", "RefreshToken", "IdToken", "Code" })
+                    if (tokens[key] is string secret && secret.Length > 0) state.Masker.Add(secret);
+            }
+            return result;
         }
 
         /// <summary>Asks the host for a module script by name and returns the path of a local copy, or null.</summary>

@@ -133,6 +133,117 @@ namespace PSBridge.Host
             }
         }
 
+        /// <summary>The prefix and suffix of the marker that stands for a static parameter's value while
+        /// the dynamicparam block is described (no values are bound then): an OAuth consent
+        /// field's endpoints and client id/secret keep the marker, and psbridge substitutes the
+        /// instance's value when it runs the consent flow. Letters, digits and dashes only, so the
+        /// marker survives string interpolation and URLs.</summary>
+        public const string MarkerPrefix = "x-psbparam-", MarkerSuffix = "-x";
+
+        /// <summary>A script block made of the statements of block's dynamicparam block (null when
+        /// it has none), to run on its own with static parameters set as variables.</summary>
+        public static ScriptBlock DynamicParamBlock(ScriptBlock block)
+        {
+            if (!(block?.Ast is ScriptBlockAst ast) || ast.DynamicParamBlock == null) return null;
+            NamedBlockAst dp = ast.DynamicParamBlock;
+            var statements = new StatementBlockAst(dp.Extent,
+                dp.Statements.Select(s => (StatementAst)s.Copy()),
+                dp.Traps?.Select(t => (TrapStatementAst)t.Copy()));
+            var end = new NamedBlockAst(dp.Extent, TokenKind.End, statements, false);
+            return new ScriptBlockAst(dp.Extent, null, null, null, end, null).GetScriptBlock();
+        }
+
+        /// <summary>Describes what a dynamicparam block returned (RuntimeDefinedParameters, or a
+        /// dictionary of them) as form parameters marked "dynamic". New-HelpText entries become
+        /// type "helptext", New-OAuthConsentParameter entries type "oauthconsent" with their
+        /// settings under "oauthConsent".</summary>
+        public static JsonArray DescribeDynamic(IEnumerable<object> output)
+        {
+            var list = new List<RuntimeDefinedParameter>();
+            foreach (object o in output)
+            {
+                object v = o is PSObject pso ? pso.BaseObject : o;
+                if (v is RuntimeDefinedParameter rdp) list.Add(rdp);
+                else if (v is RuntimeDefinedParameterDictionary dict) list.AddRange(dict.Values);
+            }
+            var result = new JsonArray();
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            foreach (RuntimeDefinedParameter p in list)
+            {
+                if (p == null || string.IsNullOrEmpty(p.Name) || !seen.Add(p.Name)) continue;
+                result.Add(DescribeRuntimeParameter(p));
+            }
+            return result;
+        }
+
+        private static JsonObject DescribeRuntimeParameter(RuntimeDefinedParameter p)
+        {
+            var o = new JsonObject { ["name"] = p.Name };
+            string psType = p.ParameterType == null ? "" : (p.ParameterType.FullName ?? p.ParameterType.Name).ToLowerInvariant();
+            if (psType == "system.object") psType = "";
+            string type = NormaliseType(psType);
+            bool mandatory = false;
+            foreach (Attribute a in p.Attributes)
+            {
+                switch (a)
+                {
+                    case ParameterAttribute pa:
+                        mandatory |= pa.Mandatory;
+                        if (!string.IsNullOrEmpty(pa.HelpMessage)) o["helpMessage"] = pa.HelpMessage;
+                        if (pa.Position != int.MinValue) o["position"] = pa.Position;
+                        break;
+                    case PasswordAttribute pw:
+                        o["password"] = true;
+                        o["stripValue"] = pw.StripValue;
+                        break;
+                    case DisplayNameAttribute dn:
+                        if (!string.IsNullOrEmpty(dn.DisplayName)) o["displayName"] = dn.DisplayName;
+                        break;
+                    case ValidateSetAttribute vs:
+                        var set = new JsonArray();
+                        foreach (string s in vs.ValidValues) set.Add(s);
+                        o["validateSet"] = set;
+                        break;
+                    case ValidateNotNullOrEmptyAttribute _:
+                        o["notEmpty"] = true;
+                        break;
+                    case PSBridge.HelpTextAttribute ht:
+                        type = "helptext";
+                        if (!string.IsNullOrEmpty(ht.Text)) o["helpMessage"] = ht.Text;
+                        break;
+                    case OAuthConsentAttribute oc:
+                        type = "oauthconsent";
+                        var c = new JsonObject();
+                        void Put(string key, object val) { string sv = val == null ? null : Convert.ToString(val, System.Globalization.CultureInfo.InvariantCulture); if (!string.IsNullOrEmpty(sv)) c[key] = sv; }
+                        Put("authorizationEndpoint", oc.AuthorizationEndpoint);
+                        Put("tokenEndpoint", oc.TokenEndpoint);
+                        Put("responseType", oc.ResponseType);
+                        Put("resource", oc.Resource);
+                        Put("scope", oc.Scope);
+                        Put("clientId", oc.ClientId);
+                        // Only a reference to a parameter (its marker) or a literal from the script
+                        // text: never a value of an instance, since none is bound here.
+                        Put("clientSecret", oc.ClientSecret);
+                        if (oc.UsePkce) c["usePkce"] = true;
+                        if (oc.ExtraQueryParameters is System.Collections.IDictionary extra)
+                        {
+                            var q = new JsonObject();
+                            foreach (System.Collections.DictionaryEntry e in extra) q[Convert.ToString(e.Key)] = Convert.ToString(e.Value, System.Globalization.CultureInfo.InvariantCulture);
+                            c["extraQueryParameters"] = q;
+                        }
+                        o["oauthConsent"] = c;
+                        break;
+                }
+            }
+            if (type == "helptext") mandatory = false;
+            o["type"] = type;
+            if (psType != "" && psType != type && type != "oauthconsent" && type != "helptext") o["psType"] = psType;
+            o["mandatory"] = mandatory;
+            o["dynamic"] = true;
+            if (p.Value != null && type != "oauthconsent") o["default"] = HostJson.ToNode(p.Value is PSObject pv ? pv.BaseObject : p.Value);
+            return o;
+        }
+
         private static JsonObject DescribeParameter(ParameterAst p, CommentHelpInfo help)
         {
             string name = p.Name.VariablePath.UserPath;

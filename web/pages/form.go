@@ -20,13 +20,19 @@ type field struct {
 	Label    string
 	Help     string
 	Required bool
-	// Kind is the input: text, url, number, checkbox, datetime, select, list or password.
+	// Kind is the input: text, url, number, checkbox, datetime, select, list or password;
+	// helptext (a paragraph, no input) or oauth (a Connect button, see web/consent).
 	Kind    string
 	Options []string // select choices
 	Value   string   // current value (never for password)
 	Checked bool     // checkbox state
 	Stored  bool     // password: a value is stored and kept when the input stays empty
 	Error   string
+	// Connected: an OAuth consent field ("oauth") holds the vendor's tokens.
+	Connected bool
+	// ConnectAction is where an OAuth consent field's Connect button posts ("" on a form of an
+	// integration not saved yet).
+	ConnectAction string
 }
 
 // InputName is the form input name of the parameter.
@@ -54,6 +60,11 @@ func buildFields(schema []bridge.ParamSchema, values map[string]any, stored []st
 		}
 		v, has := lookup(values, p.Name)
 		switch {
+		case p.Type == "helptext":
+			f.Kind, f.Required = "helptext", false
+		case p.Type == "oauthconsent":
+			f.Kind = "oauth"
+			f.Connected = storedSet[strings.ToLower(p.Name)]
 		case isPassword(p):
 			f.Kind = "password"
 			f.Stored = storedSet[strings.ToLower(p.Name)]
@@ -73,7 +84,9 @@ func buildFields(schema []bridge.ParamSchema, values map[string]any, stored []st
 		default:
 			f.Kind = "text"
 		}
-		if has && f.Kind != "password" && f.Kind != "checkbox" {
+		if f.Kind == "helptext" || f.Kind == "oauth" {
+			// Text, and tokens that only the consent flow writes: never a value.
+		} else if has && f.Kind != "password" && f.Kind != "checkbox" {
 			f.Value = display(v, f.Kind == "list")
 		} else if !has && f.Kind != "password" && len(p.Default) > 0 {
 			var d any
@@ -153,6 +166,8 @@ func formData(schema []bridge.ParamSchema, form url.Values) map[string]any {
 		name := "f." + p.Name
 		raw, present := form[name]
 		switch {
+		case p.Type == "helptext" || p.Type == "oauthconsent":
+			// No input: OAuth tokens come only from the consent flow (web/consent).
 		case !isPassword(p) && len(p.ValidateSet) == 0 && (p.Type == "bool" || p.Type == "switch"):
 			out[p.Name] = present && truthy(firstOf(raw))
 		case p.Type == "string[]" || p.Type == "int[]":

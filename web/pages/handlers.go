@@ -188,8 +188,16 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request, s *session) {
 	if t, err := p.eng.Type(v.TypeID); err == nil {
 		for _, f := range buildFields(t.InitParameters, v.FormData, v.InputsWithStoredPasswords, nil) {
 			c := configValue{Label: f.Label, Value: f.Value, Password: f.Kind == "password", Stored: f.Stored}
-			if f.Kind == "checkbox" {
+			switch f.Kind {
+			case "checkbox":
 				c.Value = strconv.FormatBool(f.Checked)
+			case "helptext":
+				continue
+			case "oauth":
+				c.Value = "not connected"
+				if f.Connected {
+					c.Value = "connected"
+				}
 			}
 			cfg = append(cfg, c)
 		}
@@ -252,11 +260,16 @@ func (p *Pages) createInstance(w http.ResponseWriter, r *http.Request, s *sessio
 		return
 	}
 	values := formData(t.InitParameters, r.PostForm)
-	in := engine.InstanceInput{Name: strings.TrimSpace(r.PostForm.Get("name")), TypeID: t.ID, FormData: values}
+	// Consent needs a saved integration: one that requires it waits disabled until connected.
+	in := engine.InstanceInput{Name: strings.TrimSpace(r.PostForm.Get("name")), TypeID: t.ID, FormData: values, Disabled: needsConsent(t.InitParameters)}
 	v, err := p.eng.CreateInstance(r.Context(), in)
 	if err != nil {
 		fp := formPage{Action: "/integrations/new", TypeID: t.ID, TypeName: t.Name, Name: in.Name, Submit: "Create integration"}
 		p.formError(w, r, s, err, t, values, nil, fp, page{Title: "New " + t.Name + " integration", Nav: "integrations"})
+		return
+	}
+	if in.Disabled {
+		http.Redirect(w, r, fmt.Sprintf("/integrations/%d/edit?notice=%s", v.ID, url.QueryEscape("Integration created, disabled until it is connected: press Connect.")), http.StatusSeeOther)
 		return
 	}
 	http.Redirect(w, r, fmt.Sprintf("/integrations/%d?notice=%s", v.ID, url.QueryEscape("Integration created.")), http.StatusSeeOther)
@@ -318,8 +331,8 @@ func (p *Pages) editInstancePage(w http.ResponseWriter, r *http.Request, s *sess
 	}
 	fp := formPage{Action: fmt.Sprintf("/integrations/%d/edit", v.ID), TypeID: t.ID, TypeName: t.Name, Name: v.Name,
 		Disabled: v.Disabled, Editing: true, Submit: "Save changes",
-		Fields: buildFields(t.InitParameters, v.FormData, v.InputsWithStoredPasswords, nil)}
-	p.renderInstance(w, r, s, http.StatusOK, "instance-form.html", "Edit", v, page{}, fp)
+		Fields: withConnectActions(buildFields(t.InitParameters, v.FormData, v.InputsWithStoredPasswords, nil), v.ID)}
+	p.renderInstance(w, r, s, http.StatusOK, "instance-form.html", "Edit", v, page{Notice: r.URL.Query().Get("notice")}, fp)
 }
 
 func (p *Pages) updateInstance(w http.ResponseWriter, r *http.Request, s *session) {
@@ -343,6 +356,7 @@ func (p *Pages) updateInstance(w http.ResponseWriter, r *http.Request, s *sessio
 			p.engineError(w, r, s, err)
 			return
 		}
+		fp.Fields = withConnectActions(fp.Fields, id)
 		// Render inside the tab frame like the edit page.
 		p.renderInstance(w, r, s, status, "instance-form.html", "Edit", v, pg, fp)
 		return

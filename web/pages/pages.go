@@ -30,6 +30,7 @@ import (
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/api"
+	"github.com/psbridge/psbridge/web/consent"
 	"github.com/psbridge/psbridge/web/httpx"
 )
 
@@ -65,6 +66,11 @@ type Options struct {
 	SessionLifetime time.Duration
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// BaseURL is psbridge's public URL, on which OAuth consent redirect URIs are built
+	// (empty: each request's scheme and Host).
+	BaseURL string
+	// OAuthClient makes OAuth consent token requests (default: 30 s timeout).
+	OAuthClient *http.Client
 }
 
 // Pages serves the HTML interface. Create it with New and add it to a mux with Register.
@@ -73,6 +79,8 @@ type Pages struct {
 	opts  Options
 	log   zerolog.Logger
 	tmpls map[string]*template.Template
+	// consent runs OAuth consent fields' authorization-code flows.
+	consent *consent.Flow
 
 	mu       sync.Mutex
 	sessions map[string]*session
@@ -113,6 +121,7 @@ func New(eng *engine.Engine, opts Options) (*Pages, error) {
 		log = opts.Logger.With().Str("component", "pages").Logger()
 	}
 	p := &Pages{eng: eng, opts: opts, log: log, tmpls: map[string]*template.Template{}, sessions: map[string]*session{}}
+	p.consent = consent.New(eng, consent.Options{BaseURL: opts.BaseURL, Client: opts.OAuthClient, Now: opts.Now})
 	for _, f := range pageFiles {
 		t, err := template.New(f).Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+f)
 		if err != nil {
@@ -164,6 +173,8 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /integrations/{id}/webhook/secret", p.write(p.setWebhookSecret))
 	mux.HandleFunc("GET /integrations/{id}/webhook/clear", p.get(p.clearWebhookSecretPage))
 	mux.HandleFunc("POST /integrations/{id}/webhook/clear", p.write(p.clearWebhookSecret))
+	mux.HandleFunc("POST /integrations/{id}/oauth/{field}/connect", p.write(p.connectOAuth))
+	mux.HandleFunc("GET /integrations/{id}/oauth/callback", p.get(p.oauthCallback))
 
 	mux.HandleFunc("GET /types", p.get(p.types))
 	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
