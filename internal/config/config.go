@@ -56,7 +56,6 @@ type Config struct {
 	WebhookRate  float64 `key:"webhook.rate" help:"webhook requests per second each integration's plugin endpoint runs (authenticated ones; unsigned requests to an integration with a webhook secret never count); above it, 429 with Retry-After (0: no limit)"`
 	WebhookBurst int     `key:"webhook.burst" help:"webhook requests an integration may take at once above webhook.rate before 429s begin"`
 
-
 	OIDCIssuer       string        `key:"auth.oidc.issuer" help:"issuer URL of an external OpenID Connect provider whose access tokens the API also accepts (Entra ID: https://login.microsoftonline.com/TENANT/v2.0; Keycloak: https://HOST/realms/REALM); discovered at start, which fails naming this key if the issuer does not answer within 15s (empty: none)"`
 	OIDCAudience     string        `key:"auth.oidc.audience" help:"the aud value the external issuer's tokens must carry (Entra: the API app's application ID URI or client id); required with auth.oidc.issuer"`
 	OIDCRefreshEvery time.Duration `key:"auth.oidc.jwks-refresh-min-interval" help:"least time between two fetches of the external issuer's signing keys caused by tokens naming an unknown key id (kid); tokens with unknown kids in between are refused without a fetch"`
