@@ -168,19 +168,19 @@ type HealthEvent struct {
 
 // CallLogEntry records one call of an integration method.
 type CallLogEntry struct {
-	ID         uint64          `json:"id"` // assigned by AppendCall, increasing
-	InstanceID int64           `json:"instanceId"`
-	Method     string          `json:"method"`
-	At         time.Time       `json:"at"`
-	Duration   time.Duration   `json:"duration"`
-	OK         bool            `json:"ok"`
+	ID         uint64        `json:"id"` // assigned by AppendCall, increasing
+	InstanceID int64         `json:"instanceId"`
+	Method     string        `json:"method"`
+	At         time.Time     `json:"at"`
+	Duration   time.Duration `json:"duration"`
+	OK         bool          `json:"ok"`
 	// HadErrors reports that the call wrote non-terminating errors.
 	HadErrors bool `json:"hadErrors,omitempty"`
 	// Status is CallStatus(!OK, HadErrors): "ok", "completed with errors" or "failed".
 	Status  string          `json:"status"`
-	Summary    string          `json:"summary,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	Records    json.RawMessage `json:"records,omitempty"`
+	Summary string          `json:"summary,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Records json.RawMessage `json:"records,omitempty"`
 }
 
 // ModuleScript is a shared PowerShell module that integration scripts may import. Names are
