@@ -628,6 +628,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             }
             inst.Integration = integration;
             inst.Description = Describe(integration);
+            inst.Description["imports"] = HostSchema.DescribeImports(sb.Ast as ScriptBlockAst);
             _instances[id] = inst;
             EvictInstances();
             RefillSpare();
