@@ -96,11 +96,11 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 
 // runSpec is one checked run: what to load, how to initialise it and what to call.
 type runSpec struct {
-	scriptPath string
-	modules    []string
-	form       map[string]any
-	call       string
-	methodArgs map[string]any
+	scriptPath  string
+	modules     []string
+	form        map[string]any
+	call        string
+	methodArgs  map[string]any
 	timeout     time.Duration
 	verbose     bool
 	allowErrors bool
