@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
@@ -216,5 +218,33 @@ func TestHealthNamesAgreeAcrossRunAPIAndPages(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestDevShowsCompletedWithErrorsAndMissingModules(t *testing.T) {
+	t.Setenv("PSBRIDGE_PWSH", testpwsh.Pwsh(t))
+	t.Setenv("PSBRIDGE_CACHE_DIR", testpwsh.CacheDir())
+	script := writeScript(t, `$Integration = New-DynamicIntegration -Init {
+    param()
+    Import-Module NoSuch.Vendor
+    [OpResult]::Ok()
+} -HealthCheck { New-HealthyResult }
+$Integration
+`)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	stdout, stderr := newWatchBuffer(), newWatchBuffer()
+	done := make(chan error, 1)
+	go func() { done <- dispatch(runCtx, []string{"dev", script}, stdout, stderr) }()
+	at := stderr.waitFor(t, ctx, 0, `psbridge: warning: the script imports module "NoSuch.Vendor" (line 3, Import-Module)`, stdout)
+	stderr.waitFor(t, ctx, at, "psbridge: Init completed with errors", stdout)
+	stdout.waitFor(t, ctx, 0, "watching ", stderr)
+	stop()
+	if err := <-done; err != nil {
+		t.Fatalf("dev: %v", err)
+	}
+	if strings.Contains(stderr.String(), "--allow-errors") {
+		t.Errorf("dev printed run's exit hint:\n%s", stderr.String())
 	}
 }
