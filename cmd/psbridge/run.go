@@ -273,7 +273,7 @@ func runExit(wroteErrors []string, allowErrors bool) error {
 	if len(wroteErrors) == 0 || allowErrors {
 		return nil
 	}
-	return &exitError{code: exitErrors, err: fmt.Errorf("%s %s (--allow-errors exits 0)", strings.Join(wroteErrors, " and "), store.CallCompletedWithErrors)}
+	return &exitError{code: exitErrors, err: fmt.Errorf("exit %d: %s wrote errors (--allow-errors exits 0)", exitErrors, strings.Join(wroteErrors, " and "))}
 }
 
 // shapeOutput prints listing methods as arrays and single values as themselves.
