@@ -112,7 +112,8 @@ test('a missing module warns at upload; Init that wrote errors shows amber, not 
   // The Calls tab: Init's badge is amber (the --warn colour), the health check's green.
   await page.getByRole('link', { name: 'Calls', exact: true }).click();
   await page.waitForURL(new RegExp(`/integrations/${id}/calls$`));
-  const colour = async (method) => page.locator('ol.calls summary', { hasText: method }).locator('.badge')
+  // (The health loop may have logged more HealthChecks by now: the newest is first.)
+  const colour = async (method) => page.locator('ol.calls summary', { hasText: method }).first().locator('.badge')
     .evaluate((el) => ({ text: el.textContent, color: getComputedStyle(el).color }));
   const init = await colour('Init');
   assert.equal(init.text, 'completed with errors');
