@@ -5,6 +5,7 @@
 package bridge
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -240,6 +241,38 @@ type Capability struct {
 type Description struct {
 	Capabilities []Capability          `json:"capabilities"`
 	Methods      map[string]MethodInfo `json:"methods"`
+	// Imports lists the modules the script imports by a constant name, found in its AST.
+	Imports []ModuleImport `json:"imports,omitempty"`
+}
+
+// ModuleImport is one module a script imports: `Import-Module NAME` (or ipmo) anywhere in the
+// script, or `#Requires -Modules NAME`.
+type ModuleImport struct {
+	Name string `json:"name"`
+	Line int    `json:"line"`
+	// How is "Import-Module", "#Requires -Modules" or "using module".
+	How string `json:"how"`
+	// Available reports that pwsh has the module without psbridge's help (PSBridge itself, or a
+	// module on the worker's PSModulePath).
+	Available bool `json:"available"`
+}
+
+// MissingModules returns a warning for each module the script imports that pwsh does not have
+// and host does not serve (FindModule finds nothing), naming the module and the line.
+func (d *Description) MissingModules(ctx context.Context, host Host) []string {
+	var out []string
+	for _, m := range d.Imports {
+		if m.Available {
+			continue
+		}
+		if host != nil {
+			if found, err := host.FindModule(ctx, m.Name); err == nil && found != nil {
+				continue
+			}
+		}
+		out = append(out, fmt.Sprintf("the script imports module %q (line %d, %s) but psbridge has no such module: upload it as a module (run and dev: --module), or install it where pwsh finds it", m.Name, m.Line, m.How))
+	}
+	return out
 }
 
 // Supports reports whether the integration has the method (Init and HealthCheck included).

@@ -167,11 +167,13 @@ func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr er
 	entry := store.CallLogEntry{InstanceID: id, Method: method, OK: callErr == nil}
 	if res != nil {
 		entry.Duration = res.Duration
+		entry.HadErrors = res.HadErrors
 		entry.Summary = fmt.Sprintf("%d output object(s)", len(res.Output))
 		if res.HadErrors {
 			entry.Summary += ", with non-terminating errors"
 		}
 	}
+	entry.Status = store.CallStatus(callErr != nil, entry.HadErrors)
 	if callErr != nil {
 		entry.Error = callErr.Error()
 	}
@@ -290,4 +292,28 @@ func (e *Engine) Call(ctx context.Context, id int64, method string, args map[str
 func (e *Engine) CallLog(id int64, limit int, beforeID uint64) ([]store.CallLogEntry, error) {
 	out, err := e.st.Calls(id, limit, beforeID)
 	return out, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
+}
+
+// lastCallsScan is how many of an instance's newest call log entries LastCalls looks through
+// for its latest Init.
+const lastCallsScan = 200
+
+// LastCalls returns an instance's newest call log entry and its newest Init entry among the
+// last 200 calls (either nil when there is none), so a page can show that Init completed with
+// errors even while HealthCheck reports Healthy.
+func (e *Engine) LastCalls(id int64) (last, lastInit *store.CallLogEntry, err error) {
+	entries, err := e.CallLog(id, lastCallsScan, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	for i := range entries {
+		if last == nil {
+			last = &entries[i]
+		}
+		if strings.EqualFold(entries[i].Method, "Init") {
+			lastInit = &entries[i]
+			break
+		}
+	}
+	return last, lastInit, nil
 }

@@ -58,8 +58,9 @@ type Config struct {
 	// HealthRetry is the first retry delay of an instance whose Init or HealthCheck failed;
 	// it doubles with every further failure up to HealthInterval (default 15 s).
 	HealthRetry time.Duration
-	// UnhealthyAfter is how many consecutive failed checks turn Degraded into Unhealthy
-	// (default 3). Init is re-run after that many failures.
+	// UnhealthyAfter is how many consecutive failed (Degraded or Unhealthy) checks make Init
+	// run again (default 3): credentials or sessions may have expired. It does not rename the
+	// health a check reported.
 	UnhealthyAfter int
 	// AgentSyncPeriod is the GetAgents period when the block has no [JobSettings(PeriodMinutes)]
 	// (default 60 min).

@@ -319,7 +319,7 @@ const flakyScript = `$Integration = New-DynamicIntegration -Init {
 $Integration
 `
 
-func TestHealthDegradesAndRecoversByItself(t *testing.T) {
+func TestHealthFailsAndRecoversByItself(t *testing.T) {
 	ctx := testCtx(t)
 	e, _ := newEngine(t, Config{UnhealthyAfter: 2})
 	var down atomic.Bool
@@ -344,7 +344,7 @@ func TestHealthDegradesAndRecoversByItself(t *testing.T) {
 		down bool
 		want string
 	}{
-		{false, store.StatusHealthy}, {true, store.StatusDegraded}, {true, store.StatusUnhealthy}, {false, store.StatusHealthy},
+		{false, store.StatusHealthy}, {true, store.StatusUnhealthy}, {true, store.StatusUnhealthy}, {false, store.StatusHealthy},
 	}
 	for i, s := range steps {
 		down.Store(s.down)

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/psbridge/psbridge/bridge"
@@ -15,9 +14,10 @@ import (
 
 // CheckHealth runs HealthCheck on an instance (Init first when needed), records the event in
 // the health history and returns the instance's new health. A failed check is not an error
-// here: it shows as Degraded, then Unhealthy after UnhealthyAfter consecutive failures, and the
-// instance becomes Healthy again by itself at the first good check. Errors are returned only
-// when the instance cannot be found or stored.
+// here: the instance shows what the check reported, named by store.HealthStatusOf like
+// everywhere else (a failing Init or a throwing check is Unhealthy); after UnhealthyAfter
+// consecutive failures Init runs again, and the instance becomes Healthy again by itself at
+// the first good check. Errors are returned only when the instance cannot be found or stored.
 func (e *Engine) CheckHealth(ctx context.Context, id int64) (store.Health, error) {
 	l, err := e.load(id)
 	if err != nil {
@@ -41,9 +41,6 @@ func (e *Engine) CheckHealth(ctx context.Context, id int64) (store.Health, error
 			h.ConsecutiveFailures = 0
 		default:
 			h.ConsecutiveFailures++
-			if status == store.StatusUnhealthy && h.ConsecutiveFailures < e.cfg.UnhealthyAfter {
-				status = store.StatusDegraded
-			}
 		}
 		if h.Status != status {
 			h.Since = now
@@ -99,26 +96,11 @@ func healthOf(res *bridge.Result) (string, string) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return store.StatusUnhealthy, "HealthCheck returned an unreadable HealthCheckResult"
 	}
-	switch s := h.Status.(type) {
-	case string:
-		switch strings.ToLower(s) {
-		case "healthy":
-			return store.StatusHealthy, h.Message
-		case "degraded":
-			return store.StatusDegraded, h.Message
-		}
-	case float64: // ImmyBot's enum: Unhealthy=0, Degraded=1, Healthy=2
-		switch s {
-		case 2:
-			return store.StatusHealthy, h.Message
-		case 1:
-			return store.StatusDegraded, h.Message
-		}
-	}
-	if h.Message == "" {
+	status := store.HealthStatusOf(h.Status)
+	if status == store.StatusUnhealthy && h.Message == "" {
 		h.Message = "HealthCheck reported unhealthy"
 	}
-	return store.StatusUnhealthy, h.Message
+	return status, h.Message
 }
 
 // HealthHistory returns up to limit health events of an instance, newest first.

@@ -31,6 +31,9 @@ type TypeView struct {
 	InitParameters []bridge.ParamSchema `json:"initParameters"`
 	// Interfaces lists each capability with its member blocks.
 	Interfaces []bridge.Capability `json:"interfaces"`
+	// Warnings name what will fail although the script loaded: each module it imports that
+	// psbridge does not have (neither uploaded nor available to pwsh), with its line.
+	Warnings []string `json:"warnings"`
 }
 
 // MarshalJSON hides the stored raw schema and description in favour of the typed fields.
@@ -42,7 +45,8 @@ func (v TypeView) MarshalJSON() ([]byte, error) {
 		plain
 		InitParameters []bridge.ParamSchema `json:"initParameters"`
 		Interfaces     []bridge.Capability  `json:"interfaces"`
-	}{plain(t), v.InitParameters, v.Interfaces})
+		Warnings       []string             `json:"warnings"`
+	}{plain(t), v.InitParameters, v.Interfaces, v.Warnings})
 }
 
 // hashScript returns the hex SHA-256 of a script.
@@ -226,6 +230,11 @@ func (e *Engine) typeView(t store.IntegrationType) (TypeView, error) {
 	}
 	if v.Interfaces == nil {
 		v.Interfaces = []bridge.Capability{}
+	}
+	// Modules are looked up now, not at upload: uploading the module clears the warning.
+	v.Warnings = d.MissingModules(context.Background(), &callHost{e: e})
+	if v.Warnings == nil {
+		v.Warnings = []string{}
 	}
 	return v, nil
 }

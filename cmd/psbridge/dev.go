@@ -30,7 +30,9 @@ previous run:
   +     "message": "connected"
 
 A run that fails (a script error, a bad parameter, an unhealthy HealthCheck) prints the error
-and keeps watching: fix the file and save again. Saves that come in a burst (editors often
+and keeps watching: fix the file and save again. Init or a method that wrote non-terminating
+errors prints "psbridge: METHOD completed with errors"; a module the script imports that
+psbridge lacks is named in a warning. Saves that come in a burst (editors often
 write a file two or three times) start one run, --debounce after the last of them.
 Ctrl-C stops dev and exits 0.
 
@@ -105,10 +107,10 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 		result := out.String()
 		stdout.Write(out.Bytes())
-		if err != nil {
-			if !errors.Is(err, errSilent) {
-				fmt.Fprintln(stderr, "psbridge:", err)
-			}
+		var ee *exitError
+		if err != nil && !errors.Is(err, errSilent) && !(errors.As(err, &ee) && ee.code == exitErrors) {
+			// (runOnce printed "completed with errors" already; dev has no exit code to set.)
+			fmt.Fprintln(stderr, "psbridge:", err)
 		}
 		if n > 1 {
 			if diff := lineDiff(prev, result, 40); diff == "" {

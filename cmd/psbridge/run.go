@@ -16,6 +16,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/mask"
 )
 
@@ -30,14 +31,16 @@ runs Init with the --param values, then HealthCheck, or the --call method with i
   stderr  the script's streams as they happen (warnings, Write-Host, progress, errors; add
           --verbose for Write-Verbose and Write-Debug), with secrets masked
   exit    0 success; 1 the script failed or reported unhealthy; 2 bad flags or parameters;
-          3 pwsh missing or too old
+          3 pwsh missing or too old; 4 completed with errors: Init or the method wrote
+          non-terminating errors (Write-Error) but returned (0 with --allow-errors)
 
 --param values are checked against Init's param() block first: a missing mandatory parameter
 or a value of the wrong type exits 2 naming the parameter. An --arg value that parses as JSON
 is passed as that value (42, true, ["a","b"], {"k":1}); anything else is passed as a string.
 Modules given with --module are what Import-Module NAME finds: --module NAME=FILE names the module
 NAME whatever its file is called (.psm1 or .ps1); --module FILE names it after the file without
-its extension.
+its extension. A module the script imports (Import-Module, #Requires -Modules, using module) that
+is neither a --module nor available to pwsh is named in a warning before Init runs.
 
 Examples:
   psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
@@ -74,7 +77,7 @@ type runFlags struct {
 	modules, params, callArgs listFlag
 	call, pwsh                string
 	timeout                   time.Duration
-	verbose                   bool
+	verbose, allowErrors      bool
 }
 
 // addRunFlags defines run's flags (shared with dev) on fs.
@@ -87,18 +90,20 @@ func addRunFlags(fs *flag.FlagSet) *runFlags {
 	fs.StringVar(&rf.pwsh, "pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
 	fs.DurationVar(&rf.timeout, "timeout", 0, "script deadline per call (default: [ScriptTimeout] or 60s)")
 	fs.BoolVar(&rf.verbose, "verbose", false, "also show Write-Verbose and Write-Debug records")
+	fs.BoolVar(&rf.allowErrors, "allow-errors", false, "exit 0 when Init or the method wrote non-terminating errors but returned (default: exit 4)")
 	return rf
 }
 
 // runSpec is one checked run: what to load, how to initialise it and what to call.
 type runSpec struct {
-	scriptPath string
-	modules    []string
-	form       map[string]any
-	call       string
-	methodArgs map[string]any
-	timeout    time.Duration
-	verbose    bool
+	scriptPath  string
+	modules     []string
+	form        map[string]any
+	call        string
+	methodArgs  map[string]any
+	timeout     time.Duration
+	verbose     bool
+	allowErrors bool
 }
 
 // parse parses args into fs and checks them: exactly one SCRIPT, NAME=VALUE pairs, --arg names.
@@ -115,7 +120,7 @@ func (rf *runFlags) parse(fs *flag.FlagSet, cmd string, args []string) (*runSpec
 		return nil, usageErr("--arg needs --call")
 	}
 	spec := &runSpec{scriptPath: positional[0], modules: rf.modules, form: map[string]any{}, call: rf.call,
-		methodArgs: map[string]any{}, timeout: rf.timeout, verbose: rf.verbose}
+		methodArgs: map[string]any{}, timeout: rf.timeout, verbose: rf.verbose, allowErrors: rf.allowErrors}
 	for _, p := range rf.params {
 		name, value, err := splitAssignment("param", p)
 		if err != nil {
@@ -167,6 +172,9 @@ func runOnce(ctx context.Context, pool *bridge.Pool, spec *runSpec, stdout, stde
 	if err != nil {
 		return reportCallError(stderr, "load "+scriptPath, err)
 	}
+	for _, w := range desc.MissingModules(ctx, host) {
+		fmt.Fprintf(stderr, "psbridge: warning: %s\n", w)
+	}
 	initInfo, _ := desc.Method("Init")
 	values, ferrs := engine.ValidateForm(initInfo.Parameters, spec.form)
 	if len(ferrs) > 0 {
@@ -199,6 +207,11 @@ func runOnce(ctx context.Context, pool *bridge.Pool, spec *runSpec, stdout, stde
 	if msg, failed := initRes.OpResultFailure(); failed {
 		return &exitError{code: exitFailure, err: fmt.Errorf("Init returned a failed OpResult: %s", set.String(msg))}
 	}
+	var wroteErrors []string // the calls that completed with errors
+	if initRes.HadErrors {
+		wroteErrors = append(wroteErrors, "Init")
+		fmt.Fprintln(stderr, "psbridge: Init "+store.CallCompletedWithErrors)
+	}
 
 	method := "HealthCheck"
 	if spec.call != "" {
@@ -220,24 +233,47 @@ func runOnce(ctx context.Context, pool *bridge.Pool, spec *runSpec, stdout, stde
 	for i, o := range res.Output {
 		res.Output[i] = set.JSON(o)
 	}
+	if res.HadErrors {
+		wroteErrors = append(wroteErrors, method)
+		fmt.Fprintln(stderr, "psbridge: "+method+" "+store.CallCompletedWithErrors)
+	}
 	enc := json.NewEncoder(stdout)
 	enc.SetIndent("", "  ")
 	if spec.call != "" {
-		return enc.Encode(shapeOutput(method, res.Output))
+		if err := enc.Encode(shapeOutput(method, res.Output)); err != nil {
+			return err
+		}
+		return runExit(wroteErrors, spec.allowErrors)
 	}
 	health := res.LastOfType("HealthCheckResult")
 	if err := enc.Encode(map[string]any{"health": health, "capabilities": desc.Capabilities}); err != nil {
 		return err
 	}
 	var h struct {
-		Status  string `json:"status"`
+		Status  any    `json:"status"`
 		Message string `json:"message"`
 	}
 	_ = json.Unmarshal(health, &h)
-	if health == nil || !strings.EqualFold(h.Status, "Healthy") {
-		return &exitError{code: exitFailure, err: fmt.Errorf("HealthCheck did not report healthy: %s", set.String(strings.TrimSpace(h.Status+" "+h.Message)))}
+	// The same names and mapping as the API and the pages (store.HealthStatusOf).
+	if status := store.HealthStatusOf(h.Status); health == nil || status != store.StatusHealthy {
+		if health == nil {
+			h.Message = "HealthCheck returned no HealthCheckResult (use New-HealthyResult or New-UnhealthyResult)"
+		}
+		return &exitError{code: exitFailure, err: fmt.Errorf("HealthCheck reported %s: %s", status, set.String(h.Message))}
 	}
-	return nil
+	return runExit(wroteErrors, spec.allowErrors)
+}
+
+// exitErrors is run's exit status when the calls returned but wrote non-terminating errors.
+const exitErrors = 4
+
+// runExit is run's exit status once its calls returned: exitErrors when any of them wrote
+// non-terminating errors (the calls named in wroteErrors), unless allowErrors.
+func runExit(wroteErrors []string, allowErrors bool) error {
+	if len(wroteErrors) == 0 || allowErrors {
+		return nil
+	}
+	return &exitError{code: exitErrors, err: fmt.Errorf("exit %d: %s wrote errors (--allow-errors exits 0)", exitErrors, strings.Join(wroteErrors, " and "))}
 }
 
 // shapeOutput prints listing methods as arrays and single values as themselves.

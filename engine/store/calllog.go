@@ -11,6 +11,9 @@ import (
 // existing instance, or be 0 for calls made outside any instance (a type's test run).
 func (s *Store) AppendCall(entry *CallLogEntry) error {
 	rec := *entry
+	if rec.Status == "" {
+		rec.Status = CallStatus(!rec.OK, rec.HadErrors)
+	}
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if rec.InstanceID != 0 {
 			if err := instanceExists(tx, rec.InstanceID); err != nil {
@@ -88,6 +91,9 @@ func (s *Store) Calls(instanceID int64, limit int, beforeID uint64) ([]CallLogEn
 				return fmt.Errorf("call %d: %w", btoi(k), err)
 			}
 			if found {
+				if e.Status == "" { // logged before calls had a status
+					e.Status = CallStatus(!e.OK, e.HadErrors)
+				}
 				out = append(out, e)
 			}
 		}

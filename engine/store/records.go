@@ -5,7 +5,9 @@ import (
 	"time"
 )
 
-// Health status values stored in Health.Status and HealthEvent.Status.
+// Health status values stored in Health.Status and HealthEvent.Status. They are the only
+// names psbridge gives health, in the API, the pages, the metrics and `psbridge run`;
+// HealthStatusOf maps a HealthCheckResult's status to one of them.
 const (
 	StatusHealthy   = "Healthy"
 	StatusDegraded  = "Degraded"
@@ -13,6 +15,9 @@ const (
 	StatusDisabled  = "Disabled"
 	StatusPending   = "Pending"
 )
+
+// HealthStatuses lists every health status, best first.
+var HealthStatuses = [...]string{StatusHealthy, StatusDegraded, StatusUnhealthy, StatusPending, StatusDisabled}
 
 // IntegrationType is an uploaded integration script and what was learnt from parsing it.
 type IntegrationType struct {
@@ -163,15 +168,19 @@ type HealthEvent struct {
 
 // CallLogEntry records one call of an integration method.
 type CallLogEntry struct {
-	ID         uint64          `json:"id"` // assigned by AppendCall, increasing
-	InstanceID int64           `json:"instanceId"`
-	Method     string          `json:"method"`
-	At         time.Time       `json:"at"`
-	Duration   time.Duration   `json:"duration"`
-	OK         bool            `json:"ok"`
-	Summary    string          `json:"summary,omitempty"`
-	Error      string          `json:"error,omitempty"`
-	Records    json.RawMessage `json:"records,omitempty"`
+	ID         uint64        `json:"id"` // assigned by AppendCall, increasing
+	InstanceID int64         `json:"instanceId"`
+	Method     string        `json:"method"`
+	At         time.Time     `json:"at"`
+	Duration   time.Duration `json:"duration"`
+	OK         bool          `json:"ok"`
+	// HadErrors reports that the call wrote non-terminating errors.
+	HadErrors bool `json:"hadErrors,omitempty"`
+	// Status is CallStatus(!OK, HadErrors): "ok", "completed with errors" or "failed".
+	Status  string          `json:"status"`
+	Summary string          `json:"summary,omitempty"`
+	Error   string          `json:"error,omitempty"`
+	Records json.RawMessage `json:"records,omitempty"`
 }
 
 // ModuleScript is a shared PowerShell module that integration scripts may import. Names are

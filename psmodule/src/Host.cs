@@ -631,6 +631,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             }
             inst.Integration = integration;
             inst.Description = Describe(integration);
+            inst.Description["imports"] = HostSchema.DescribeImports(sb.Ast as ScriptBlockAst);
             try { DescribeDynamicParams(rs, state, inst, scriptName); }
             catch
             {

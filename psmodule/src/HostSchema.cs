@@ -11,6 +11,105 @@ namespace PSBridge.Host
     /// <summary>Extracts parameter schemas and method settings from script block ASTs.</summary>
     public static class HostSchema
     {
+        // Import-Module's parameters that take no value; every other named parameter takes the
+        // element after it (unless written -Name:value).
+        private static readonly HashSet<string> ImportSwitches = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+        {
+            "Force", "Global", "PassThru", "AsCustomObject", "DisableNameChecking", "NoClobber", "SkipEditionCheck",
+            "UseWindowsPowerShell", "Verbose", "Debug", "WhatIf", "Confirm",
+        };
+
+        /// <summary>
+        /// Lists the modules a script imports by a constant name: <c>Import-Module NAME</c> (or
+        /// <c>ipmo</c>, <c>-Name</c>, a list of names) anywhere in it, and <c>#Requires -Modules</c>.
+        /// Each entry has the name, the line, how it is imported and whether pwsh has it (built in,
+        /// or on PSModulePath). Names that are paths or variables are left out. (A missing
+        /// <c>using module</c> fails to parse already, naming the module.)
+        /// </summary>
+        public static JsonArray DescribeImports(ScriptBlockAst ast)
+        {
+            var list = new JsonArray();
+            if (ast == null) return list;
+            var seen = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+            void Add(string name, int line, string how)
+            {
+                if (string.IsNullOrWhiteSpace(name) || name.IndexOfAny(new[] { '/', '\\', '$' }) >= 0 || name.EndsWith(".psm1", StringComparison.OrdinalIgnoreCase)
+                    || name.EndsWith(".psd1", StringComparison.OrdinalIgnoreCase) || name.EndsWith(".dll", StringComparison.OrdinalIgnoreCase)
+                    || name.EndsWith(".ps1", StringComparison.OrdinalIgnoreCase) || !seen.Add(name)) return;
+                list.Add(new JsonObject { ["name"] = name, ["line"] = line, ["how"] = how, ["available"] = ModuleAvailable(name) });
+            }
+            if (ast.ScriptRequirements != null)
+            {
+                foreach (var m in ast.ScriptRequirements.RequiredModules) Add(m.Name, 1, "#Requires -Modules");
+            }
+            foreach (var u in ast.UsingStatements)
+            {
+                if (u.UsingStatementKind == UsingStatementKind.Module && u.Name != null) Add(u.Name.Value, u.Extent.StartLineNumber, "using module");
+            }
+            foreach (CommandAst cmd in ast.FindAll(a => a is CommandAst, true))
+            {
+                string verb = cmd.GetCommandName();
+                if (!string.Equals(verb, "Import-Module", StringComparison.OrdinalIgnoreCase) && !string.Equals(verb, "ipmo", StringComparison.OrdinalIgnoreCase)) continue;
+                var elements = cmd.CommandElements;
+                for (int i = 1; i < elements.Count; i++)
+                {
+                    if (elements[i] is CommandParameterAst param)
+                    {
+                        bool isName = "Name".StartsWith(param.ParameterName, StringComparison.OrdinalIgnoreCase) && param.ParameterName.Length > 0;
+                        if (param.Argument != null)
+                        {
+                            if (isName) foreach (string n in ConstantNames(param.Argument)) Add(n, cmd.Extent.StartLineNumber, "Import-Module");
+                            continue;
+                        }
+                        if (ImportSwitches.Contains(param.ParameterName)) continue;
+                        if (isName && i + 1 < elements.Count)
+                        {
+                            foreach (string n in ConstantNames(elements[i + 1])) Add(n, cmd.Extent.StartLineNumber, "Import-Module");
+                        }
+                        i++; // the parameter's value
+                        continue;
+                    }
+                    // The first positional argument is -Name.
+                    foreach (string n in ConstantNames(elements[i])) Add(n, cmd.Extent.StartLineNumber, "Import-Module");
+                    break;
+                }
+            }
+            return list;
+        }
+
+        // ConstantNames returns the constant strings of a name argument: 'A' or 'A','B'.
+        private static IEnumerable<string> ConstantNames(Ast arg)
+        {
+            switch (arg)
+            {
+                case StringConstantExpressionAst s:
+                    yield return s.Value;
+                    break;
+                case ArrayLiteralAst a:
+                    foreach (var e in a.Elements) if (e is StringConstantExpressionAst es) yield return es.Value;
+                    break;
+            }
+        }
+
+        // ModuleAvailable reports whether pwsh has a module without psbridge's help: the PSBridge
+        // module itself, or a module folder or file on PSModulePath.
+        private static bool ModuleAvailable(string name)
+        {
+            if (string.Equals(name, "PSBridge", StringComparison.OrdinalIgnoreCase)) return true;
+            string path = Environment.GetEnvironmentVariable("PSModulePath") ?? "";
+            foreach (string dir in path.Split(System.IO.Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
+            {
+                try
+                {
+                    if (System.IO.Directory.Exists(System.IO.Path.Combine(dir, name))) return true;
+                    if (System.IO.Directory.Exists(dir) && System.IO.Directory.EnumerateDirectories(dir)
+                        .Any(d => string.Equals(System.IO.Path.GetFileName(d), name, StringComparison.OrdinalIgnoreCase))) return true;
+                }
+                catch (Exception) { }
+            }
+            return false;
+        }
+
         /// <summary>Describes one method block: parameters, [ScriptTimeout] and [JobSettings].</summary>
         public static JsonObject DescribeBlock(ScriptBlock block, string interfaceName)
         {

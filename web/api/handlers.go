@@ -338,12 +338,16 @@ type resultView struct {
 	Output      []json.RawMessage `json:"output"`
 	OutputTypes []string          `json:"outputTypes"`
 	HadErrors   bool              `json:"hadErrors"`
-	Records     []bridge.Record   `json:"records"`
-	DurationMs  int64             `json:"durationMs"`
+	// Status is "ok", or "completed with errors" when the call wrote non-terminating errors
+	// (store.CallStatus; a failed call answers with a problem instead).
+	Status     string          `json:"status"`
+	Records    []bridge.Record `json:"records"`
+	DurationMs int64           `json:"durationMs"`
 }
 
 func viewResult(res *bridge.Result) resultView {
-	v := resultView{Output: res.Output, OutputTypes: res.OutputTypes, HadErrors: res.HadErrors, Records: res.Records, DurationMs: res.Duration.Milliseconds()}
+	v := resultView{Output: res.Output, OutputTypes: res.OutputTypes, HadErrors: res.HadErrors,
+		Status: store.CallStatus(false, res.HadErrors), Records: res.Records, DurationMs: res.Duration.Milliseconds()}
 	if v.Output == nil {
 		v.Output = []json.RawMessage{}
 	}

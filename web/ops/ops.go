@@ -156,7 +156,10 @@ func (o *Ops) collect() {
 	}
 	if st := o.opts.Store; st != nil {
 		if insts, err := st.Instances(); err == nil {
-			counts := map[string]int{store.StatusHealthy: 0, store.StatusDegraded: 0, store.StatusUnhealthy: 0, store.StatusPending: 0, store.StatusDisabled: 0}
+			counts := map[string]int{}
+			for _, status := range store.HealthStatuses {
+				counts[status] = 0
+			}
 			for _, inst := range insts {
 				status := inst.Health.Status
 				switch {

@@ -179,8 +179,44 @@ type configValue struct {
 	Stored       bool
 }
 
+// overviewData is the data of an integration's overview: its saved configuration and its
+// latest calls.
+type overviewData struct {
+	Config []configValue
+	Calls  latestCalls
+}
+
+// latestCalls are an integration's newest call and newest Init, so its pages show a call
+// that completed with errors even while HealthCheck reports Healthy.
+type latestCalls struct {
+	Last, Init *store.CallLogEntry
+	// InitErrors are the error records of the newest Init when it completed with errors.
+	InitErrors []string
+}
+
+// latest reads an integration's latest calls; a call log that cannot be read shows nothing.
+func (p *Pages) latest(id int64) latestCalls {
+	var lc latestCalls
+	var err error
+	if lc.Last, lc.Init, err = p.eng.LastCalls(id); err != nil {
+		p.log.Warn().Int64("instance", id).Err(err).Msg("read latest calls")
+		return latestCalls{}
+	}
+	if lc.Init != nil && lc.Init.Status == store.CallCompletedWithErrors && len(lc.Init.Records) > 0 {
+		var recs []bridge.Record
+		if json.Unmarshal(lc.Init.Records, &recs) == nil {
+			for _, rec := range recs {
+				if rec.Stream == "error" && len(lc.InitErrors) < 5 {
+					lc.InitErrors = append(lc.InitErrors, rec.String())
+				}
+			}
+		}
+	}
+	return lc
+}
+
 func (p *Pages) overview(w http.ResponseWriter, r *http.Request, s *session) {
-	v, _, ok := p.instance(w, r, s, "")
+	v, id, ok := p.instance(w, r, s, "")
 	if !ok {
 		return
 	}
@@ -202,7 +238,8 @@ func (p *Pages) overview(w http.ResponseWriter, r *http.Request, s *session) {
 			cfg = append(cfg, c)
 		}
 	}
-	p.renderInstance(w, r, s, http.StatusOK, "overview.html", "Overview", v, page{Title: v.Name, Notice: r.URL.Query().Get("notice")}, cfg)
+	p.renderInstance(w, r, s, http.StatusOK, "overview.html", "Overview", v, page{Title: v.Name, Notice: r.URL.Query().Get("notice")},
+		overviewData{Config: cfg, Calls: p.latest(id)})
 }
 
 func (p *Pages) checkHealth(w http.ResponseWriter, r *http.Request, s *session) {
@@ -522,6 +559,12 @@ func (p *Pages) webhook(w http.ResponseWriter, r *http.Request, s *session) {
 	p.renderWebhook(w, r, s, http.StatusOK, v, page{Notice: r.URL.Query().Get("notice")}, "")
 }
 
+// healthData is the data of an integration's health page.
+type healthData struct {
+	Events []store.HealthEvent
+	Calls  latestCalls
+}
+
 func (p *Pages) health(w http.ResponseWriter, r *http.Request, s *session) {
 	v, id, ok := p.instance(w, r, s, "")
 	if !ok {
@@ -532,7 +575,7 @@ func (p *Pages) health(w http.ResponseWriter, r *http.Request, s *session) {
 		p.engineError(w, r, s, err)
 		return
 	}
-	p.renderInstance(w, r, s, http.StatusOK, "health.html", "Health", v, page{}, hs)
+	p.renderInstance(w, r, s, http.StatusOK, "health.html", "Health", v, page{}, healthData{Events: hs, Calls: p.latest(id)})
 }
 
 // callRow is one logged call with its decoded stream records.

@@ -446,13 +446,26 @@ func (p *Pages) fail(w http.ResponseWriter, r *http.Request, s *session, status 
 
 // funcs are the template helpers.
 var funcs = template.FuncMap{
+	// badge is the colour of a health status (store.Status*).
 	"badge": func(status string) string {
 		switch status {
-		case "Healthy":
+		case store.StatusHealthy:
 			return "ok"
-		case "Degraded":
+		case store.StatusDegraded:
 			return "warn"
-		case "Unhealthy":
+		case store.StatusUnhealthy:
+			return "bad"
+		}
+		return "muted"
+	},
+	// callBadge is the colour of a call status (store.Call*): completed with errors is amber.
+	"callBadge": func(status string) string {
+		switch status {
+		case store.CallOK:
+			return "ok"
+		case store.CallCompletedWithErrors:
+			return "warn"
+		case store.CallFailed:
 			return "bad"
 		}
 		return "muted"
