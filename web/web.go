@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/web/agentws"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/console"
@@ -57,7 +58,11 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		log = opts.Logger.With().Str("component", "http").Logger()
 	}
 	mux := http.NewServeMux()
-	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger}
+	var sw *software.Service // one for the API and the pages, so both follow live session logs
+	if eng != nil {
+		sw = software.New(eng, 0)
+	}
+	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger, Software: sw}
 	var as *oauth.Server
 	if eng != nil {
 		as = oauth.New(eng.Store(), opts.OAuth)
@@ -70,7 +75,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	po := opts.Webhook
 	po.MaxBody, po.Logger = opts.MaxBody, opts.Logger
 	plugin.New(eng, po).Register(mux)
-	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath})
+	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath, Software: sw})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}

@@ -32,6 +32,7 @@ const (
 	bSigningKeys     = "signingKeys"         // key id -> sealed SigningKey JSON
 	bSoftware        = "software"            // id -> Software JSON
 	bSessions        = "maintenanceSessions" // id -> MaintenanceSession JSON
+	bDeployments     = "deployments"         // id -> Deployment JSON
 )
 
 // Keys inside the meta bucket.
@@ -44,7 +45,7 @@ const (
 func allBuckets() []string {
 	return []string{bMeta, bTypes, bInstances, bInstanceSecrets, bContexts, bWebhookSecrets,
 		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens,
-		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions}
+		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bDeployments}
 }
 
 // sealedBuckets lists the flat buckets whose every value is sealed.

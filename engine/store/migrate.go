@@ -24,6 +24,7 @@ func migrations() []migration {
 		{to: 2, name: "token roles", apply: tokenRoles},
 		{to: 3, name: "enrollment keys and agent credentials", apply: createBuckets},
 		{to: 4, name: "applications, signing keys, software and maintenance sessions", apply: createBuckets},
+		{to: 5, name: "deployments", apply: createBuckets},
 	}
 }
 

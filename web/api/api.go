@@ -35,6 +35,9 @@ type Options struct {
 	// web/oauth) and returns the identity it speaks for; ok false refuses it with reason.
 	// Nil: only API tokens are accepted.
 	Bearer func(r *http.Request, token string) (tok store.APIToken, ok bool, reason string, err error)
+	// Software runs maintenance sessions; share it with the pages so both see live logs.
+	// Nil: New makes one.
+	Software *software.Service
 }
 
 // API serves the REST routes.
@@ -65,7 +68,8 @@ func New(eng *engine.Engine, opts Options) *API {
 		log = opts.Logger.With().Str("component", "api").Logger()
 	}
 	a := &API{eng: eng, opts: opts, log: log}
-	if eng != nil {
+	a.sw = opts.Software
+	if eng != nil && a.sw == nil {
 		a.sw = software.New(eng, 0)
 	}
 	return a
@@ -135,6 +139,10 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/maintenance-sessions", a.listSessions},
 		{"GET", v + "/maintenance-sessions/{id}", a.getSession},
 		{"GET", v + "/maintenance-sessions/{id}/log", a.sessionLog},
+		{"GET", v + "/deployments", a.listDeployments},
+		{"POST", v + "/deployments", a.createDeployment},
+		{"GET", v + "/deployments/{id}", a.getDeployment},
+		{"DELETE", v + "/deployments/{id}", a.deleteDeployment},
 
 		{"GET", v + "/admin/backup", a.backup},
 

@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/httpx"
@@ -65,6 +66,9 @@ type Options struct {
 	SessionLifetime time.Duration
 	// Now returns the current time (default time.Now); tests set it.
 	Now func() time.Time
+	// Software runs maintenance sessions (shared with the API so both follow live logs).
+	// Nil: the software, deployment and session pages make their own.
+	Software *software.Service
 }
 
 // Pages serves the HTML interface. Create it with New and add it to a mux with Register.
@@ -110,6 +114,9 @@ func New(eng *engine.Engine, opts Options) (*Pages, error) {
 	log := zerolog.Nop()
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "pages").Logger()
+	}
+	if opts.Software == nil && eng != nil {
+		opts.Software = software.New(eng, 0)
 	}
 	p := &Pages{eng: eng, opts: opts, log: log, tmpls: map[string]*template.Template{}, sessions: map[string]*session{}}
 	for _, f := range pageFiles {
