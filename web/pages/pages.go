@@ -98,6 +98,7 @@ var pageFiles = []string{
 	"clients.html", "agents.html", "webhook.html", "health.html", "calls.html", "console.html",
 	"types.html", "type.html", "type-form.html", "error.html",
 	"tenants.html", "tenant.html", "computers.html",
+	"software.html", "deployments.html", "sessions.html", "session.html",
 }
 
 // New parses the templates and returns the pages of eng.
@@ -176,6 +177,15 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /tenants/{id}/enrollment-keys", p.write(p.createEnrollmentKey))
 	mux.HandleFunc("POST /tenants/{id}/enrollment-keys/{keyId}/revoke", p.write(p.revokeEnrollmentKey))
 	mux.HandleFunc("GET /tenants/{id}/computers", p.get(p.computers))
+
+	mux.HandleFunc("GET /software", p.get(p.softwarePage))
+	mux.HandleFunc("GET /deployments", p.get(p.deploymentsPage))
+	mux.HandleFunc("POST /deployments", p.write(p.createDeployment))
+	mux.HandleFunc("POST /deployments/{id}/delete", p.write(p.deleteDeployment))
+	mux.HandleFunc("GET /sessions", p.get(p.sessionsPage))
+	mux.HandleFunc("POST /sessions", p.write(p.runSession))
+	mux.HandleFunc("GET /sessions/{id}", p.get(p.sessionPage))
+	mux.HandleFunc("GET /sessions/{id}/log", p.get(p.sessionLog))
 }
 
 // User returns the API token id of the browser session of r (the console websocket's user),
@@ -350,7 +360,7 @@ func safeNext(next string) string {
 // page is what every template gets.
 type page struct {
 	Title   string
-	Nav     string // "integrations", "types" or "tenants": the highlighted menu entry
+	Nav     string // "integrations", "types", "tenants", "software", "deployments" or "sessions": the highlighted menu entry
 	Signed  bool
 	User    string // the API token's name
 	CSRF    string
