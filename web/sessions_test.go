@@ -39,7 +39,7 @@ func enrollAgents(t testing.TB, s *server, tenantID int64, n int, connect bool) 
 	var out []*testAgent
 	for i := range n {
 		drive := t.TempDir()
-		pool := testpwsh.Pool(t, bridge.Config{MinWorkers: 0, MaxWorkers: 1, MaxWorkersPerInstance: 1, IdleTimeout: -1})
+		pool := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, IdleTimeout: -1})
 		name := fmt.Sprintf("PC-%d-%d", tenantID, i)
 		cfg := agent.Config{StateDir: t.TempDir(), Pool: pool, Drives: map[string]string{"C": drive},
 			Inventory: map[string]string{"deviceId": name, "computerName": name, "primaryUserEmail": fmt.Sprintf("user%d@contoso.example", i)}}
