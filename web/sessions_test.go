@@ -116,8 +116,9 @@ type sessionEnd struct {
 }
 
 // follow reads session id's log stream to its end event, calling onLog for each entry, and
-// returns the session and the whole log as text.
-func (s *server) follow(id int64, onLog func(msg string)) (sessionEnd, string) {
+// returns the session and the whole log as text. When onLog returns true follow stops there
+// (and returns no session).
+func (s *server) follow(id int64, onLog func(msg string) (stop bool)) (sessionEnd, string) {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -141,8 +142,8 @@ func (s *server) follow(id int64, onLog func(msg string)) (sessionEnd, string) {
 			var e store.SessionLogEntry
 			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &e)
 			log.WriteString(e.Message + "\n")
-			if onLog != nil {
-				onLog(e.Message)
+			if onLog != nil && onLog(e.Message) {
+				return end, log.String()
 			}
 		case strings.HasPrefix(line, "data: ") && event == "end":
 			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &end); err != nil {
@@ -357,7 +358,7 @@ func TestSessionOfflineBehavior(t *testing.T) {
 			id := s.runSessions(map[string]any{"offlineBehavior": tc.behavior, "computers": computersBody(pc.id),
 				"maintenanceParams": map[string]any{"maintenanceIdentifier": fmt.Sprint(sw.ID), "desiredSoftwareState": 5}})[0]
 			started := false
-			end, log := s.follow(id, func(msg string) {
+			end, log := s.follow(id, func(msg string) bool {
 				if strings.Contains(msg, "runs when its agent connects") {
 					var m struct{ State string }
 					s.must(200, "GET", fmt.Sprintf("/api/v1/maintenance-sessions/%d", id), nil, &m)
@@ -367,6 +368,7 @@ func TestSessionOfflineBehavior(t *testing.T) {
 					pc.start()
 					started = true
 				}
+				return false
 			})
 			if end.State != tc.state || pc.file("x.txt") != tc.file {
 				t.Fatalf("session %+v, file %q\n%s", end, pc.file("x.txt"), log)
@@ -375,5 +377,49 @@ func TestSessionOfflineBehavior(t *testing.T) {
 				t.Fatalf("waited for the agent: %v\n%s", started, log)
 			}
 		})
+	}
+}
+
+// TestSessionWaitsAcrossRestart stops the server while an ApplyOnConnect session waits for its
+// computer: after the restart the session still waits, and runs when the agent connects to the
+// new server. A session cut off while running fails with a reason.
+func TestSessionWaitsAcrossRestart(t *testing.T) {
+	s := newServerWith(t, lazyPool(t), Options{})
+	var tenant, sw struct{ ID int64 }
+	s.must(201, "POST", "/api/v1/tenants", map[string]any{"name": "Contoso"}, &tenant)
+	s.must(201, "POST", "/api/v1/software", fileSoftware("Tool X", "2.0", "x.txt"), &sw)
+	pc := enrollAgents(t, s, tenant.ID, 1, false)[0]
+	id := s.runSessions(map[string]any{"offlineBehavior": 2, "computers": computersBody(pc.id),
+		"maintenanceParams": map[string]any{"maintenanceIdentifier": fmt.Sprint(sw.ID), "desiredSoftwareState": 5}})[0]
+	s.follow(id, func(msg string) bool { return strings.Contains(msg, "runs when its agent connects") })
+	// A session the stop cuts off: stored as running, as a crash would leave it.
+	cut := store.MaintenanceSession{ComputerID: pc.id, SoftwareID: sw.ID, State: "running", Stage: "action", Log: []store.SessionLogEntry{}}
+	if err := s.st.PutSession(&cut); err != nil {
+		t.Fatal(err)
+	}
+
+	s.restart()
+	var m struct{ State, Error string }
+	s.must(200, "GET", fmt.Sprintf("/api/v1/maintenance-sessions/%d", cut.ID), nil, &m)
+	if m.State != "failed" || m.Error != "the server stopped during the session" {
+		t.Fatalf("the cut-off session after the restart: %+v", m)
+	}
+	s.must(200, "GET", fmt.Sprintf("/api/v1/maintenance-sessions/%d", id), nil, &m)
+	if m.State != "waiting" {
+		t.Fatalf("the waiting session after the restart: %+v", m)
+	}
+	// The new server has a new address: enroll the agent again (same device, same computer).
+	k, err := s.eng.CreateEnrollmentKey(tenant.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := agent.Enroll(context.Background(), pc.cfg, s.http.URL, k.Key)
+	if err != nil || st.ComputerID != pc.id {
+		t.Fatalf("enroll again: computer %d, %v; want computer %d", st.ComputerID, err, pc.id)
+	}
+	pc.start()
+	end, log := s.follow(id, nil)
+	if end.State != "succeeded" || pc.file("x.txt") != "2.0" || !strings.Contains(log, "the server restarted; the session still waits") {
+		t.Fatalf("session %+v, file %q\n%s", end, pc.file("x.txt"), log)
 	}
 }

@@ -61,6 +61,9 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	var sw *software.Service // one for the API and the pages, so both follow live session logs
 	if eng != nil {
 		sw = software.New(eng, 0)
+		if err := sw.Resume(); err != nil {
+			log.Error().Err(err).Msg("resume maintenance sessions")
+		}
 	}
 	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger, Software: sw}
 	var as *oauth.Server

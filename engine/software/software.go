@@ -66,7 +66,81 @@ func New(eng *engine.Engine, maxConcurrent int) *Service {
 		maxConcurrent = 4
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // sessions stop with the engine
+		select {
+		case <-eng.Done():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	return &Service{eng: eng, st: eng.Store(), slots: make(chan struct{}, maxConcurrent), live: map[int64]*live{}, ctx: ctx, stop: cancel}
+}
+
+// Resume picks up the sessions an earlier run of the server left unfinished: one waiting for
+// its computer (offlineBehavior ApplyOnConnect) waits again; one that was pending or running
+// fails, its work cut off by the stop. Call it once, after New, before serving.
+func (s *Service) Resume() error {
+	all, err := s.st.Sessions()
+	if err != nil {
+		return err
+	}
+	for _, brief := range all {
+		if !brief.EndedAt.IsZero() {
+			continue
+		}
+		m, err := s.st.Session(brief.ID)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		if m.State == "waiting" {
+			p, err := s.planFor(m)
+			if err == nil {
+				l := &live{log: append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "the server restarted; the session still waits for its computer"}),
+					subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
+				s.mu.Lock()
+				s.live[m.ID] = l
+				s.mu.Unlock()
+				s.wg.Add(1)
+				go s.run(m, p, l)
+				continue
+			}
+			m.Error = "the server restarted and cannot resume the session: " + err.Error()
+		} else {
+			m.Error = "the server stopped during the session"
+		}
+		m.Log = append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "error", Message: m.Error},
+			store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "session failed"})
+		m.State, m.Stage, m.EndedAt = "failed", "done", now
+		if err := s.st.PutSession(&m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planFor rebuilds the plan of a stored session from its request.
+func (s *Service) planFor(m store.MaintenanceSession) (plan, error) {
+	var in RunInput
+	if err := json.Unmarshal(m.Request, &in); err != nil {
+		return plan{}, fmt.Errorf("its request does not decode: %w", err)
+	}
+	p := plan{in: in, desired: m.DesiredState}
+	if m.SoftwareID != 0 {
+		sw, err := s.st.SoftwareByID(m.SoftwareID)
+		if err != nil {
+			return plan{}, err
+		}
+		p.sw = sw
+	}
+	if m.DeploymentID != 0 {
+		d, err := s.st.DeploymentByID(m.DeploymentID)
+		if err != nil {
+			return plan{}, err
+		}
+		p.pinned = &d
+	}
+	return p, nil
 }
 
 // Close cancels running sessions and waits for them.
@@ -427,7 +501,15 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		case <-hub.Connected(m.ComputerID):
 			logf("info", "computer %d connected", m.ComputerID)
 		case <-s.ctx.Done():
-			end("failed", "the server shut down while the session waited for the computer to connect")
+			// The session stays waiting in the store; Resume picks it up at the next start.
+			s.mu.Lock()
+			delete(s.live, m.ID)
+			for ch := range l.subs {
+				close(ch)
+			}
+			l.subs = nil
+			s.mu.Unlock()
+			close(l.done)
 			return
 		}
 	}
