@@ -188,7 +188,7 @@ func (p *Pages) createDeployment(w http.ResponseWriter, r *http.Request, s *sess
 	in := software.DeploymentInput{Notes: f.Get("notes")}
 	var bad []string
 	var ok bool
-	if in.SoftwareID, ok = formID(f, "softwareId"); !ok {
+	if in.SoftwareID, ok = formID(f, "softwareId"); !ok || in.SoftwareID == 0 {
 		bad = append(bad, "Software: choose one")
 	}
 	target := f.Get("target") // "tenant:ID" or "computer:ID"
