@@ -119,6 +119,9 @@ type Engine struct {
 	stop    context.CancelFunc
 	bg      sync.WaitGroup
 	started bool
+
+	done      chan struct{} // closed by Close
+	closeOnce sync.Once
 }
 
 // New checks cfg and returns an engine; nothing runs until Start.
@@ -161,6 +164,7 @@ func New(cfg Config) (*Engine, error) {
 		log = cfg.Logger.With().Str("component", "engine").Logger()
 	}
 	e := &Engine{
+		done:           make(chan struct{}),
 		cfg:            cfg,
 		st:             cfg.Store,
 		pool:           cfg.Pool,
@@ -183,6 +187,10 @@ func New(cfg Config) (*Engine, error) {
 	}
 	return e, nil
 }
+
+// Done is closed when Close is called: services built on the engine (maintenance sessions)
+// stop with it.
+func (e *Engine) Done() <-chan struct{} { return e.done }
 
 // Store returns the engine's store (for backups and token checks).
 func (e *Engine) Store() *store.Store { return e.st }
@@ -265,6 +273,7 @@ func (e *Engine) Close() {
 	stop := e.stop
 	e.closed = true
 	e.mu.Unlock()
+	e.closeOnce.Do(func() { close(e.done) })
 	if stop != nil {
 		stop()
 	}

@@ -65,7 +65,16 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 		log = opts.Logger.With().Str("component", "http").Logger()
 	}
 	mux := http.NewServeMux()
-	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger, Software: opts.Software}
+	sw := opts.Software // one for the API and the pages, so both follow live session logs
+	if sw == nil && eng != nil {
+		sw = software.New(eng, 0)
+	}
+	if sw != nil {
+		if err := sw.Resume(); err != nil {
+			log.Error().Err(err).Msg("resume maintenance sessions")
+		}
+	}
+	ao := api.Options{MaxBody: opts.MaxBody, Logger: opts.Logger, Software: sw}
 	var as *oauth.Server
 	if eng != nil {
 		as = oauth.New(eng.Store(), opts.OAuth)
@@ -78,7 +87,7 @@ func New(eng *engine.Engine, opts Options) http.Handler {
 	po := opts.Webhook
 	po.MaxBody, po.Logger = opts.MaxBody, opts.Logger
 	plugin.New(eng, po).Register(mux)
-	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath, BaseURL: opts.OAuth.BaseURL})
+	pg, err := pages.New(eng, pages.Options{Logger: opts.Logger, Console: opts.Console != nil, ConsolePath: ConsolePath, BaseURL: opts.OAuth.BaseURL, Software: sw})
 	if err != nil {
 		panic(err) // the templates are embedded: a parse error is a bug caught by every test
 	}

@@ -121,6 +121,24 @@ func (h *Hub) Status(id int64) Status {
 	return Status{}
 }
 
+// Connected returns a channel that is closed when computer id's agent connects: already
+// closed when it is connected now. Waiters use it instead of polling Status.
+func (h *Hub) Connected(id int64) <-chan struct{} {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.sessions[id] != nil {
+		ch := make(chan struct{})
+		close(ch)
+		return ch
+	}
+	ch := h.online[id]
+	if ch == nil {
+		ch = make(chan struct{})
+		h.online[id] = ch
+	}
+	return ch
+}
+
 // OnlineCount is how many agents are connected.
 func (h *Hub) OnlineCount() int {
 	h.mu.Lock()

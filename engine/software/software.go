@@ -6,6 +6,11 @@
 // computer's agent, or as a metascript bound to the computer — then, for software linked to an
 // integration type, Get-IntegrationAgentInstallToken resolves through the computer's tenant
 // mapping to that type's integration.
+//
+// Deployments give software a desired state per tenant or per computer; on a computer the
+// deployment targeting the computer wins over the one targeting its tenant (Winning). A
+// full-maintenance session applies every winning deployment of its computer. A session whose
+// computer is offline can wait for the hub's connect event (offlineBehavior ApplyOnConnect).
 package software
 
 import (
@@ -61,7 +66,81 @@ func New(eng *engine.Engine, maxConcurrent int) *Service {
 		maxConcurrent = 4
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	go func() { // sessions stop with the engine
+		select {
+		case <-eng.Done():
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
 	return &Service{eng: eng, st: eng.Store(), slots: make(chan struct{}, maxConcurrent), live: map[int64]*live{}, ctx: ctx, stop: cancel}
+}
+
+// Resume picks up the sessions an earlier run of the server left unfinished: one waiting for
+// its computer (offlineBehavior ApplyOnConnect) waits again; one that was pending or running
+// fails, its work cut off by the stop. Call it once, after New, before serving.
+func (s *Service) Resume() error {
+	all, err := s.st.Sessions()
+	if err != nil {
+		return err
+	}
+	for _, brief := range all {
+		if !brief.EndedAt.IsZero() {
+			continue
+		}
+		m, err := s.st.Session(brief.ID)
+		if err != nil {
+			return err
+		}
+		now := time.Now().UTC()
+		if m.State == "waiting" {
+			p, err := s.planFor(m)
+			if err == nil {
+				l := &live{log: append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "the server restarted; the session still waits for its computer"}),
+					subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
+				s.mu.Lock()
+				s.live[m.ID] = l
+				s.mu.Unlock()
+				s.wg.Add(1)
+				go s.run(m, p, l)
+				continue
+			}
+			m.Error = "the server restarted and cannot resume the session: " + err.Error()
+		} else {
+			m.Error = "the server stopped during the session"
+		}
+		m.Log = append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "error", Message: m.Error},
+			store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "session failed"})
+		m.State, m.Stage, m.EndedAt = "failed", "done", now
+		if err := s.st.PutSession(&m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// planFor rebuilds the plan of a stored session from its request.
+func (s *Service) planFor(m store.MaintenanceSession) (plan, error) {
+	var in RunInput
+	if err := json.Unmarshal(m.Request, &in); err != nil {
+		return plan{}, fmt.Errorf("its request does not decode: %w", err)
+	}
+	p := plan{in: in, desired: m.DesiredState}
+	if m.SoftwareID != 0 {
+		sw, err := s.st.SoftwareByID(m.SoftwareID)
+		if err != nil {
+			return plan{}, err
+		}
+		p.sw = sw
+	}
+	if m.DeploymentID != 0 {
+		d, err := s.st.DeploymentByID(m.DeploymentID)
+		if err != nil {
+			return plan{}, err
+		}
+		p.pinned = &d
+	}
+	return p, nil
 }
 
 // Close cancels running and queued sessions and waits for them to be recorded as cancelled.
@@ -208,24 +287,85 @@ type RunInput struct {
 	Tenants                                      []Target           `json:"tenants"`
 }
 
+// Offline behaviours (ImmyBot's ComputerOfflineMaintenanceSessionBehavior).
+const (
+	OfflineSkip           = 1
+	OfflineApplyOnConnect = 2
+)
+
+// plan is what a session was asked to do, checked when the request came in.
+type plan struct {
+	in      RunInput
+	sw      store.Software    // the one item, unless full maintenance or inventory only
+	desired int               // its desired state from maintenanceParams
+	pinned  *store.Deployment // deploymentId, when it decides the item
+}
+
 // Run starts one session per computer of in and returns them (state pending). What it cannot
-// do yet is refused with a field error rather than ignored.
+// do is refused with a field error rather than ignored.
+//
+// A session maintains one item (maintenanceParams, or the software of deploymentId), or with
+// fullMaintenance every software that a deployment applies to the computer, each in the state
+// of its winning deployment. useWinningDeployment takes the item's desired state from its
+// winning deployment instead of maintenanceParams (and ignores deploymentId). inventoryOnly
+// sessions run the inventory and identification and stop.
 func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 	var fe engine.FieldErrors
+	p := plan{in: in, desired: NewerOrEqualVersion}
 	mp := in.MaintenanceParams
+	swFromParams := func() {
+		switch {
+		case mp == nil:
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams", Message: "is required (or set fullMaintenance, deploymentId or inventoryOnly)"})
+			return
+		case mp.MaintenanceType != 0:
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceType", Message: "only 0 (software) is supported"})
+			return
+		}
+		id, err := strconv.ParseInt(strings.TrimSpace(mp.MaintenanceIdentifier), 10, 64)
+		if err == nil {
+			p.sw, err = s.st.SoftwareByID(id)
+		}
+		if err != nil {
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceIdentifier", Message: "names no software"})
+		}
+	}
 	switch {
-	case in.FullMaintenance || in.UseWinningDeployment || in.DeploymentID != nil:
-		fe = append(fe, engine.FieldError{Field: "fullMaintenance", Message: "deployments are not implemented yet: send fullMaintenance=false, useWinningDeployment=false, deploymentId=null and maintenanceParams"})
-	case mp == nil:
-		fe = append(fe, engine.FieldError{Field: "maintenanceParams", Message: "is required"})
-	case mp.MaintenanceType != 0:
-		fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceType", Message: "only 0 (software) is supported"})
+	case in.InventoryOnly:
+		if in.FullMaintenance || in.DeploymentID != nil {
+			fe = append(fe, engine.FieldError{Field: "inventoryOnly", Message: "an inventory-only session applies no deployment: leave fullMaintenance false and deploymentId null"})
+		}
+	case in.FullMaintenance:
+		if in.DeploymentID != nil {
+			fe = append(fe, engine.FieldError{Field: "deploymentId", Message: "fullMaintenance applies every deployment of the computer: leave deploymentId null"})
+		}
+	case in.DeploymentID != nil && !in.UseWinningDeployment:
+		d, err := s.st.DeploymentByID(*in.DeploymentID)
+		if err != nil {
+			fe = append(fe, engine.FieldError{Field: "deploymentId", Message: "names no deployment"})
+			break
+		}
+		p.pinned, p.desired = &d, d.DesiredSoftwareState
+		if p.sw, err = s.st.SoftwareByID(d.SoftwareID); err != nil {
+			fe = append(fe, engine.FieldError{Field: "deploymentId", Message: fmt.Sprintf("deployment %d deploys software %d, which no longer exists", d.ID, d.SoftwareID)})
+		}
+		if mp != nil && strings.TrimSpace(mp.MaintenanceIdentifier) != "" && strings.TrimSpace(mp.MaintenanceIdentifier) != strconv.FormatInt(d.SoftwareID, 10) {
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceIdentifier", Message: fmt.Sprintf("names other software than deployment %d (software %d)", d.ID, d.SoftwareID)})
+		}
+	default:
+		swFromParams()
 	}
-	if mp != nil && mp.DesiredSoftwareState != nil && (*mp.DesiredSoftwareState < 0 || *mp.DesiredSoftwareState > 6) {
-		fe = append(fe, engine.FieldError{Field: "maintenanceParams.desiredSoftwareState", Message: "must be 0 to 6"})
+	if mp != nil && mp.DesiredSoftwareState != nil {
+		if *mp.DesiredSoftwareState < 0 || *mp.DesiredSoftwareState > 6 {
+			fe = append(fe, engine.FieldError{Field: "maintenanceParams.desiredSoftwareState", Message: "must be 0 to 6"})
+		} else if p.pinned == nil {
+			p.desired = *mp.DesiredSoftwareState
+		}
 	}
-	if in.InventoryOnly {
-		fe = append(fe, engine.FieldError{Field: "inventoryOnly", Message: "inventory-only sessions are not implemented yet"})
+	switch in.OfflineBehavior {
+	case 0, OfflineSkip, OfflineApplyOnConnect:
+	default:
+		fe = append(fe, engine.FieldError{Field: "offlineBehavior", Message: "must be 1 (Skip) or 2 (ApplyOnConnect)"})
 	}
 	if len(in.Tenants) > 0 {
 		fe = append(fe, engine.FieldError{Field: "tenants", Message: "cloud tasks are not implemented; list computers"})
@@ -233,33 +373,29 @@ func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 	if len(in.Computers) == 0 {
 		fe = append(fe, engine.FieldError{Field: "computers", Message: "needs at least one {computerId}"})
 	}
-	var sw store.Software
-	if len(fe) == 0 {
-		id, err := strconv.ParseInt(strings.TrimSpace(mp.MaintenanceIdentifier), 10, 64)
-		if err == nil {
-			sw, err = s.st.SoftwareByID(id)
-		}
-		if err != nil {
-			fe = append(fe, engine.FieldError{Field: "maintenanceParams.maintenanceIdentifier", Message: "names no software"})
-		}
-	}
 	for i, c := range in.Computers {
-		if _, err := s.st.Computer(c.ComputerID); err != nil {
+		sc, err := s.st.Computer(c.ComputerID)
+		if err != nil {
 			fe = append(fe, engine.FieldError{Field: fmt.Sprintf("computers[%d].computerId", i), Message: "names no computer"})
+			continue
+		}
+		if p.pinned != nil && !Applies(*p.pinned, sc) {
+			fe = append(fe, engine.FieldError{Field: fmt.Sprintf("computers[%d].computerId", i),
+				Message: fmt.Sprintf("deployment %d targets %s, not computer %d (tenant %d)", p.pinned.ID, targetText(*p.pinned), sc.ID, sc.TenantID)})
 		}
 	}
 	if len(fe) > 0 {
 		return nil, fe
 	}
-	desired := NewerOrEqualVersion
-	if mp.DesiredSoftwareState != nil {
-		desired = *mp.DesiredSoftwareState
-	}
 	raw, _ := json.Marshal(in)
 	var out []store.MaintenanceSession
 	for _, c := range in.Computers {
-		m := store.MaintenanceSession{ComputerID: c.ComputerID, SoftwareID: sw.ID, State: "pending", Stage: "resolution",
-			DesiredState: desired, Request: raw, Log: []store.SessionLogEntry{}}
+		m := store.MaintenanceSession{ComputerID: c.ComputerID, SoftwareID: p.sw.ID, State: "pending", Stage: "resolution",
+			FullMaintenance: in.FullMaintenance && !in.InventoryOnly, InventoryOnly: in.InventoryOnly,
+			DesiredState: p.desired, Request: raw, Log: []store.SessionLogEntry{}}
+		if p.pinned != nil {
+			m.DeploymentID = p.pinned.ID
+		}
 		if err := s.st.PutSession(&m); err != nil {
 			return out, err
 		}
@@ -269,7 +405,7 @@ func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 		s.mu.Unlock()
 		out = append(out, m)
 		s.wg.Add(1)
-		go s.run(m, sw, in, l)
+		go s.run(m, p, l)
 	}
 	return out, nil
 }
@@ -325,9 +461,17 @@ func (s *Service) Wait(ctx context.Context, id int64) error {
 	}
 }
 
+// item is one piece of software a session maintains, with its resolved desired state.
+type item struct {
+	sw         store.Software
+	desired    int
+	deployment int64 // 0: from maintenanceParams
+}
+
 // run drives one session to its end.
-func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput, l *live) {
+func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 	defer s.wg.Done()
+	in := p.in
 	logf := func(level, format string, args ...any) {
 		e := store.SessionLogEntry{Time: time.Now().UTC(), Stage: m.Stage, Level: level, Message: fmt.Sprintf(format, args...)}
 		s.mu.Lock()
@@ -378,6 +522,29 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 		end("cancelled", "the server shut down before the session started")
 		return
 	}
+	hub := s.eng.Hub()
+	// ApplyOnConnect: wait for the hub's connect event, holding no session slot meanwhile.
+	if in.OfflineBehavior == OfflineApplyOnConnect && !in.ResolutionOnly && !hub.Status(m.ComputerID).Online {
+		m.State = "waiting"
+		save() // before the log line, so that a listener that reads it finds the state
+		logf("info", "computer %d is offline: the session runs when its agent connects (offlineBehavior ApplyOnConnect)", m.ComputerID)
+		save()
+		select {
+		case <-hub.Connected(m.ComputerID):
+			logf("info", "computer %d connected", m.ComputerID)
+		case <-s.ctx.Done():
+			// The session stays waiting in the store; Resume picks it up at the next start.
+			s.mu.Lock()
+			delete(s.live, m.ID)
+			for ch := range l.subs {
+				close(ch)
+			}
+			l.subs = nil
+			s.mu.Unlock()
+			close(l.done)
+			return
+		}
+	}
 	if !in.SkipBackgroundJob {
 		select {
 		case s.slots <- struct{}{}:
@@ -389,73 +556,206 @@ func (s *Service) run(m store.MaintenanceSession, sw store.Software, in RunInput
 	}
 	m.State = "running"
 	ctx := s.ctx
+	offlineSkip := func() bool {
+		return in.OfflineBehavior == OfflineSkip && !hub.Status(m.ComputerID).Online
+	}
+
+	if in.InventoryOnly {
+		stage("inventory")
+		if offlineSkip() {
+			end("skipped", "the computer is offline and offlineBehavior is Skip")
+			return
+		}
+		if err := s.inventory(ctx, m.ComputerID, logf); err != nil {
+			fail("inventory: " + err.Error())
+			return
+		}
+		end("succeeded", "")
+		return
+	}
 
 	// Resolution.
 	stage("resolution")
-	logf("info", "software %d %q, desired state %d (%s)", sw.ID, sw.Name, m.DesiredState, stateName(m.DesiredState))
+	items, err := s.resolve(m, p, logf)
+	if err != nil {
+		end("failed", "resolution: "+err.Error())
+		return
+	}
+	for _, it := range items {
+		m.Actions = append(m.Actions, store.MaintenanceAction{SoftwareID: it.sw.ID, SoftwareName: it.sw.Name,
+			DeploymentID: it.deployment, DesiredState: it.desired, Result: "pending"})
+	}
+	single := !m.FullMaintenance && len(items) == 1
+	if single {
+		m.DesiredState = items[0].desired
+	}
+	save()
 	if in.ResolutionOnly {
 		end("succeeded", "")
 		return
 	}
-	if in.OfflineBehavior == 1 && !s.eng.Hub().Status(m.ComputerID).Online {
+	if len(items) > 0 && offlineSkip() {
 		end("skipped", "the computer is offline and offlineBehavior is Skip")
 		return
 	}
 
-	// Detection.
-	stage("detection")
-	ver, err := s.detect(ctx, m, sw, logf)
-	if err != nil {
-		fail("detection: " + err.Error())
-		return
+	var failed []string
+	for i, it := range items {
+		a := &m.Actions[i]
+		errMsg := s.maintain(ctx, &m, it, a, in, len(items) > 1, stage, logf)
+		if errMsg != "" {
+			a.Result, a.Error = "failed", errMsg
+			failed = append(failed, errMsg)
+		} else {
+			a.Result = "succeeded"
+		}
+		if single {
+			m.DetectedVersion, m.Action = a.DetectedVersion, a.Action
+		}
+		save()
 	}
-	m.DetectedVersion = ver
+	switch {
+	case len(failed) == 0:
+		end("succeeded", "")
+	case single:
+		fail(failed[0])
+	default:
+		fail(fmt.Sprintf("%d of %d actions failed; first: %s", len(failed), len(items), failed[0]))
+	}
+}
+
+// resolve decides which software the session maintains and in which desired state.
+func (s *Service) resolve(m store.MaintenanceSession, p plan, logf func(string, string, ...any)) ([]item, error) {
+	in := p.in
+	switch {
+	case m.FullMaintenance:
+		c, err := s.st.Computer(m.ComputerID)
+		if err != nil {
+			return nil, err
+		}
+		ds, err := s.st.Deployments()
+		if err != nil {
+			return nil, err
+		}
+		win := Winning(ds, c)
+		if len(win) == 0 {
+			logf("info", "no deployment applies to computer %d (tenant %d): nothing to do", c.ID, c.TenantID)
+			return nil, nil
+		}
+		var items []item
+		for _, d := range win {
+			sw, err := s.st.SoftwareByID(d.SoftwareID)
+			if err != nil {
+				logf("warning", "deployment %d names software %d, which no longer exists; skipped", d.ID, d.SoftwareID)
+				continue
+			}
+			logf("info", "software %d %q: deployment %d (%s) wins, desired state %d (%s)", sw.ID, sw.Name, d.ID, targetText(d), d.DesiredSoftwareState, stateName(d.DesiredSoftwareState))
+			items = append(items, item{sw: sw, desired: d.DesiredSoftwareState, deployment: d.ID})
+		}
+		return items, nil
+	case p.pinned != nil:
+		d := *p.pinned
+		logf("info", "software %d %q, desired state %d (%s) from deployment %d (%s)", p.sw.ID, p.sw.Name, d.DesiredSoftwareState, stateName(d.DesiredSoftwareState), d.ID, targetText(d))
+		return []item{{sw: p.sw, desired: d.DesiredSoftwareState, deployment: d.ID}}, nil
+	case in.UseWinningDeployment:
+		d, ok, err := s.WinningFor(m.ComputerID, p.sw.ID)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			logf("info", "software %d %q: no deployment applies to computer %d; desired state %d (%s)", p.sw.ID, p.sw.Name, m.ComputerID, NoAction, stateName(NoAction))
+			return []item{{sw: p.sw, desired: NoAction}}, nil
+		}
+		logf("info", "software %d %q: deployment %d (%s) wins, desired state %d (%s)", p.sw.ID, p.sw.Name, d.ID, targetText(d), d.DesiredSoftwareState, stateName(d.DesiredSoftwareState))
+		return []item{{sw: p.sw, desired: d.DesiredSoftwareState, deployment: d.ID}}, nil
+	}
+	logf("info", "software %d %q, desired state %d (%s)", p.sw.ID, p.sw.Name, p.desired, stateName(p.desired))
+	return []item{{sw: p.sw, desired: p.desired}}, nil
+}
+
+// maintain runs detection, action and verification of one item and returns why it failed
+// ("" when it succeeded). With prefix set, log lines name the software.
+func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it item, a *store.MaintenanceAction, in RunInput, prefix bool,
+	stage func(string), logf func(string, string, ...any)) string {
+	sw := it.sw
+	say := logf
+	if prefix {
+		say = func(level, format string, args ...any) { logf(level, "%s: %s", sw.Name, fmt.Sprintf(format, args...)) }
+	}
+	stage("detection")
+	ver, err := s.detect(ctx, *m, sw, say)
+	if err != nil {
+		return "detection: " + err.Error()
+	}
+	a.DetectedVersion = ver
 	if ver == "" {
-		logf("info", "not installed")
+		say("info", "not installed")
 	} else {
-		logf("info", "installed version %s", ver)
+		say("info", "installed version %s", ver)
 	}
 	if in.DetectionOnly {
-		end("succeeded", "")
-		return
+		return ""
 	}
 
-	// Action.
 	stage("action")
-	action := decide(m.DesiredState, ver, sw.Version, in.MaintenanceParams != nil && in.MaintenanceParams.Repair)
-	m.Action = action
-	logf("info", "action: %s", action)
+	action := decide(it.desired, ver, sw.Version, in.MaintenanceParams != nil && in.MaintenanceParams.Repair)
+	a.Action = action
+	say("info", "action: %s", action)
 	if action != "none" {
 		script := map[string]string{"install": sw.InstallScript, "upgrade": sw.UpgradeScript, "uninstall": sw.UninstallScript}[action]
 		if action == "upgrade" && strings.TrimSpace(script) == "" {
 			script = sw.InstallScript
 		}
 		if strings.TrimSpace(script) == "" {
-			end("failed", "the software has no "+action+" script")
-			return
+			return "the software has no " + action + " script"
 		}
-		if _, err := s.runScript(ctx, m, sw, action+".ps1", script, logf); err != nil {
-			fail(action + ": " + err.Error())
-			return
+		if _, err := s.runScript(ctx, *m, sw, action+".ps1", script, say); err != nil {
+			return action + ": " + err.Error()
 		}
 	}
 
-	// Verification.
 	stage("verification")
-	ver, err = s.detect(ctx, m, sw, logf)
+	ver, err = s.detect(ctx, *m, sw, say)
 	if err != nil {
-		fail("verification: " + err.Error())
-		return
+		return "verification: " + err.Error()
 	}
-	m.DetectedVersion = ver
-	if !satisfied(m.DesiredState, ver, sw.Version) {
-		end("failed", fmt.Sprintf("after %s the detected version is %q, which is not %s", action, ver, stateName(m.DesiredState)))
-		return
+	a.DetectedVersion = ver
+	if !satisfied(it.desired, ver, sw.Version) {
+		return fmt.Sprintf("after %s the detected version is %q, which is not %s", action, ver, stateName(it.desired))
 	}
-	logf("info", "verified: detected version %q", ver)
-	end("succeeded", "")
+	say("info", "verified: detected version %q", ver)
+	return ""
 }
 
+// inventory logs what the computer's agent reported and runs the identification of every
+// integration mapped to its tenant (ImmyBot's inventory stage).
+func (s *Service) inventory(ctx context.Context, computerID int64, logf func(string, string, ...any)) error {
+	c, err := s.st.Computer(computerID)
+	if err != nil {
+		return err
+	}
+	if inv := c.Inventory; inv != nil {
+		logf("info", "inventory: computer name %q, OS %q, serial %q, primary user %q, agent %s",
+			inv.ComputerName, strings.TrimSpace(inv.OSName+" "+inv.OSVersion), inv.Serial, inv.PrimaryEmail, inv.AgentVersion)
+	} else {
+		logf("warning", "the computer's agent has reported no inventory yet")
+	}
+	rs, err := s.eng.IdentifyComputer(ctx, computerID)
+	if err != nil {
+		return err
+	}
+	if len(rs) == 0 {
+		logf("info", "identification: no enabled integration mapped to tenant %d identifies computers", c.TenantID)
+	}
+	for _, r := range rs {
+		if r.OK {
+			logf("info", "identification: integration %d identified agent %q", r.IntegrationID, r.AgentID)
+		} else {
+			logf("warning", "identification: integration %d failed: %s", r.IntegrationID, r.Error)
+		}
+	}
+	return nil
+}
 func (s *Service) detect(ctx context.Context, m store.MaintenanceSession, sw store.Software, logf func(string, string, ...any)) (string, error) {
 	res, err := s.runScript(ctx, m, sw, "detection.ps1", sw.DetectionScript, logf)
 	if err != nil {

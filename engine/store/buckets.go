@@ -35,6 +35,7 @@ const (
 	bUsers           = "users"                 // external (directory object) id -> User JSON
 	bComputerDevices = "computersByDevice"     // tenant id (8 bytes) + device id -> computer id (8 bytes)
 	bCredsByComputer = "credentialsByComputer" // computer id -> credential hash (hex), the key in bAgentCreds
+	bDeployments     = "deployments"           // id -> Deployment JSON
 )
 
 // Keys inside the meta bucket.
@@ -47,7 +48,7 @@ const (
 func allBuckets() []string {
 	return []string{bMeta, bTypes, bInstances, bInstanceSecrets, bContexts, bWebhookSecrets,
 		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens,
-		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers, bComputerDevices, bCredsByComputer}
+		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers, bComputerDevices, bCredsByComputer, bDeployments}
 }
 
 // sealedBuckets lists the flat buckets whose every value is sealed.

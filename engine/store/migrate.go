@@ -26,6 +26,7 @@ func migrations() []migration {
 		{to: 4, name: "applications, signing keys, software and maintenance sessions", apply: createBuckets},
 		{to: 5, name: "users of an external OIDC issuer", apply: createBuckets},
 		{to: 6, name: "index computers by tenant and device id, credentials by computer", apply: buildComputerIndexes},
+		{to: 7, name: "deployments", apply: createBuckets},
 	}
 }
 

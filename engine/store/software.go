@@ -87,22 +87,41 @@ type SessionLogEntry struct {
 	Message string    `json:"message"`
 }
 
-// MaintenanceSession is one run of maintenance on one computer.
+// MaintenanceAction is what a session did about one piece of software: the desired state it
+// resolved (from the request or a deployment), the detected version and the action taken.
+type MaintenanceAction struct {
+	SoftwareID      int64  `json:"softwareId"`
+	SoftwareName    string `json:"softwareName,omitempty"`
+	DeploymentID    int64  `json:"deploymentId,omitempty"` // 0: the request's maintenanceParams
+	DesiredState    int    `json:"desiredSoftwareState"`
+	DetectedVersion string `json:"detectedVersion,omitempty"`
+	Action          string `json:"action,omitempty"` // install, upgrade, uninstall, none
+	Result          string `json:"result"`           // pending, succeeded, failed
+	Error           string `json:"error,omitempty"`
+}
+
+// MaintenanceSession is one run of maintenance on one computer. A session of one item (the
+// request's maintenanceParams or a pinned deployment) repeats that item's fields at the top
+// level; a full-maintenance session has one action per deployment that applies.
 type MaintenanceSession struct {
-	ID              int64             `json:"id"`
-	ComputerID      int64             `json:"computerId"`
-	SoftwareID      int64             `json:"softwareId,omitempty"`
-	State           string            `json:"state"` // pending, running, succeeded, failed, skipped, cancelled
-	Stage           string            `json:"stage"` // resolution, detection, action, verification, done
-	DesiredState    int               `json:"desiredSoftwareState"`
-	DetectedVersion string            `json:"detectedVersion,omitempty"`
-	Action          string            `json:"action,omitempty"` // install, upgrade, uninstall, none
-	Error           string            `json:"error,omitempty"`
-	Request         json.RawMessage   `json:"request,omitempty"`
-	Log             []SessionLogEntry `json:"log"`
-	CreatedAt       time.Time         `json:"createdAt"`
-	UpdatedAt       time.Time         `json:"updatedAt"`
-	EndedAt         time.Time         `json:"endedAt,omitzero"`
+	ID              int64               `json:"id"`
+	ComputerID      int64               `json:"computerId"`
+	SoftwareID      int64               `json:"softwareId,omitempty"`
+	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, failed, skipped, cancelled (the server shut down)
+	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, done
+	FullMaintenance bool                `json:"fullMaintenance,omitempty"`
+	InventoryOnly   bool                `json:"inventoryOnly,omitempty"`
+	DeploymentID    int64               `json:"deploymentId,omitempty"`
+	Actions         []MaintenanceAction `json:"maintenanceActions,omitempty"`
+	DesiredState    int                 `json:"desiredSoftwareState"`
+	DetectedVersion string              `json:"detectedVersion,omitempty"`
+	Action          string              `json:"action,omitempty"` // install, upgrade, uninstall, none
+	Error           string              `json:"error,omitempty"`
+	Request         json.RawMessage     `json:"request,omitempty"`
+	Log             []SessionLogEntry   `json:"log"`
+	CreatedAt       time.Time           `json:"createdAt"`
+	UpdatedAt       time.Time           `json:"updatedAt"`
+	EndedAt         time.Time           `json:"endedAt,omitzero"`
 }
 
 // PutSession stores a session, assigning its ID when it is 0.

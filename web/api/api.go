@@ -35,8 +35,9 @@ type Options struct {
 	// web/oauth) and returns the identity it speaks for; ok false refuses it with reason.
 	// Nil: only API tokens are accepted.
 	Bearer func(r *http.Request, token string) (tok store.APIToken, ok bool, reason string, err error)
-	// Software runs software and maintenance sessions; its owner shuts it down (cancelling
-	// running sessions). Nil: the API makes one of its own, never shut down (tests).
+	// Software runs software and maintenance sessions; share it with the pages so both see
+	// live logs. Its owner shuts it down (cancelling running sessions). Nil: the API makes
+	// one of its own, never shut down (tests).
 	Software *software.Service
 }
 
@@ -138,6 +139,10 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/maintenance-sessions", a.listSessions},
 		{"GET", v + "/maintenance-sessions/{id}", a.getSession},
 		{"GET", v + "/maintenance-sessions/{id}/log", a.sessionLog},
+		{"GET", v + "/deployments", a.listDeployments},
+		{"POST", v + "/deployments", a.createDeployment},
+		{"GET", v + "/deployments/{id}", a.getDeployment},
+		{"DELETE", v + "/deployments/{id}", a.deleteDeployment},
 
 		{"GET", v + "/admin/backup", a.backup},
 

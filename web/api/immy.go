@@ -176,17 +176,24 @@ func (a *API) getSession(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, notFound(err))
 }
 
-// sessionLog streams a session's log as server-sent events: every entry so far, then new ones
-// as they are written, then an "end" event.
+// sessionLog streams a session's log as server-sent events.
 func (a *API) sessionLog(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r, "id", "maintenance session")
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	past, ch, stop, err := a.sw.Follow(id)
+	StreamSessionLog(w, r, a.sw, id, a.fail)
+}
+
+// StreamSessionLog answers r with session id's log as server-sent events: every entry so far
+// ("log" events), then new ones as they are written, then an "end" event with the session
+// (without its log). The pages serve the same stream to signed-in browsers; fail answers an
+// unknown session.
+func StreamSessionLog(w http.ResponseWriter, r *http.Request, sw *software.Service, id int64, fail func(http.ResponseWriter, *http.Request, error)) {
+	past, ch, stop, err := sw.Follow(id)
 	if err != nil {
-		a.fail(w, r, notFound(err))
+		fail(w, r, notFound(err))
 		return
 	}
 	defer stop()
@@ -220,7 +227,7 @@ func (a *API) sessionLog(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	if s, err := a.sw.Session(id); err == nil {
+	if s, err := sw.Session(id); err == nil {
 		s.Log = nil
 		send("end", s)
 	}
@@ -234,3 +241,51 @@ func notFound(err error) error {
 }
 
 func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
+
+// ---- deployments -------------------------------------------------------------------------------
+
+func (a *API) listDeployments(w http.ResponseWriter, r *http.Request) {
+	ds, err := a.sw.Deployments()
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	page(a, w, r, ds, func(d store.Deployment) string { return idKey(d.ID) }, httpx.LessNumeric)
+}
+
+func (a *API) createDeployment(w http.ResponseWriter, r *http.Request) {
+	var in software.DeploymentInput
+	if !a.decode(w, r, &in) {
+		return
+	}
+	d, err := a.sw.CreateDeployment(in)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", fmt.Sprintf("/api/v1/deployments/%d", d.ID))
+	httpx.JSON(w, http.StatusCreated, d)
+}
+
+func (a *API) getDeployment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "deployment")
+	if err == nil {
+		var d store.Deployment
+		if d, err = a.sw.Deployment(id); err == nil {
+			httpx.JSON(w, http.StatusOK, d)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
+}
+
+func (a *API) deleteDeployment(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "deployment")
+	if err == nil {
+		if err = a.sw.DeleteDeployment(id); err == nil {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
+}

@@ -28,6 +28,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/psbridge/psbridge/engine"
+	"github.com/psbridge/psbridge/engine/software"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/web/api"
 	"github.com/psbridge/psbridge/web/consent"
@@ -71,6 +72,9 @@ type Options struct {
 	BaseURL string
 	// OAuthClient makes OAuth consent token requests (default: 30 s timeout).
 	OAuthClient *http.Client
+	// Software runs maintenance sessions (shared with the API so both follow live logs).
+	// Nil: the software, deployment and session pages make their own.
+	Software *software.Service
 }
 
 // Pages serves the HTML interface. Create it with New and add it to a mux with Register.
@@ -103,6 +107,7 @@ var pageFiles = []string{
 	"types.html", "type.html", "type-form.html", "error.html",
 	"tenants.html", "tenant.html", "computers.html",
 	"confirm.html", "modules.html", "module.html", "tokens.html",
+	"software.html", "deployments.html", "sessions.html", "session.html",
 }
 
 // New parses the templates and returns the pages of eng.
@@ -119,6 +124,9 @@ func New(eng *engine.Engine, opts Options) (*Pages, error) {
 	log := zerolog.Nop()
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "pages").Logger()
+	}
+	if opts.Software == nil && eng != nil {
+		opts.Software = software.New(eng, 0)
 	}
 	p := &Pages{eng: eng, opts: opts, log: log, tmpls: map[string]*template.Template{}, sessions: map[string]*session{}}
 	p.consent = consent.New(eng, consent.Options{BaseURL: opts.BaseURL, Client: opts.OAuthClient, Now: opts.Now})
@@ -202,6 +210,15 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /tenants/{id}/enrollment-keys", p.write(p.createEnrollmentKey))
 	mux.HandleFunc("POST /tenants/{id}/enrollment-keys/{keyId}/revoke", p.write(p.revokeEnrollmentKey))
 	mux.HandleFunc("GET /tenants/{id}/computers", p.get(p.computers))
+
+	mux.HandleFunc("GET /software", p.get(p.softwarePage))
+	mux.HandleFunc("GET /deployments", p.get(p.deploymentsPage))
+	mux.HandleFunc("POST /deployments", p.write(p.createDeployment))
+	mux.HandleFunc("POST /deployments/{id}/delete", p.write(p.deleteDeployment))
+	mux.HandleFunc("GET /sessions", p.get(p.sessionsPage))
+	mux.HandleFunc("POST /sessions", p.write(p.runSession))
+	mux.HandleFunc("GET /sessions/{id}", p.get(p.sessionPage))
+	mux.HandleFunc("GET /sessions/{id}/log", p.get(p.sessionLog))
 }
 
 // User returns the API token id of the browser session of r (the console websocket's user),
@@ -396,7 +413,7 @@ func safeNext(next string) string {
 // page is what every template gets.
 type page struct {
 	Title   string
-	Nav     string // "integrations", "types", "modules", "tenants" or "tokens": the highlighted menu entry
+	Nav     string // "integrations", "types", "modules", "tenants", "software", "deployments", "sessions" or "tokens": the highlighted menu entry
 	Signed  bool
 	User    string // the API token's name
 	CSRF    string
