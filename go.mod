@@ -9,6 +9,13 @@ require (
 )
 
 require (
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.1.0
+)
+
+require github.com/inconshreveable/mousetrap v1.1.0 // indirect
+
+require (
 	github.com/VictoriaMetrics/metrics v1.44.0 // indirect
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect

@@ -2,13 +2,14 @@ package config
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func load(t *testing.T, yamlText string, env []string, args ...string) (Config, error) {
@@ -20,10 +21,13 @@ func load(t *testing.T, yamlText string, env []string, args ...string) (Config, 
 		}
 		args = append([]string{"--config", path}, args...)
 	}
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg, _, err := Load(fs, args, env)
-	return cfg, err
+	f := AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return f.Load(env)
 }
 
 func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
@@ -80,7 +84,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad yaml duration", "health:\n  interval: soon\n", nil, nil, `health.interval: "soon" is not a duration`},
 		{"unknown env", "", []string{"PSBRIDGE_LISTN=x"}, nil, "unknown environment variable PSBRIDGE_LISTN"},
 		{"bad env int", "", []string{"PSBRIDGE_WORKERS_MAX=many"}, nil, `PSBRIDGE_WORKERS_MAX: "many" is not a whole number`},
-		{"bad flag", "", nil, []string{"--workers.min", "-x"}, `invalid value "-x" for flag -workers.min`},
+		{"bad flag", "", nil, []string{"--workers.min", "-x"}, `invalid argument "-x" for "--workers.min" flag: "-x" is not a whole number`},
 		{"min over max", "", nil, []string{"--workers.min", "3", "--workers.max", "2"}, "workers.min (3) is more than workers.max (2)"},
 		{"bad key", "", []string{"PSBRIDGE_KEY=abc"}, nil, "key must be 64 hex characters"},
 		{"bad level", "log:\n  level: loud\n", nil, nil, `log.level must be debug, info, warn or error, got "loud"`},
