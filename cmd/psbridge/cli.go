@@ -55,8 +55,8 @@ func synopsis(lines ...string) map[string]string {
 	return map[string]string{"synopsis": strings.Join(lines, "\n")}
 }
 
-// newRootCmd builds the psbridge command tree.
-func newRootCmd() *cobra.Command {
+// newRootCmd builds the psbridge command tree writing to stdout and stderr.
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	var showVersion bool
 	root := &cobra.Command{
 		Use:         "psbridge",
@@ -67,8 +67,11 @@ func newRootCmd() *cobra.Command {
   psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
       --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token --call GetClients`,
 		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
+			switch {
+			case len(args) == 0:
 				return nil
+			case strings.HasPrefix(args[0], "-"):
+				return usageErr("unknown flag: %s (see 'psbridge --help')", args[0])
 			}
 			msg := fmt.Sprintf("unknown command %q", args[0])
 			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
@@ -86,7 +89,13 @@ func newRootCmd() *cobra.Command {
 		},
 		SilenceErrors: true,
 		SilenceUsage:  true,
+		// A mistyped command followed by its flags is reported as the mistyped command.
+		FParseErrWhitelist:         cobra.FParseErrWhitelist{UnknownFlagsHandling: pflag.PassUnknownFlagToArgs},
+		SuggestionsMinimumDistance: 2,
 	}
+	// Before the completion command is made: it keeps the writer it finds.
+	root.SetOut(stdout)
+	root.SetErr(stderr)
 	root.Flags().BoolVar(&showVersion, "version", false, "print versions (as 'psbridge version' does)")
 	root.SetHelpTemplate(helpTemplate)
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
@@ -119,6 +128,12 @@ func newRootCmd() *cobra.Command {
 			c.Short = "show the help of a command ('psbridge help run' is 'psbridge run --help')"
 		case "completion":
 			c.Short = "print a shell completion script (bash, zsh, fish or powershell)"
+			c.Args = cobra.ArbitraryArgs
+			c.SuggestionsMinimumDistance = 1 // shell names are short: "tcsh" is not "zsh"
+			c.RunE = needSubcommand("'bash', 'zsh', 'fish' or 'powershell'")
+			for _, shell := range c.Commands() {
+				shell.Args = noArgs
+			}
 		}
 	}
 	// pflag writes every bool flag as --name[=true|false]; the help shows --name (aligned).
@@ -141,10 +156,8 @@ func newRootCmd() *cobra.Command {
 // dispatch runs the command line args (without the program name) and returns its error, an
 // *exitError for anything but exit 1.
 func dispatch(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	root := newRootCmd()
+	root := newRootCmd(stdout, stderr)
 	root.SetArgs(goStyleLongFlags(root, args))
-	root.SetOut(stdout)
-	root.SetErr(stderr)
 	return root.ExecuteContext(ctx)
 }
 
@@ -209,25 +222,43 @@ func exactlyOne(what string) cobra.PositionalArgs {
 // parentCmd is a command that only groups subcommands (token, key, app, enrollment-key,
 // module): without one, or with an unknown one, it fails naming what it wants.
 func parentCmd(name, short, need string, subs ...*cobra.Command) *cobra.Command {
+	// need names the subcommands for the error without one, e.g. "'create', 'list' or 'revoke'".
 	c := &cobra.Command{
 		Use:   name + " COMMAND",
 		Short: short,
 		Args:  cobra.ArbitraryArgs,
 		// Flags belong to the subcommands; a mistyped subcommand followed by its flags
-		// should be reported as the mistyped subcommand.
-		FParseErrWhitelist: cobra.FParseErrWhitelist{UnknownFlags: true},
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return usageErr("%s needs the subcommand %s (see '%s --help')", name, need, cmd.CommandPath())
-			}
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
-				return usageErr("unknown command %q for '%s'; did you mean %s?", args[0], cmd.CommandPath(), orList(s))
-			}
-			return usageErr("unknown command %q for '%s': %s needs the subcommand %s", args[0], cmd.CommandPath(), name, need)
-		},
+		// is reported as the mistyped subcommand.
+		FParseErrWhitelist:         cobra.FParseErrWhitelist{UnknownFlagsHandling: pflag.PassUnknownFlagToArgs},
+		SuggestionsMinimumDistance: 2,
+		RunE:                       needSubcommand(need),
 	}
 	c.AddCommand(subs...)
+	var examples []string
+	for _, sub := range subs {
+		if sub.Example != "" {
+			examples = append(examples, sub.Example)
+		}
+	}
+	c.Example = strings.Join(examples, "\n")
 	return c
+}
+
+// needSubcommand is the RunE of a command that only groups subcommands: it fails naming the
+// subcommands it wants (need), or the unknown one it got with the closest names.
+func needSubcommand(need string) func(*cobra.Command, []string) error {
+	return func(cmd *cobra.Command, args []string) error {
+		switch {
+		case len(args) == 0:
+			return usageErr("%s needs the subcommand %s (see '%s --help')", cmd.Name(), need, cmd.CommandPath())
+		case strings.HasPrefix(args[0], "-"):
+			return usageErr("%s needs the subcommand %s before its flags, got %s (see '%s --help')", cmd.Name(), need, args[0], cmd.CommandPath())
+		}
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageErr("unknown command %q for '%s'; did you mean %s?", args[0], cmd.CommandPath(), orList(s))
+		}
+		return usageErr("unknown command %q for '%s': %s needs the subcommand %s", args[0], cmd.CommandPath(), cmd.Name(), need)
+	}
 }
 
 // orList quotes names and joins them with commas and a final "or".

@@ -155,6 +155,9 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if n, line := strayLine(string(script)); n > 0 {
+		fmt.Fprintf(stdout, "(the vendor's example has a stray line '%s' at line %d; psbridge runs the example verbatim, so\n PowerShell reports \"The term 'will' is not recognized\" below: this is expected)\n", line, n)
+	}
 	if _, err := d.step(ctx, "HandleHttpRequest", map[string]any{
 		"httpContext": map[string]any{"method": "POST", "path": "/plugins/api/v1/demo/hook", "headers": map[string]any{"Content-Type": []any{"application/json"}}},
 		"body":        map[string]any{"event": "demo"}, "route": "hook",
@@ -228,7 +231,7 @@ func serveDemo(ctx context.Context, pool *bridge.Pool, pwsh, addr, apiURL, scrip
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `
 psbridge server (temporary database, removed on exit):
-  pages:        %[1]s/   (sign in with the API token; the integration's Console tab runs GetClients)
+  pages:        %[1]s/sign-in   (sign in with the API token; the integration's Console tab runs GetClients)
   API:          %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   API token:    %[2]s
   integration:  %[1]s/api/v1/integrations/%[3]d   (health %[4]s)
@@ -241,6 +244,18 @@ Try:
 Ctrl-C stops.
 `, base, token, inst.ID, inst.Health.Status, inst.PluginBaseURL, apiURL)
 	return serveHTTP(ctx, ln, eng, consoles, &log)
+}
+
+// strayLine finds the line of the vendor's SentinelOne example that is prose, not PowerShell
+// ('will response to "plugins/api/v1/{providerLinkId}"' in HandleHttpRequest), which PowerShell
+// runs as a command named 'will' (testdata/examples/README.md): its number and text, or 0.
+func strayLine(script string) (int, string) {
+	for i, l := range strings.Split(script, "\n") {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "will ") {
+			return i + 1, t
+		}
+	}
+	return 0, ""
 }
 
 type demoRun struct {

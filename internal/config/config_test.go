@@ -173,3 +173,41 @@ func TestLoadShowsTheKeyFileInEffect(t *testing.T) {
 		})
 	}
 }
+
+// TestAddFlagsShowsOnlyTheNamedSettings: a command lists the settings it uses; the others are
+// hidden but still parse and apply, so command lines that set them keep working.
+func TestAddFlagsShowsOnlyTheNamedSettings(t *testing.T) {
+	cases := []struct {
+		name   string
+		shown  []string
+		hidden []string
+		listed []string
+	}{
+		{"subset", []string{"data-dir", "key-file"}, []string{"workers.max", "listen", "log.level"}, []string{"data-dir", "key-file", "config"}},
+		{"all", nil, nil, []string{"data-dir", "workers.max", "listen", "log.level", "config"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			f := AddFlags(fs, tc.shown...)
+			for _, k := range tc.hidden {
+				if fl := fs.Lookup(k); fl == nil || !fl.Hidden {
+					t.Errorf("--%s is not hidden", k)
+				}
+			}
+			usage := fs.FlagUsages()
+			for _, k := range tc.listed {
+				if !strings.Contains(usage, "--"+k+" ") {
+					t.Errorf("--%s is not listed:\n%s", k, usage)
+				}
+			}
+			if err := fs.Parse([]string{"--workers.max", "5", "--data-dir", "/d"}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.Load(nil)
+			if err != nil || c.MaxWorkers != 5 || c.DataDir != "/d" {
+				t.Fatalf("hidden settings did not apply: %+v %v", c, err)
+			}
+		})
+	}
+}
