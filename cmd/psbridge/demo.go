@@ -156,7 +156,7 @@ func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error
 		}
 	}
 	if n, line := strayLine(string(script)); n > 0 {
-		fmt.Fprintf(stdout, "(the vendor's example has a stray line '%s' at line %d; psbridge runs the example verbatim, so\n PowerShell reports \"The term 'will' is not recognized\" below: this is expected)\n", line, n)
+		fmt.Fprintf(stdout, "(expected below: line %d of the vendor's example is a stray line, '%s',\n and psbridge runs the example verbatim, so PowerShell reports \"The term 'will' is not recognized\")\n", n, line)
 	}
 	if _, err := d.step(ctx, "HandleHttpRequest", map[string]any{
 		"httpContext": map[string]any{"method": "POST", "path": "/plugins/api/v1/demo/hook", "headers": map[string]any{"Content-Type": []any{"application/json"}}},
