@@ -11,7 +11,11 @@ require (
 require (
 	github.com/coreos/go-oidc/v3 v3.21.0
 	golang.org/x/oauth2 v0.38.0 // indirect
+	github.com/spf13/cobra v1.10.2
+	github.com/spf13/pflag v1.1.0
 )
+
+require github.com/inconshreveable/mousetrap v1.1.0 // indirect
 
 require (
 	github.com/VictoriaMetrics/metrics v1.44.0 // indirect

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/psbridge/psbridge/agent"
 	"github.com/psbridge/psbridge/bridge"
@@ -20,42 +21,56 @@ import (
 	"github.com/psbridge/psbridge/web/api"
 )
 
-const agentUsage = `Usage: psbridge agent --server URL --enroll-key KEY --state-dir DIR [flags]
-       psbridge agent --state-dir DIR [flags]
-
-Runs the psbridge agent on a managed computer. The first form enrolls the computer into the
+const agentLong = `Runs the psbridge agent on a managed computer. The first form enrolls the computer into the
 enrollment key's tenant (a computer with the same device id is the same computer) and keeps
 its credential in DIR/agent.json (mode 0600); then, and with the second form, it keeps one
 outbound websocket to the server (reconnecting with backoff and jitter), reports the
 computer's inventory and runs the scripts the server sends (Invoke-ImmyCommand blocks) in a
-warm local pwsh. Stop it with SIGINT or SIGTERM.
+warm local pwsh. Stop it with SIGINT or SIGTERM.`
 
-Flags:
-`
-
-func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) (err error) {
-	fs := newFlagSet("agent", stderr, agentUsage)
-	server := fs.String("server", "", "the psbridge server's URL (enrollment only; kept in the state)")
-	key := fs.String("enroll-key", "", "an enrollment key (psbridge enrollment-key create); enrolls this computer")
-	stateDir := fs.String("state-dir", "", "directory for the agent's credential and state (required)")
-	pwshPath := fs.String("pwsh", "", "the pwsh binary (default: found like 'psbridge serve' does)")
-	var inv listFlag
-	fs.Var(&inv, "inventory", "override an inventory field, KEY=VALUE (repeatable; keys: computerName, deviceId, serialNumber, …)")
-	var drives listFlag
-	fs.Var(&drives, "drive", "map a drive in scripts' runspaces, NAME=DIR (repeatable; e.g. C=/srv/fake-c for Windows paths in tests)")
-	minBackoff := fs.Duration("min-backoff", agent.DefaultMinBackoff, "first reconnect delay")
-	maxBackoff := fs.Duration("max-backoff", agent.DefaultMaxBackoff, "longest reconnect delay")
-	logLevel := fs.String("log-level", "info", "debug, info, warn or error")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newAgentCmd() *cobra.Command {
+	var o agentOptions
+	cmd := &cobra.Command{
+		Use:   "agent",
+		Short: "run the psbridge agent on a managed computer (enroll once, then stay connected)",
+		Long:  agentLong,
+		Annotations: synopsis("psbridge agent --server URL --enroll-key KEY --state-dir DIR [flags]",
+			"psbridge agent --state-dir DIR [flags]"),
+		Example: `  psbridge agent --server https://psbridge.example --enroll-key psbe_… --state-dir /var/lib/psbridge-agent
+  psbridge agent --state-dir /var/lib/psbridge-agent        # later starts: the saved credential`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runAgent(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if *stateDir == "" {
+	fs := cmd.Flags()
+	fs.StringVar(&o.server, "server", "", "the psbridge server's URL (enrollment only; kept in the state)")
+	fs.StringVar(&o.key, "enroll-key", "", "an enrollment key (psbridge enrollment-key create); enrolls this computer")
+	fs.StringVar(&o.stateDir, "state-dir", "", "directory for the agent's credential and state (required)")
+	fs.StringVar(&o.pwsh, "pwsh", "", "the pwsh binary (default: found like 'psbridge serve' does)")
+	fs.StringArrayVar(&o.inventory, "inventory", nil, "override an inventory field, KEY=VALUE (repeatable; keys: computerName, deviceId, serialNumber, …)")
+	fs.StringArrayVar(&o.drives, "drive", nil, "map a drive in scripts' runspaces, NAME=DIR (repeatable; e.g. C=/srv/fake-c for Windows paths in tests)")
+	fs.DurationVar(&o.minBackoff, "min-backoff", agent.DefaultMinBackoff, "first reconnect delay")
+	fs.DurationVar(&o.maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest reconnect delay")
+	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	return cmd
+}
+
+// agentOptions are the agent's flags.
+type agentOptions struct {
+	server, key, stateDir, pwsh, logLevel string
+	inventory, drives                     []string
+	minBackoff, maxBackoff                time.Duration
+}
+
+func runAgent(ctx context.Context, o agentOptions, stdout, stderr io.Writer) (err error) {
+	if o.stateDir == "" {
 		return usageErr("agent needs --state-dir DIR")
 	}
-	if (*server == "") != (*key == "") {
+	if (o.server == "") != (o.key == "") {
 		return usageErr("--server and --enroll-key go together (enrollment); without both the agent uses its saved state")
 	}
-	sv, err := agent.StartService(ctx, *stateDir) // the Windows service control manager, if it started us
+	sv, err := agent.StartService(ctx, o.stateDir) // the Windows service control manager, if it started us
 	if err != nil {
 		return err
 	}
@@ -64,7 +79,7 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		stderr = sv.Log
 	}
 	overrides := map[string]string{}
-	for _, kv := range inv {
+	for _, kv := range o.inventory {
 		k, v, err := splitAssignment("inventory", kv)
 		if err != nil {
 			return usageErr("%v", err)
@@ -72,33 +87,33 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 		overrides[k] = v
 	}
 	driveMap := map[string]string{}
-	for _, kv := range drives {
+	for _, kv := range o.drives {
 		k, v, err := splitAssignment("drive", kv)
 		if err != nil {
 			return usageErr("%v", err)
 		}
 		driveMap[k] = v
 	}
-	lvl, err := zerolog.ParseLevel(*logLevel)
+	lvl, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil {
 		return usageErr("--log-level: %v", err)
 	}
 	log := zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
-	cfg := agent.Config{StateDir: *stateDir, Inventory: overrides, Drives: driveMap, MinBackoff: *minBackoff, MaxBackoff: *maxBackoff, Logger: &log,
+	cfg := agent.Config{StateDir: o.stateDir, Inventory: overrides, Drives: driveMap, MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, Logger: &log,
 		HTTPClient: &http.Client{Timeout: time.Minute}}
-	if *key != "" {
-		st, err := agent.Enroll(ctx, cfg, *server, *key)
+	if o.key != "" {
+		st, err := agent.Enroll(ctx, cfg, o.server, o.key)
 		if err != nil {
 			return err
 		}
 		log.Info().Int64("computer", st.ComputerID).Int64("tenant", st.TenantID).Msg("enrolled")
-	} else if _, err := agent.LoadState(*stateDir); err != nil {
+	} else if _, err := agent.LoadState(o.stateDir); err != nil {
 		if errors.Is(err, agent.ErrNotEnrolled) {
 			return usageErr("%v", err)
 		}
 		return err
 	}
-	pwsh, err := findPwsh(ctx, *pwshPath, false, stderr)
+	pwsh, err := findPwsh(ctx, o.pwsh, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -129,36 +144,48 @@ func runAgent(ctx context.Context, args []string, stdout, stderr io.Writer) (err
 	return a.Run(ctx)
 }
 
-const enrollKeyUsage = `Usage: psbridge enrollment-key create --tenant ID [--expires DURATION] [--config FILE] [--data-dir DIR]
-
-Creates a key that enrolls psbridge agents into tenant ID and prints it once (only its hash is
+const enrollKeyLong = `Creates a key that enrolls psbridge agents into tenant ID and prints it once (only its hash is
 kept). --expires bounds its life (e.g. 24h; default: never). Revoke keys through the API
 (DELETE /api/v1/tenants/{id}/enrollment-keys/{keyId}). Works with the server stopped (the
-database) or running (its admin socket), like 'psbridge token'.
-`
+database) or running (its admin socket), like 'psbridge token'.`
 
-func runEnrollmentKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "create" {
-		fmt.Fprint(stderr, enrollKeyUsage)
-		return usageErr("enrollment-key needs the subcommand 'create'")
+func newEnrollmentKeyCmd() *cobra.Command {
+	const syn = "psbridge enrollment-key create --tenant ID [--expires DURATION] [--config FILE] [--data-dir DIR]"
+	var tenant int64
+	var expires time.Duration
+	var settings *config.Flags
+	create := &cobra.Command{
+		Use:         "create",
+		Short:       "create a key that enrolls agents into a tenant and print it once",
+		Long:        enrollKeyLong,
+		Annotations: synopsis(syn),
+		Example:     "  psbridge enrollment-key create --tenant 3 --expires 24h --data-dir /var/lib/psbridge",
+		Args:        noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			return runEnrollmentKeyCreate(cfg, tenant, expires, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	fs := newFlagSet("enrollment-key create", stderr, enrollKeyUsage)
-	tenant := fs.Int64("tenant", 0, "the tenant the key enrolls computers into (required)")
-	expires := fs.Duration("expires", 0, "how long the key stays valid (0: forever)")
-	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
-	if err != nil {
-		return configErr(err)
-	}
-	if len(rest) > 0 {
-		return usageErr("enrollment-key create takes no arguments, got %q", rest)
-	}
-	if *tenant <= 0 || *expires < 0 {
+	create.Flags().Int64Var(&tenant, "tenant", 0, "the tenant the key enrolls computers into (required)")
+	create.Flags().DurationVar(&expires, "expires", 0, "how long the key stays valid (0: forever)")
+	settings = config.AddFlags(create.Flags(), storeSettings...)
+	ek := parentCmd("enrollment-key", "create a key that enrolls agents into a tenant (also while serve runs)", "'create'", create)
+	ek.Long = enrollKeyLong
+	ek.Annotations = synopsis(syn)
+	return ek
+}
+
+func runEnrollmentKeyCreate(cfg config.Config, tenant int64, expires time.Duration, stdout, stderr io.Writer) error {
+	if tenant <= 0 || expires < 0 {
 		return usageErr("enrollment-key create needs --tenant ID (and a non-negative --expires)")
 	}
 	var out engine.NewEnrollmentKey
 	if c, ok := dialAdmin(cfg.DataDir); ok {
 		if err := c.do(http.MethodPost, "/api/v1/admin/enrollment-keys",
-			api.AdminEnrollmentKeyInput{TenantID: *tenant, ExpiresInSeconds: int64(*expires / time.Second)}, &out); err != nil {
+			api.AdminEnrollmentKeyInput{TenantID: tenant, ExpiresInSeconds: int64(expires / time.Second)}, &out); err != nil {
 			return err
 		}
 	} else {
@@ -168,13 +195,13 @@ func runEnrollmentKey(ctx context.Context, args []string, stdout, stderr io.Writ
 		}
 		defer st.Close()
 		var exp time.Time
-		if *expires > 0 {
-			exp = time.Now().Add(*expires)
+		if expires > 0 {
+			exp = time.Now().Add(expires)
 		}
-		key, k, err := st.CreateEnrollmentKey(*tenant, exp)
+		key, k, err := st.CreateEnrollmentKey(tenant, exp)
 		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return &exitError{code: exitFailure, err: fmt.Errorf("no tenant has the id %d", *tenant)}
+				return &exitError{code: exitFailure, err: fmt.Errorf("no tenant has the id %d", tenant)}
 			}
 			return err
 		}

@@ -10,34 +10,50 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/internal/config"
 )
 
-const backupUsage = `Usage: psbridge backup FILE [--config FILE] [--data-dir DIR] [--key-file FILE]
-       psbridge backup FILE --url http://HOST:PORT --token TOKEN
-
-Writes a consistent copy of the database to FILE (atomically, mode 0600). Without --url it
+const backupLong = `Writes a consistent copy of the database to FILE (atomically, mode 0600). Without --url it
 opens the database directly (the server must be stopped), found with the same settings as
 'psbridge serve' (config file, PSBRIDGE_* environment, flags); with --url it downloads
 /api/v1/admin/backup from a running server. Sealed values stay sealed: keep the key file
-(DATA-DIR/psbridge.db.key) in a separate, safe place; the backup is useless without it.
-`
+(DATA-DIR/psbridge.db.key) in a separate, safe place; the backup is useless without it.`
 
-func runBackup(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("backup", stderr, backupUsage)
-	url := fs.String("url", "", "base URL of a running psbridge server")
-	token := fs.String("token", os.Getenv("PSBRIDGE_TOKEN"), "API token for --url (env PSBRIDGE_TOKEN)")
-	cfg, positional, err := config.Load(fs, args, os.Environ())
-	if err != nil {
-		return configErr(err)
+func newBackupCmd() *cobra.Command {
+	var url, token string
+	var settings *config.Flags
+	cmd := &cobra.Command{
+		Use:   "backup FILE",
+		Short: "write a consistent copy of the database",
+		Long:  backupLong,
+		Annotations: synopsis("psbridge backup FILE [--config FILE] [--data-dir DIR] [--key-file FILE]",
+			"psbridge backup FILE --url http://HOST:PORT --token TOKEN"),
+		Example: `  psbridge backup /backups/psbridge.db --data-dir /var/lib/psbridge     # server stopped
+  psbridge backup /backups/psbridge-$(date +%F).db --url http://127.0.0.1:8080 --token "$PSBRIDGE_TOKEN"`,
+		Args: exactlyOne("FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			if token == "" {
+				token = os.Getenv("PSBRIDGE_TOKEN")
+			}
+			return runBackup(cmd.Context(), cfg, url, token, args[0], cmd.OutOrStdout())
+		},
 	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return usageErr("backup needs exactly one FILE, got %d", len(positional))
-	}
-	out := positional[0]
-	if *url != "" {
-		n, err := downloadBackup(ctx, strings.TrimRight(*url, "/")+"/api/v1/admin/backup", *token, out)
+	cmd.Flags().StringVar(&url, "url", "", "base URL of a running psbridge server")
+	// The default is read when the command runs, so that --help never prints the token.
+	cmd.Flags().StringVar(&token, "token", "", "API `TOKEN` for --url (default $PSBRIDGE_TOKEN)")
+	settings = config.AddFlags(cmd.Flags(), storeSettings...)
+	return cmd
+}
+
+func runBackup(ctx context.Context, cfg config.Config, url, token, out string, stdout io.Writer) error {
+	if url != "" {
+		n, err := downloadBackup(ctx, strings.TrimRight(url, "/")+"/api/v1/admin/backup", token, out)
 		if err != nil {
 			return err
 		}

@@ -14,14 +14,13 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web/console"
 )
 
-const consoleUsage = `Usage: psbridge console [--url URL] [--token TOKEN] [INSTANCE | --instance ID] [--session ID]
-       psbridge console --local [--script FILE [--module FILE]... [--param NAME=VALUE]...]
-
-Opens the debugging console: an interactive pwsh for trying and debugging integration scripts.
+const consoleLong = `Opens the debugging console: an interactive pwsh for trying and debugging integration scripts.
 
 With --url, it attaches to a psbridge server's console (GET /api/v1/console/ws, the same API
 token as the REST API). With --instance, the session loads that integration instance: its
@@ -40,87 +39,104 @@ integration script the same way (--param values fill Init's parameters; Init run
 
 Press Ctrl-] to detach: the session keeps running for its reconnect window (60 s by default);
 re-attach with --session ID. Typing 'exit' ends the session; its exit code becomes this
-command's exit code.
+command's exit code.`
 
-Examples:
-  psbridge console --url http://127.0.0.1:8080 --token "$PSBRIDGE_TOKEN"
+const consoleExample = `  psbridge console --url http://127.0.0.1:8080 --token "$PSBRIDGE_TOKEN"
   psbridge console --url https://psbridge.example 3              # load integration 3
   psbridge console --url https://psbridge.example --session 8c1d...   # re-attach
   psbridge console --local
   psbridge console --local --script testdata/examples/07-sentinelone.ps1 \
       --module testdata/modules/SentinelOne.psm1 \
-      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token
-`
+      --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token`
 
-func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("console", stderr, consoleUsage)
-	serverURL := fs.String("url", "", "server `URL` (default $PSBRIDGE_URL, else http://127.0.0.1:8080)")
-	token := fs.String("token", "", "API `TOKEN` (default $PSBRIDGE_TOKEN)")
-	instance := fs.String("instance", "", "integration instance `ID` to load into the session")
-	sessionID := fs.String("session", "", "re-attach to the open session `ID`")
-	local := fs.Bool("local", false, "run the console here, without a server")
-	script := fs.String("script", "", "with --local: integration script `FILE` to load")
-	var modules, params listFlag
-	fs.Var(&modules, "module", "with --local --script: module script `FILE` that Import-Module finds by its file name (repeatable)")
-	fs.Var(&params, "param", "with --local --script: Init parameter `NAME=VALUE` (repeatable)")
-	pwshFlag := fs.String("pwsh", "", "with --local: pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
-	rest, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
+func newConsoleCmd() *cobra.Command {
+	var o consoleOptions
+	cmd := &cobra.Command{
+		Use:   "console [INSTANCE]",
+		Short: "open a debugging console (pwsh with an integration loaded) on a server or --local",
+		Long:  consoleLong,
+		Annotations: synopsis("psbridge console [--url URL] [--token TOKEN] [INSTANCE | --instance ID] [--session ID]",
+			"psbridge console --local [--script FILE [--module FILE]... [--param NAME=VALUE]...]"),
+		Example: consoleExample,
+		Args:    cobra.ArbitraryArgs, // at most one, checked with the flags it goes with
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runConsole(cmd.Context(), o, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	fs := cmd.Flags()
+	fs.StringVar(&o.serverURL, "url", "", "server `URL` (default $PSBRIDGE_URL, else http://127.0.0.1:8080)")
+	fs.StringVar(&o.token, "token", "", "API `TOKEN` (default $PSBRIDGE_TOKEN)")
+	fs.StringVar(&o.instance, "instance", "", "integration instance `ID` to load into the session")
+	fs.StringVar(&o.sessionID, "session", "", "re-attach to the open session `ID`")
+	fs.BoolVar(&o.local, "local", false, "run the console here, without a server")
+	fs.StringVar(&o.script, "script", "", "with --local: integration script `FILE` to load")
+	fs.StringArrayVar(&o.modules, "module", nil, "with --local --script: module script `FILE` that Import-Module finds by its file name (repeatable)")
+	fs.StringArrayVar(&o.params, "param", nil, "with --local --script: Init parameter `NAME=VALUE` (repeatable)")
+	fs.StringVar(&o.pwsh, "pwsh", "", "with --local: pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	return cmd
+}
+
+// consoleOptions are console's flags.
+type consoleOptions struct {
+	serverURL, token, instance, sessionID, script, pwsh string
+	local                                               bool
+	modules, params                                     []string
+}
+
+func runConsole(ctx context.Context, o consoleOptions, rest []string, stdout, stderr io.Writer) error {
 	switch {
-	case len(rest) == 1 && *instance == "" && !*local:
-		*instance = rest[0] // psbridge console INSTANCE
+	case len(rest) == 1 && o.instance == "" && !o.local:
+		o.instance = rest[0] // psbridge console INSTANCE
 	case len(rest) > 0:
 		return usageErr("console takes at most one argument, the instance ID, got %q (see psbridge console -h)", rest)
 	}
-	if !*local && (*script != "" || len(modules) > 0 || len(params) > 0) {
+	if !o.local && (o.script != "" || len(o.modules) > 0 || len(o.params) > 0) {
 		return usageErr("--script, --module and --param need --local (a server loads instances with --instance)")
 	}
-	if *local && (*instance != "" || *sessionID != "" || *serverURL != "" || *token != "") {
+	if o.local && (o.instance != "" || o.sessionID != "" || o.serverURL != "" || o.token != "") {
 		return usageErr("--url, --token, --instance and --session need a server; with --local, load a script with --script")
 	}
 
 	in, out := os.Stdin, stdout
-	if *local {
+	if o.local {
 		if err := console.Supported(); err != nil {
 			return &exitError{code: exitEnv, err: err}
 		}
 	}
 	cols, rows := termSize(in)
 	var conn console.Conn
-	if *local {
-		lc, cleanup, err := openLocalConsole(ctx, *pwshFlag, *script, modules, params, cols, rows, stderr)
+	if o.local {
+		lc, cleanup, err := openLocalConsole(ctx, o.pwsh, o.script, o.modules, o.params, cols, rows, stderr)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
 		conn = lc
 	} else {
-		if *token == "" {
-			*token = os.Getenv("PSBRIDGE_TOKEN")
+		if o.token == "" {
+			o.token = os.Getenv("PSBRIDGE_TOKEN")
 		}
-		if *serverURL == "" {
-			*serverURL = consoleEnvOr("PSBRIDGE_URL", "http://127.0.0.1:8080")
+		if o.serverURL == "" {
+			o.serverURL = consoleEnvOr("PSBRIDGE_URL", "http://127.0.0.1:8080")
 		}
 		q := url.Values{}
-		if *instance != "" {
-			q.Set("instance", *instance)
+		if o.instance != "" {
+			q.Set("instance", o.instance)
 		}
-		if *sessionID != "" {
-			q.Set("session", *sessionID)
+		if o.sessionID != "" {
+			q.Set("session", o.sessionID)
 		}
 		if cols > 0 {
 			q.Set("cols", strconv.Itoa(cols))
 			q.Set("rows", strconv.Itoa(rows))
 		}
-		wsURL, err := console.WebsocketURL(*serverURL, q)
+		wsURL, err := console.WebsocketURL(o.serverURL, q)
 		if err != nil {
 			return usageErr("%v", err)
 		}
 		h := http.Header{}
-		if *token != "" {
-			h.Set("Authorization", "Bearer "+*token)
+		if o.token != "" {
+			h.Set("Authorization", "Bearer "+o.token)
 		}
 		c, err := console.Dial(ctx, wsURL, h)
 		if err != nil {
@@ -142,7 +158,7 @@ func runConsole(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	restore()
 
 	switch {
-	case errors.Is(runErr, console.ErrDetached) && *local:
+	case errors.Is(runErr, console.ErrDetached) && o.local:
 		fmt.Fprintln(stderr, "\npsbridge console: detached; a --local session ends with this command")
 		return nil
 	case errors.Is(runErr, console.ErrDetached):

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/psbridge/psbridge"
 	"github.com/psbridge/psbridge/bridge"
@@ -25,27 +26,44 @@ import (
 	"github.com/psbridge/psbridge/web/console"
 )
 
-const demoUsage = `Usage: psbridge demo [--once] [--listen ADDR] [--serve ADDR]
-
-Runs the vendor's SentinelOne example integration (testdata/examples/07-sentinelone.ps1, bundled
+const demoLong = `Runs the vendor's SentinelOne example integration (testdata/examples/07-sentinelone.ps1, bundled
 in the binary) unchanged against a fake SentinelOne API on this machine: Init, HealthCheck,
 GetClients, GetAgents (all pages), GetTenantInstallToken and HandleHttpRequest, through a pool
 of warm pwsh workers. Then, unless --once is given, it starts the psbridge server on a
 temporary database with the SentinelOne module, type and an instance ready, prints the URLs and
 an API token, and serves until Ctrl-C.
 
-If pwsh is missing and the .NET SDK is present, demo installs pwsh first (psbridge install-pwsh).
-`
+If pwsh is missing and the .NET SDK is present, demo installs pwsh first (psbridge install-pwsh).`
 
-func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("demo", stderr, demoUsage)
-	once := fs.Bool("once", false, "exit after the walkthrough instead of serving the fake API")
-	listen := fs.String("listen", "127.0.0.1:0", "address for the fake SentinelOne API")
-	serveAddr := fs.String("serve", "127.0.0.1:8080", "address for the psbridge server after the walkthrough (a free port if taken)")
-	pwshFlag := fs.String("pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newDemoCmd() *cobra.Command {
+	var o demoOptions
+	cmd := &cobra.Command{
+		Use:         "demo",
+		Short:       "run the bundled SentinelOne example against a local fake SentinelOne API",
+		Long:        demoLong,
+		Annotations: synopsis("psbridge demo [--once] [--listen ADDR] [--serve ADDR] [--pwsh FILE]"),
+		Example: `  psbridge demo
+  psbridge demo --once                    # the walkthrough only, no server afterwards
+  psbridge demo --serve 127.0.0.1:9090`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runDemo(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	cmd.Flags().BoolVar(&o.once, "once", false, "exit after the walkthrough instead of serving the fake API")
+	cmd.Flags().StringVar(&o.listen, "listen", "127.0.0.1:0", "address for the fake SentinelOne API")
+	cmd.Flags().StringVar(&o.serve, "serve", "127.0.0.1:8080", "address for the psbridge server after the walkthrough (a free port if taken)")
+	cmd.Flags().StringVar(&o.pwsh, "pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
+	return cmd
+}
+
+// demoOptions are demo's flags.
+type demoOptions struct {
+	once                bool
+	listen, serve, pwsh string
+}
+
+func runDemo(ctx context.Context, o demoOptions, stdout, stderr io.Writer) error {
 	script, err := psbridge.Examples.ReadFile("testdata/examples/07-sentinelone.ps1")
 	if err != nil {
 		return err
@@ -56,16 +74,16 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 
 	fake := fakes1.New(fakes1.Config{})
-	ln, err := net.Listen("tcp", *listen)
+	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return usageErr("listen %s: %v", *listen, err)
+		return usageErr("listen %s: %v", o.listen, err)
 	}
 	srv := &http.Server{Handler: fake, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	defer srv.Close()
 	apiURL := "http://" + ln.Addr().String() + "/"
 
-	pwsh, err := findPwsh(ctx, *pwshFlag, true, stderr)
+	pwsh, err := findPwsh(ctx, o.pwsh, true, stderr)
 	if err != nil {
 		return err
 	}
@@ -137,6 +155,9 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			return err
 		}
 	}
+	if n, line := strayLine(string(script)); n > 0 {
+		fmt.Fprintf(stdout, "(expected below: line %d of the vendor's example is a stray line, '%s',\n and psbridge runs the example verbatim, so PowerShell reports \"The term 'will' is not recognized\")\n", n, line)
+	}
 	if _, err := d.step(ctx, "HandleHttpRequest", map[string]any{
 		"httpContext": map[string]any{"method": "POST", "path": "/plugins/api/v1/demo/hook", "headers": map[string]any{"Content-Type": []any{"application/json"}}},
 		"body":        map[string]any{"event": "demo"}, "route": "hook",
@@ -150,10 +171,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	st := pool.Stats()
 	fmt.Fprintf(stdout, "\n%d calls on %d workers; the API key never appeared in any output above.\n", st.Calls, st.Workers)
-	if *once {
+	if o.once {
 		return nil
 	}
-	return serveDemo(ctx, pool, pwsh, *serveAddr, apiURL, string(script), string(module), stdout)
+	return serveDemo(ctx, pool, pwsh, o.serve, apiURL, string(script), string(module), stdout)
 }
 
 // serveDemo serves psbridge on a temporary database holding the SentinelOne module, type and
@@ -210,7 +231,7 @@ func serveDemo(ctx context.Context, pool *bridge.Pool, pwsh, addr, apiURL, scrip
 	base := "http://" + ln.Addr().String()
 	fmt.Fprintf(stdout, `
 psbridge server (temporary database, removed on exit):
-  pages:        %[1]s/   (sign in with the API token; the integration's Console tab runs GetClients)
+  pages:        %[1]s/sign-in   (sign in with the API token; the integration's Console tab runs GetClients)
   API:          %[1]s/api/v1   (OpenAPI: %[1]s/api/openapi.yaml)
   API token:    %[2]s
   integration:  %[1]s/api/v1/integrations/%[3]d   (health %[4]s)
@@ -223,6 +244,18 @@ Try:
 Ctrl-C stops.
 `, base, token, inst.ID, inst.Health.Status, inst.PluginBaseURL, apiURL)
 	return serveHTTP(ctx, ln, eng, consoles, &log)
+}
+
+// strayLine finds the line of the vendor's SentinelOne example that is prose, not PowerShell
+// ('will response to "plugins/api/v1/{providerLinkId}"' in HandleHttpRequest), which PowerShell
+// runs as a command named 'will' (testdata/examples/README.md): its number and text, or 0.
+func strayLine(script string) (int, string) {
+	for i, l := range strings.Split(script, "\n") {
+		if t := strings.TrimSpace(l); strings.HasPrefix(t, "will ") {
+			return i + 1, t
+		}
+	}
+	return 0, ""
 }
 
 type demoRun struct {

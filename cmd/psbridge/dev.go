@@ -11,13 +11,12 @@ import (
 	"time"
 
 	"github.com/fsnotify/fsnotify"
+	"github.com/spf13/cobra"
 
 	"github.com/psbridge/psbridge/bridge"
 )
 
-const devUsage = `Usage: psbridge dev SCRIPT [--module [NAME=]FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
-
-The edit loop for writing an integration. dev keeps one pwsh worker warm, runs Init and
+const devLong = `The edit loop for writing an integration. dev keeps one pwsh worker warm, runs Init and
 HealthCheck (or the --call method) like 'psbridge run', prints the result, and then watches
 SCRIPT and every --module file. Each time you save one of them it runs again in the warm
 worker (no cold pwsh start) and prints the new result followed by what changed since the
@@ -36,24 +35,38 @@ psbridge lacks is named in a warning. Saves that come in a burst (editors often
 write a file two or three times) start one run, --debounce after the last of them.
 Ctrl-C stops dev and exits 0.
 
-The flags are run's flags ('psbridge run -h' explains --param, --arg and --module values).
+The flags are run's flags ('psbridge run -h' explains --param, --arg and --module values).`
 
-Examples:
-  # against the fake SentinelOne API (in another terminal: psbridge fake-s1 --token demo-token)
+const devExample = `  # against the fake SentinelOne API (in another terminal: psbridge fake-s1 --token demo-token)
   psbridge dev testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
       --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token --call GetClients
   # a skeleton from 'psbridge new'
-  psbridge dev Contoso/Contoso.ps1 --param ApiUrl=http://127.0.0.1:8081/ --param ApiKey=psbridge-fake-s1-token
-`
+  psbridge dev Contoso/Contoso.ps1 --param ApiUrl=http://127.0.0.1:8081/ --param ApiKey=psbridge-fake-s1-token`
 
-func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dev", stderr, devUsage)
-	rf := addRunFlags(fs)
-	debounce := fs.Duration("debounce", 150*time.Millisecond, "quiet time after the last save before running again")
-	spec, err := rf.parse(fs, "dev", args)
-	if err != nil {
-		return err
+func newDevCmd() *cobra.Command {
+	rf := &runFlags{}
+	var debounce time.Duration
+	cmd := &cobra.Command{
+		Use:         "dev SCRIPT",
+		Short:       "run a script like run, then again each time it or a module is saved (edit loop)",
+		Long:        devLong,
+		Example:     devExample,
+		Annotations: synopsis("psbridge dev " + runSynopsis),
+		Args:        exactlyOne("SCRIPT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := rf.spec(args[0])
+			if err != nil {
+				return err
+			}
+			return runDev(cmd.Context(), rf.pwsh, spec, debounce, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
+	rf.register(cmd.Flags())
+	cmd.Flags().DurationVar(&debounce, "debounce", 150*time.Millisecond, "quiet time after the last save before running again")
+	return cmd
+}
+
+func runDev(ctx context.Context, pwshFlag string, spec *runSpec, debounce time.Duration, stdout, stderr io.Writer) error {
 
 	// The files to watch: the script and each module file. Their directories are watched, not
 	// the files, because many editors save by writing a new file and renaming it over the old.
@@ -85,7 +98,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 
-	pwsh, err := findPwsh(ctx, rf.pwsh, false, stderr)
+	pwsh, err := findPwsh(ctx, pwshFlag, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -141,7 +154,7 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			if name := filepath.Base(ev.Name); !containsString(changed, name) {
 				changed = append(changed, name)
 			}
-			timer.Reset(*debounce)
+			timer.Reset(debounce)
 		case err, ok := <-watcher.Errors:
 			if !ok {
 				return nil

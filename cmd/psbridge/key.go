@@ -1,19 +1,18 @@
 package main
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"os"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/internal/config"
 )
 
-const keyUsage = `Usage: psbridge key rotate [--config FILE] [--data-dir DIR] [--key-file FILE | --key HEX]
-
-Re-encrypts every secret in the database (the [Password()] values and each integration's
+const keyLong = `Re-encrypts every secret in the database (the [Password()] values and each integration's
 saved $IntegrationContext) under a new random key, in one transaction. The server must be
 stopped: it holds the database lock.
 
@@ -21,22 +20,35 @@ With a key file (the default, DATA-DIR/psbridge.db.key) the new key replaces the
 part-way leaves either the old key and old data, or the new key in KEY-FILE.new, which the next
 start picks up. With --key / PSBRIDGE_KEY the new key is printed once on stdout: store it where
 the old one was before you start the server again, because the old key no longer opens the
-database.
-`
+database.`
 
-func runKey(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "rotate" {
-		fmt.Fprint(stderr, keyUsage)
-		return usageErr("key needs the subcommand 'rotate'")
+func newKeyCmd() *cobra.Command {
+	const syn = "psbridge key rotate [--config FILE] [--data-dir DIR] [--key-file FILE | --key HEX]"
+	var settings *config.Flags
+	rotate := &cobra.Command{
+		Use:         "rotate",
+		Short:       "re-encrypt every stored secret under a new key (server stopped)",
+		Long:        keyLong,
+		Annotations: synopsis(syn),
+		Example: `  psbridge key rotate --data-dir /var/lib/psbridge
+  PSBRIDGE_KEY=$OLD_KEY psbridge key rotate --data-dir /var/lib/psbridge   # prints the new key`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			return runKeyRotate(cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	fs := newFlagSet("key rotate", stderr, keyUsage)
-	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
-	if err != nil {
-		return configErr(err)
-	}
-	if len(rest) > 0 {
-		return usageErr("key rotate takes no arguments, got %q", rest)
-	}
+	settings = config.AddFlags(rotate.Flags(), storeSettings...)
+	key := parentCmd("key", "re-encrypt every stored secret under a new key", "'rotate'", rotate)
+	key.Long = keyLong
+	key.Annotations = synopsis(syn)
+	return key
+}
+
+func runKeyRotate(cfg config.Config, stdout, stderr io.Writer) error {
 	st, err := openStore(cfg)
 	if err != nil {
 		return err

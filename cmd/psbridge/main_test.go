@@ -208,6 +208,13 @@ func TestDemoRunsTheWalkthrough(t *testing.T) {
 	if strings.Contains(stdout+stderr, fakes1.DefaultAPIToken+"\n") {
 		t.Error("API key printed outside the header")
 	}
+	// The vendor's example has a line of prose PowerShell runs as a command 'will': the demo
+	// says so, with the line, before PowerShell's error shows.
+	note := strings.Index(stdout, `line 203 of the vendor's example is a stray line, 'will response to  "plugins/api/v1/{providerLinkId}"'`)
+	errLine := strings.Index(stdout, "The term 'will' is not recognized")
+	if note < 0 || errLine < 0 || note > errLine {
+		t.Errorf("the demo does not explain the stray line before PowerShell's error (note at %d, error at %d):\n%s", note, errLine, stdout)
+	}
 }
 
 func TestUsageErrors(t *testing.T) {

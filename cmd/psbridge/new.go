@@ -1,19 +1,18 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/internal/fakes1"
 )
 
-const newUsage = `Usage: psbridge new NAME [--capability CAP[,CAP]...] [--dir DIR]
-
-Writes a working integration skeleton to DIR (default ./NAME):
+const newLong = `Writes a working integration skeleton to DIR (default ./NAME):
 
   NAME.ps1   New-DynamicIntegration with an Init form (ApiUrl, and ApiKey as a [Password()]),
              a HealthCheck that calls the vendor, and one Add-DynamicIntegrationCapability
@@ -28,12 +27,10 @@ and GetAgents their agents. Replace the URLs and fields with your vendor's.
 Capabilities are the interface names with or without their ISupports/I prefix, comma-separated
 or repeated (ListingClients and ISupportsListingClients are the same):
 %s
-Examples:
-  psbridge new Contoso --capability ListingClients,ListingAgents
-  psbridge new Contoso --capability ListingClients --capability TenantInstallToken --dir src/contoso
+docs/tutorial.md walks from here to a running, mapped, webhook-enabled integration.`
 
-docs/tutorial.md walks from here to a running, mapped, webhook-enabled integration.
-`
+const newExample = `  psbridge new Contoso --capability ListingClients,ListingAgents
+  psbridge new Contoso --capability ListingClients --capability TenantInstallToken --dir src/contoso`
 
 // skeletonCapability is one capability psbridge new can write: the interface (as spelled in
 // the module's CapabilityCatalog) and a stub per member, under the member's exact name.
@@ -204,20 +201,26 @@ func capabilityList() string {
 	return sb.String()
 }
 
-func runNew(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("new", stderr, fmt.Sprintf(newUsage, capabilityList()))
-	var caps listFlag
-	fs.Var(&caps, "capability", "capabilities to add, `CAP[,CAP]` (repeatable), e.g. ListingClients,ListingAgents")
-	dir := fs.String("dir", "", "directory to write (default ./NAME); must not exist or be empty")
-	positional, err := parseInterleaved(fs, args)
-	if err != nil {
-		return err
+func newNewCmd() *cobra.Command {
+	var caps []string
+	var dir string
+	cmd := &cobra.Command{
+		Use:         "new NAME",
+		Short:       "write a skeleton integration for the capabilities you name (docs/tutorial.md)",
+		Long:        fmt.Sprintf(newLong, capabilityList()),
+		Example:     newExample,
+		Annotations: synopsis("psbridge new NAME [--capability CAP[,CAP]...] [--dir DIR]"),
+		Args:        exactlyOne("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runNew(args[0], caps, dir, cmd.OutOrStdout())
+		},
 	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return usageErr("new needs exactly one NAME, got %d", len(positional))
-	}
-	name := positional[0]
+	cmd.Flags().StringArrayVar(&caps, "capability", nil, "capabilities to add, `CAP[,CAP]` (repeatable), e.g. ListingClients,ListingAgents")
+	cmd.Flags().StringVar(&dir, "dir", "", "directory to write (default ./NAME); must not exist or be empty")
+	return cmd
+}
+
+func runNew(name string, caps []string, dir string, stdout io.Writer) error {
 	if !validSkeletonName(name) {
 		return usageErr("NAME %q: use letters, digits, '-' and '_', starting with a letter (it names the script file)", name)
 	}
@@ -242,24 +245,24 @@ func runNew(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 			}
 		}
 	}
-	if *dir == "" {
-		*dir = name
+	if dir == "" {
+		dir = name
 	}
-	if entries, err := os.ReadDir(*dir); err == nil && len(entries) > 0 {
-		return usageErr("%s already exists and is not empty; choose another NAME or --dir", *dir)
+	if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+		return usageErr("%s already exists and is not empty; choose another NAME or --dir", dir)
 	}
-	if err := os.MkdirAll(*dir, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	script := filepath.Join(*dir, name+".ps1")
+	script := filepath.Join(dir, name+".ps1")
 	if err := os.WriteFile(script, []byte(skeletonScript(name, chosen)), 0o644); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
-	if err := os.WriteFile(filepath.Join(*dir, "README.md"), []byte(skeletonReadme(name, script, chosen)), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "README.md"), []byte(skeletonReadme(name, script, chosen)), 0o644); err != nil {
 		return &exitError{code: exitFailure, err: err}
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s\n\nTry it against the fake vendor:\n  psbridge fake-s1 &\n  %s\n",
-		script, filepath.Join(*dir, "README.md"), devCommand(script))
+		script, filepath.Join(dir, "README.md"), devCommand(script))
 	return nil
 }
 

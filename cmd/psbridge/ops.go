@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -11,12 +9,12 @@ import (
 	"os"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/internal/config"
 )
 
-const configUsage = `Usage: psbridge config [--config FILE] [--SETTING VALUE]... [--reference]
-
-Prints the effective configuration of 'psbridge serve' as key: value lines, with secrets
+const configLong = `Prints the effective configuration of 'psbridge serve' as key: value lines, with secrets
 masked. Settings come from the built-in defaults, then the YAML file (--config FILE or
 PSBRIDGE_CONFIG), then PSBRIDGE_* environment variables, then flags; each overrides the one
 before. An unknown key in the file or an unknown PSBRIDGE_* variable is an error naming it.
@@ -27,60 +25,69 @@ YAML nests on the dots of a key:
   data-dir: /data
   workers:
     max: 4
-    call-timeout: 2m
+    call-timeout: 2m`
 
-Examples:
-  psbridge config
+func newConfigCmd() *cobra.Command {
+	var reference bool
+	var settings *config.Flags
+	cmd := &cobra.Command{
+		Use:         "config",
+		Short:       "print the effective configuration (defaults < YAML < PSBRIDGE_* env < flags)",
+		Long:        configLong,
+		Annotations: synopsis("psbridge config [--config FILE] [--SETTING VALUE]... [--reference]"),
+		Example: `  psbridge config
   PSBRIDGE_WORKERS_MAX=4 psbridge config --config psbridge.yaml
-  psbridge config --reference > docs/configuration-reference.md
-`
-
-func runConfig(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("config", stderr, configUsage)
-	reference := fs.Bool("reference", false, "print the settings reference as a Markdown table instead")
-	cfg, rest, err := config.Load(fs, args, os.Environ())
-	if err != nil {
-		return configErr(err)
+  psbridge config --reference > docs/configuration-reference.md`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			if reference {
+				return config.Reference(cmd.OutOrStdout())
+			}
+			return cfg.Print(cmd.OutOrStdout())
+		},
 	}
-	if len(rest) > 0 {
-		return usageErr("config takes no arguments, got %q", rest)
-	}
-	if *reference {
-		return config.Reference(stdout)
-	}
-	return cfg.Print(stdout)
+	cmd.Flags().BoolVar(&reference, "reference", false, "print the settings reference as a Markdown table instead")
+	settings = config.AddFlags(cmd.Flags())
+	return cmd
 }
 
-// configErr maps a config.Load error to an exit: help is success, anything else a usage error
-// (flag errors were already printed by the flag set).
-func configErr(err error) error {
-	if errors.Is(err, flag.ErrHelp) {
-		return &exitError{code: exitOK, err: errSilent}
-	}
-	return &exitError{code: exitUsage, err: err}
-}
-
-const healthcheckUsage = `Usage: psbridge healthcheck [--url URL] [--timeout DURATION] [config flags]
-
-Exits 0 when the psbridge server answers GET /readyz with 200 (store open, workers warm, not
+const healthcheckLong = `Exits 0 when the psbridge server answers GET /readyz with 200 (store open, workers warm, not
 draining), 1 otherwise. Meant for container HEALTHCHECKs and scripts. Without --url it asks
 the address 'psbridge serve' would listen on with the same configuration (a wildcard host
-such as 0.0.0.0 is asked on 127.0.0.1).
+such as 0.0.0.0 is asked on 127.0.0.1).`
 
-Examples:
-  psbridge healthcheck
-  psbridge healthcheck --url http://127.0.0.1:8080/healthz
-`
-
-func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("healthcheck", stderr, healthcheckUsage)
-	url := fs.String("url", "", "URL to ask (default: http://LISTEN/readyz)")
-	timeout := fs.Duration("timeout", 5*time.Second, "how long to wait for the answer")
-	cfg, _, err := config.Load(fs, args, os.Environ())
-	if err != nil {
-		return configErr(err)
+func newHealthcheckCmd() *cobra.Command {
+	var url string
+	var timeout time.Duration
+	var settings *config.Flags
+	cmd := &cobra.Command{
+		Use:         "healthcheck",
+		Short:       "exit 0 when a running server is ready (for container HEALTHCHECKs)",
+		Long:        healthcheckLong,
+		Annotations: synopsis("psbridge healthcheck [--url URL] [--timeout DURATION] [--config FILE] [--listen ADDR]"),
+		Example: `  psbridge healthcheck
+  psbridge healthcheck --url http://127.0.0.1:8080/healthz`,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			return runHealthcheck(cmd.Context(), cfg, url, timeout, cmd.OutOrStdout())
+		},
 	}
-	target := *url
+	cmd.Flags().StringVar(&url, "url", "", "URL to ask (default: http://LISTEN/readyz)")
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
+	settings = config.AddFlags(cmd.Flags(), "listen")
+	return cmd
+}
+
+func runHealthcheck(ctx context.Context, cfg config.Config, url string, timeout time.Duration, stdout io.Writer) error {
+	target := url
 	if target == "" {
 		host, port, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {
@@ -91,7 +98,7 @@ func runHealthcheck(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 		target = "http://" + net.JoinHostPort(host, port) + "/readyz"
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -14,15 +13,19 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/mask"
 )
 
-const runUsage = `Usage: psbridge run SCRIPT [--module [NAME=]FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]
+// listMethods always print as arrays, whatever the count.
+var listMethods = map[string]bool{"getclients": true, "getagents": true, "getdynamicversions": true}
 
-Loads an integration script (New-DynamicIntegration ... Add-DynamicIntegrationCapability ...),
+const runLong = `Loads an integration script (New-DynamicIntegration ... Add-DynamicIntegrationCapability ...),
 runs Init with the --param values, then HealthCheck, or the --call method with its --arg values.
 
   stdout  the result as JSON: without --call, {"health": …, "capabilities": […]};
@@ -40,27 +43,40 @@ is passed as that value (42, true, ["a","b"], {"k":1}); anything else is passed 
 Modules given with --module are what Import-Module NAME finds: --module NAME=FILE names the module
 NAME whatever its file is called (.psm1 or .ps1); --module FILE names it after the file without
 its extension. A module the script imports (Import-Module, #Requires -Modules, using module) that
-is neither a --module nor available to pwsh is named in a warning before Init runs.
+is neither a --module nor available to pwsh is named in a warning before Init runs.`
 
-Examples:
-  psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
+const runExample = `  psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
       --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token
   psbridge run testdata/examples/07-sentinelone.ps1 --module testdata/modules/SentinelOne.psm1 \
       --param S1Uri=http://127.0.0.1:8081/ --param S1ApiKey=demo-token \
-      --call GetAgents --arg 'ClientIds=["1000000000000000001"]'
-`
+      --call GetAgents --arg 'ClientIds=["1000000000000000001"]'`
 
-// listMethods always print as arrays, whatever the count.
-var listMethods = map[string]bool{"getclients": true, "getagents": true, "getdynamicversions": true}
+// runSynopsis is run's usage after the command name (dev takes the same).
+const runSynopsis = "SCRIPT [--module [NAME=]FILE]... [--param NAME=VALUE]... [--call METHOD [--arg NAME=VALUE]...]"
 
-func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("run", stderr, runUsage)
-	rf := addRunFlags(fs)
-	spec, err := rf.parse(fs, "run", args)
-	if err != nil {
-		return err
+func newRunCmd() *cobra.Command {
+	rf := &runFlags{}
+	cmd := &cobra.Command{
+		Use:         "run SCRIPT",
+		Short:       "load an integration script, run Init and HealthCheck or one method, print JSON",
+		Long:        runLong,
+		Example:     runExample,
+		Annotations: synopsis("psbridge run " + runSynopsis),
+		Args:        exactlyOne("SCRIPT"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			spec, err := rf.spec(args[0])
+			if err != nil {
+				return err
+			}
+			return runRun(cmd.Context(), rf.pwsh, spec, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	pwsh, err := findPwsh(ctx, rf.pwsh, false, stderr)
+	rf.register(cmd.Flags())
+	return cmd
+}
+
+func runRun(ctx context.Context, pwshFlag string, spec *runSpec, stdout, stderr io.Writer) error {
+	pwsh, err := findPwsh(ctx, pwshFlag, false, stderr)
 	if err != nil {
 		return err
 	}
@@ -74,24 +90,22 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 
 // runFlags are the flags run and dev share.
 type runFlags struct {
-	modules, params, callArgs listFlag
+	modules, params, callArgs []string
 	call, pwsh                string
 	timeout                   time.Duration
 	verbose, allowErrors      bool
 }
 
-// addRunFlags defines run's flags (shared with dev) on fs.
-func addRunFlags(fs *flag.FlagSet) *runFlags {
-	rf := &runFlags{}
-	fs.Var(&rf.modules, "module", "module script `[NAME=]FILE` (.psm1 or .ps1) that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
-	fs.Var(&rf.params, "param", "Init parameter `NAME=VALUE` (repeatable)")
+// register defines run's flags (shared with dev) on fs.
+func (rf *runFlags) register(fs *pflag.FlagSet) {
+	fs.StringArrayVar(&rf.modules, "module", nil, "module script `[NAME=]FILE` (.psm1 or .ps1) that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
+	fs.StringArrayVar(&rf.params, "param", nil, "Init parameter `NAME=VALUE` (repeatable)")
 	fs.StringVar(&rf.call, "call", "", "`METHOD` to call after Init instead of HealthCheck (e.g. GetClients)")
-	fs.Var(&rf.callArgs, "arg", "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")
+	fs.StringArrayVar(&rf.callArgs, "arg", nil, "argument `NAME=VALUE` for --call (repeatable; JSON values are decoded)")
 	fs.StringVar(&rf.pwsh, "pwsh", "", "pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
 	fs.DurationVar(&rf.timeout, "timeout", 0, "script deadline per call (default: [ScriptTimeout] or 60s)")
 	fs.BoolVar(&rf.verbose, "verbose", false, "also show Write-Verbose and Write-Debug records")
 	fs.BoolVar(&rf.allowErrors, "allow-errors", false, "exit 0 when Init or the method wrote non-terminating errors but returned (default: exit 4)")
-	return rf
 }
 
 // runSpec is one checked run: what to load, how to initialise it and what to call.
@@ -106,20 +120,12 @@ type runSpec struct {
 	allowErrors bool
 }
 
-// parse parses args into fs and checks them: exactly one SCRIPT, NAME=VALUE pairs, --arg names.
-func (rf *runFlags) parse(fs *flag.FlagSet, cmd string, args []string) (*runSpec, error) {
-	positional, err := parseInterleaved(fs, args)
-	if err != nil {
-		return nil, err
-	}
-	if len(positional) != 1 {
-		fs.Usage()
-		return nil, usageErr("%s needs exactly one SCRIPT, got %d", cmd, len(positional))
-	}
+// spec checks the parsed flags (NAME=VALUE pairs, --arg names) and makes the run of script.
+func (rf *runFlags) spec(script string) (*runSpec, error) {
 	if len(rf.callArgs) > 0 && rf.call == "" {
 		return nil, usageErr("--arg needs --call")
 	}
-	spec := &runSpec{scriptPath: positional[0], modules: rf.modules, form: map[string]any{}, call: rf.call,
+	spec := &runSpec{scriptPath: script, modules: rf.modules, form: map[string]any{}, call: rf.call,
 		methodArgs: map[string]any{}, timeout: rf.timeout, verbose: rf.verbose, allowErrors: rf.allowErrors}
 	for _, p := range rf.params {
 		name, value, err := splitAssignment("param", p)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/psmodule"
 )
@@ -83,25 +85,36 @@ func installPwsh(ctx context.Context, toolVersion string, out io.Writer) error {
 	return nil
 }
 
-func runInstallPwsh(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("install-pwsh", stderr, `Usage: psbridge install-pwsh [--if-missing]
-
-Installs PowerShell (pwsh) from NuGet with the .NET SDK into psbridge's cache directory
-(`+bridge.ManagedPwshDir()+`), where psbridge finds it. Needs 'dotnet' on PATH.
-Equivalent to: dotnet tool install --tool-path `+bridge.ManagedPwshDir()+` PowerShell --version `+pwshToolVersion+`
-`)
-	ifMissing := fs.Bool("if-missing", false, "do nothing when a usable pwsh is already found")
-	toolVersion := fs.String("version", pwshToolVersion, "PowerShell tool `VERSION` to install")
-	if err := parseFlags(fs, args); err != nil {
-		return err
+func newInstallPwshCmd() *cobra.Command {
+	var ifMissing bool
+	var toolVersion string
+	cmd := &cobra.Command{
+		Use:   "install-pwsh",
+		Short: "install PowerShell with the .NET SDK into psbridge's cache",
+		Long: `Installs PowerShell (pwsh) from NuGet with the .NET SDK into psbridge's cache directory
+(` + bridge.ManagedPwshDir() + `), where psbridge finds it. Needs 'dotnet' on PATH.
+Equivalent to: dotnet tool install --tool-path ` + bridge.ManagedPwshDir() + ` PowerShell --version ` + pwshToolVersion,
+		Annotations: synopsis("psbridge install-pwsh [--if-missing] [--version VERSION]"),
+		Example: `  psbridge install-pwsh --if-missing
+  psbridge install-pwsh --version ` + pwshToolVersion,
+		Args: noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runInstallPwsh(cmd.Context(), ifMissing, toolVersion, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if *ifMissing {
+	cmd.Flags().BoolVar(&ifMissing, "if-missing", false, "do nothing when a usable pwsh is already found")
+	cmd.Flags().StringVar(&toolVersion, "version", pwshToolVersion, "PowerShell tool `VERSION` to install")
+	return cmd
+}
+
+func runInstallPwsh(ctx context.Context, ifMissing bool, toolVersion string, stdout, stderr io.Writer) error {
+	if ifMissing {
 		if pwsh, err := findPwsh(ctx, "", false, stderr); err == nil {
 			fmt.Fprintln(stdout, "pwsh ready:", pwsh)
 			return nil
 		}
 	}
-	if err := installPwsh(ctx, *toolVersion, stdout); err != nil {
+	if err := installPwsh(ctx, toolVersion, stdout); err != nil {
 		return &exitError{code: exitEnv, err: err}
 	}
 	pwsh, err := findPwsh(ctx, filepath.Join(bridge.ManagedPwshDir(), bridge.PwshName), false, stderr)
@@ -127,7 +140,20 @@ func startPool(ctx context.Context, pwsh string, cfg bridge.Config) (*bridge.Poo
 	return p, nil
 }
 
-func runVersion(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "version",
+		Short:   "print versions (psbridge, the PSBridge module, pwsh)",
+		Long:    "Prints psbridge's version, the PSBridge module's version and source hash, and the pwsh psbridge finds.",
+		Example: "  psbridge version\n  psbridge --version",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runVersion(cmd.Context(), cmd.OutOrStdout())
+		},
+	}
+}
+
+func runVersion(ctx context.Context, stdout io.Writer) error {
 	fmt.Fprintf(stdout, "psbridge %s (module %s, sources %s)\n", version, psmodule.Version, psmodule.SourceHash())
 	if pwsh, err := bridge.FindPwsh(""); err == nil {
 		if v, err := bridge.PwshVersion(ctx, pwsh); err == nil {

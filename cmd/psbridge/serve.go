@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"github.com/spf13/cobra"
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine"
@@ -31,9 +32,7 @@ import (
 	"github.com/psbridge/psbridge/web/plugin"
 )
 
-const serveUsage = `Usage: psbridge serve [--config FILE] [--SETTING VALUE]...
-
-Serves the pages (/, sign in with an API token), the REST API (/api/v1, OpenAPI document at
+const serveLong = `Serves the pages (/, sign in with an API token), the REST API (/api/v1, OpenAPI document at
 /api/openapi.yaml), the debugging console (/api/v1/console/ws; 'psbridge console'), the plugin
 endpoint (/plugins/api/v1/{id}/...) and the probes /healthz, /readyz and /metrics (no authentication)
 over a pool of warm pwsh workers, with everything stored in DATA-DIR/psbridge.db (secrets
@@ -50,12 +49,10 @@ prints the effective values and docs/configuration.md lists them. Service logs g
 
 On SIGTERM or SIGINT /readyz turns 503 at once, new API and plugin calls get a 503 problem,
 running maintenance sessions are cancelled (and recorded so), calls in flight may finish for
-shutdown-grace, then consoles, workers and the database close and the process exits 0.
+shutdown-grace, then consoles, workers and the database close and the process exits 0.`
 
-Examples:
-  psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
-  PSBRIDGE_WORKERS_MAX=8 psbridge serve --config /etc/psbridge.yaml
-`
+const serveExample = `  psbridge serve --listen 127.0.0.1:8080 --data-dir /var/lib/psbridge
+  PSBRIDGE_WORKERS_MAX=8 psbridge serve --config /etc/psbridge.yaml`
 
 // openStore opens (creating when needed) the database the configuration names.
 func openStore(cfg config.Config) (*store.Store, error) {
@@ -154,15 +151,28 @@ func healthInterval(cfg config.Config) time.Duration {
 	return cfg.HealthInterval
 }
 
-func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("serve", stderr, serveUsage)
-	cfg, rest, err := config.Load(fs, args, os.Environ())
-	if err != nil {
-		return configErr(err)
+func newServeCmd() *cobra.Command {
+	var settings *config.Flags
+	cmd := &cobra.Command{
+		Use:         "serve",
+		Short:       "serve the pages, REST API, plugin endpoint and console over a pool of pwsh workers",
+		Long:        serveLong,
+		Example:     serveExample,
+		Annotations: synopsis("psbridge serve [--config FILE] [--SETTING VALUE]..."),
+		Args:        noArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			return runServe(cmd.Context(), cfg, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
 	}
-	if len(rest) > 0 {
-		return usageErr("serve takes no arguments, got %q", rest)
-	}
+	settings = config.AddFlags(cmd.Flags())
+	return cmd
+}
+
+func runServe(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log, err := logging.New(stderr, logging.Options{Level: cfg.LogLevel, Format: cfg.LogFormat})
 	if err != nil {
 		return usageErr("%v", err)
@@ -241,6 +251,7 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	svc.eng.Start(ctx)
 	fmt.Fprintf(stdout, "psbridge serving on http://%s/api/v1 (data %s, pwsh %s, %d to %d workers)\n", ln.Addr(), st.Path(), pwsh, cfg.MinWorkers, cfg.MaxWorkers)
+	fmt.Fprintf(stdout, "Sign in at %s/sign-in with an API token ('psbridge token create' makes one)\n", browseURL(ln.Addr()))
 	svc.log.Info().Str("listen", ln.Addr().String()).Str("data", st.Path()).Int("workers_min", cfg.MinWorkers).
 		Int("workers_max", cfg.MaxWorkers).Msg("serving")
 	return svc.run(ctx, ln)
@@ -263,6 +274,19 @@ func externalIssuer(ctx context.Context, cfg config.Config) (*extoidc.Verifier, 
 		return nil, &exitError{code: exitEnv, err: fmt.Errorf("auth.oidc.issuer %s: %w", cfg.OIDCIssuer, err)}
 	}
 	return v, nil
+}
+
+// browseURL is the base URL a browser on this machine reaches addr at: a wildcard listen
+// address (0.0.0.0, ::) is reached on 127.0.0.1.
+func browseURL(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return "http://" + addr.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // service is a running server and what it must stop, in order, on shutdown. Fields left nil

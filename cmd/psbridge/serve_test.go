@@ -93,7 +93,8 @@ func TestServeStartsTheServerAndStopsCleanly(t *testing.T) {
 	tokenRE := regexp.MustCompile(`psb_[A-Za-z0-9_-]+`)
 	base := "http://" + addr
 	deadline := time.Now().Add(2 * time.Minute)
-	for !strings.Contains(stdout.String(), "psbridge serving on") {
+	// The sign-in line is the last serve prints before serving.
+	for !strings.Contains(stdout.String(), "Sign in at ") {
 		select {
 		case err := <-done:
 			t.Fatalf("serve ended: %v\n%s\n%s", err, stdout.String(), stderr.String())
@@ -119,6 +120,14 @@ func TestServeStartsTheServerAndStopsCleanly(t *testing.T) {
 		defer resp.Body.Close()
 		b, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(b)
+	}
+	// serve says where a browser signs in, and that page is there.
+	signIn := regexp.MustCompile(`Sign in at (\S+) `).FindStringSubmatch(stdout.String())
+	if signIn == nil || signIn[1] != base+"/sign-in" {
+		t.Fatalf("serve does not print the sign-in page %s/sign-in:\n%s", base, stdout.String())
+	}
+	if code, body := get("/sign-in", ""); code != 200 || !strings.Contains(body, `name="token"`) {
+		t.Fatalf("sign-in page: %d %.300s", code, body)
 	}
 	if code, body := get("/api/openapi.yaml", ""); code != 200 || !strings.HasPrefix(body, "openapi: 3.1") {
 		t.Fatalf("openapi: %d", code)

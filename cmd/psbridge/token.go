@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -9,15 +8,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/config"
 )
 
-const tokenUsage = `Usage: psbridge token create [--name NAME] [--role ROLE] [--config FILE] [--data-dir DIR] [--key-file FILE]
-       psbridge token list [--config FILE] [--data-dir DIR]
-       psbridge token revoke ID [--config FILE] [--data-dir DIR]
-
-Manages API tokens for the REST API and the pages. 'create' prints a new token once (only its
+const tokenLong = `Manages API tokens for the REST API and the pages. 'create' prints a new token once (only its
 SHA-256 is stored); send it as 'Authorization: Bearer <token>'. ROLE is admin (the default:
 everything), operator (everything but token management and the console) or read-only (GET
 requests and the pages, no changes). 'list' shows every token's id, name, role and use, never
@@ -28,8 +25,11 @@ directly; while 'psbridge serve' holds it they go through the server's admin soc
 (DATA-DIR/admin.sock, authenticated by DATA-DIR/admin.secret, both readable only by the user
 running the server). The data directory is found with the same settings as 'psbridge serve'
 (config file, PSBRIDGE_* environment, flags), so PSBRIDGE_DATA_DIR or --data-dir points both
-at the same data.
-`
+at the same data.`
+
+// storeSettings are the settings of commands that open the database (token, backup, key
+// rotate, app create, enrollment-key create); their help lists only these.
+var storeSettings = []string{"data-dir", "key-file", "key"}
 
 // tokenStore is what the token commands need: the database or a running server's socket.
 type tokenStore interface {
@@ -59,29 +59,63 @@ func openTokens(cfg config.Config) (tokenStore, func(), error) {
 	return directStore{st}, func() { st.Close() }, nil
 }
 
-func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprint(stderr, tokenUsage)
-		return usageErr("token needs the subcommand 'create', 'list' or 'revoke'")
+func newTokenCmd() *cobra.Command {
+	const synopsisCreate = "psbridge token create [--name NAME] [--role ROLE] [--config FILE] [--data-dir DIR] [--key-file FILE]"
+	const synopsisList = "psbridge token list [--config FILE] [--data-dir DIR]"
+	const synopsisRevoke = "psbridge token revoke ID [--config FILE] [--data-dir DIR]"
+	var name, role string
+	create := &cobra.Command{
+		Use:         "create",
+		Short:       "create an API token and print it once",
+		Long:        tokenLong,
+		Annotations: synopsis(synopsisCreate),
+		Example: `  psbridge token create --name ci --role operator
+  TOKEN=$(psbridge token create --name admin --data-dir /var/lib/psbridge)`,
+		Args: noArgs,
 	}
-	sub := args[0]
-	fs := newFlagSet("token "+sub, stderr, tokenUsage)
-	var name, role *string
-	if sub == "create" {
-		name = fs.String("name", "cli", "a name to recognise the token by")
-		role = fs.String("role", store.RoleAdmin, "admin, operator or read-only")
+	create.Flags().StringVar(&name, "name", "cli", "a name to recognise the token by")
+	create.Flags().StringVar(&role, "role", store.RoleAdmin, "admin, operator or read-only")
+	list := &cobra.Command{
+		Use:         "list",
+		Short:       "list every API token (never the token itself)",
+		Long:        tokenLong,
+		Annotations: synopsis(synopsisList),
+		Example:     "  psbridge token list --data-dir /var/lib/psbridge",
+		Args:        noArgs,
 	}
-	cfg, rest, err := config.Load(fs, args[1:], os.Environ())
-	if err != nil {
-		return configErr(err)
+	revoke := &cobra.Command{
+		Use:         "revoke ID",
+		Short:       "delete an API token at once (its page sessions end too)",
+		Long:        tokenLong,
+		Annotations: synopsis(synopsisRevoke),
+		Example:     "  psbridge token revoke 3f2a9c  # an ID from 'psbridge token list'",
+		Args: func(cmd *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return usageErr("token revoke needs exactly one token ID (see 'psbridge token list'), got %d", len(args))
+			}
+			return nil
+		},
 	}
-	switch {
-	case sub == "revoke" && len(rest) != 1:
-		return usageErr("token revoke needs exactly one token ID (see 'psbridge token list'), got %d", len(rest))
-	case sub != "revoke" && len(rest) > 0:
-		return usageErr("token %s takes no arguments, got %q", sub, rest)
-	case sub == "create" && !store.ValidRole(*role):
-		return usageErr("--role must be admin, operator or read-only, not %q", *role)
+	for _, c := range []*cobra.Command{create, list, revoke} {
+		settings := config.AddFlags(c.Flags(), storeSettings...)
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			cfg, err := settings.Load(os.Environ())
+			if err != nil {
+				return configErr(err)
+			}
+			return runToken(cfg, cmd.Name(), name, role, args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+		}
+	}
+	tok := parentCmd("token", "create, list or revoke API tokens (also while serve runs)", "'create', 'list' or 'revoke'", create, list, revoke)
+	tok.Long = tokenLong
+	tok.Annotations = synopsis(synopsisCreate, synopsisList, synopsisRevoke)
+	return tok
+}
+
+// runToken runs the token subcommand sub with the parsed flags.
+func runToken(cfg config.Config, sub, name, role string, rest []string, stdout, stderr io.Writer) error {
+	if sub == "create" && !store.ValidRole(role) {
+		return usageErr("--role must be admin, operator or read-only, not %q", role)
 	}
 	ts, done, err := openTokens(cfg)
 	if err != nil {
@@ -90,7 +124,7 @@ func runToken(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer done()
 	switch sub {
 	case "create":
-		tok, rec, err := ts.createToken(*name, *role)
+		tok, rec, err := ts.createToken(name, role)
 		if err != nil {
 			return err
 		}

@@ -8,7 +8,6 @@ package config
 import (
 	"bytes"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -22,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/pflag"
 	"gopkg.in/yaml.v3"
 )
 
@@ -165,34 +165,66 @@ var internalEnv = map[string]bool{"PSBRIDGE_CONFIG": true, "PSBRIDGE_WORKER_DIR"
 // error message.
 var renamedEnv = map[string]string{"PSBRIDGE_WORKERS": "PSBRIDGE_WORKERS_MAX"}
 
-// Load builds the effective configuration for a command: defaults, then the YAML file named by
-// --config (or PSBRIDGE_CONFIG), then the environment, then the flags in args. It registers one
-// flag per setting on fs (plus --config) and parses args with it; the remaining positional
-// arguments are returned (flags may also follow them). environ is os.Environ() in production.
-func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
+// Flags are the configuration flags of one command: --config and one flag per setting. The
+// command's parser (cobra, pflag) parses them; Load then builds the effective configuration.
+type Flags struct {
+	configPath string
+	values     map[string]*settingValue
+}
+
+// AddFlags registers --config and one flag per setting on fs. Settings named in shown are
+// listed in the command's help; the others are accepted too (a command line that worked keeps
+// working) but hidden, so that a command's help lists only the settings it uses. With no shown
+// keys every setting is listed.
+func AddFlags(fs *pflag.FlagSet, shown ...string) *Flags {
+	f := &Flags{values: map[string]*settingValue{}}
+	fs.StringVar(&f.configPath, "config", "", "YAML configuration `FILE` (settings: see 'psbridge config -h'; env PSBRIDGE_CONFIG)")
+	show := map[string]bool{}
+	for _, k := range shown {
+		show[k] = true
+	}
+	for _, field := range Fields() {
+		v := &settingValue{typ: field.Type}
+		f.values[field.Key] = v
+		// No backquotes: pflag would take the quoted default for the value's placeholder.
+		help := field.Help + " (env " + field.Env + ", default " + strings.ReplaceAll(displayDefault(field), "`", "") + ")"
+		fl := fs.VarPF(v, field.Key, "", help)
+		if field.Type == "bool" {
+			fl.NoOptDefVal = "true"
+		}
+		if len(shown) > 0 && !show[field.Key] {
+			fl.Hidden = true
+		}
+	}
+	return f
+}
+
+// settingValue is one setting's flag: the value is checked when parsed, so that a bad one is
+// reported as a flag error naming the flag, and applied by Load over the file and environment.
+type settingValue struct {
+	typ string
+	val string
+	set bool
+}
+
+func (v *settingValue) String() string { return v.val }
+func (v *settingValue) Type() string   { return v.typ }
+func (v *settingValue) Set(s string) error {
+	if _, err := parse(v.typ, s); err != nil {
+		return err
+	}
+	v.val, v.set = s, true
+	return nil
+}
+
+// Load builds the effective configuration: defaults, then the YAML file named by --config (or
+// PSBRIDGE_CONFIG), then the environment, then the flags given on the command line. environ is
+// os.Environ() in production.
+func (f *Flags) Load(environ []string) (Config, error) {
 	cfg := Default()
 	fields := Fields()
 	v := reflect.ValueOf(&cfg).Elem()
 
-	configPath := fs.String("config", "", "YAML configuration `FILE` (settings: see 'psbridge config -h'; env PSBRIDGE_CONFIG)")
-	flagValues := map[string]*string{}
-	for _, f := range fields {
-		s := new(string)
-		flagValues[f.Key] = s
-		help := f.Help + " (env " + f.Env + ", default " + displayDefault(f) + ")"
-		fs.Func(f.Key, help, func(val string) error {
-			// Parse now so a bad value is reported as a flag error naming the flag.
-			if _, err := parse(f.Type, val); err != nil {
-				return err
-			}
-			*s = val
-			return nil
-		})
-	}
-	positional, err := parseInterleaved(fs, args)
-	if err != nil {
-		return Config{}, nil, err
-	}
 	env := map[string]string{}
 	for _, kv := range environ {
 		name, val, ok := strings.Cut(kv, "=")
@@ -200,20 +232,21 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 			env[name] = val
 		}
 	}
-	if *configPath == "" {
-		*configPath = env["PSBRIDGE_CONFIG"]
+	configPath := f.configPath
+	if configPath == "" {
+		configPath = env["PSBRIDGE_CONFIG"]
 	}
-	if *configPath != "" {
-		if err := loadFile(*configPath, &cfg); err != nil {
-			return Config{}, nil, err
+	if configPath != "" {
+		if err := loadFile(configPath, &cfg); err != nil {
+			return Config{}, err
 		}
 	}
 	known := map[string]bool{}
-	for _, f := range fields {
-		known[f.Env] = true
-		if val, ok := env[f.Env]; ok {
-			if err := setValue(v.Field(f.index), f.Type, val); err != nil {
-				return Config{}, nil, fmt.Errorf("environment %s: %w", f.Env, err)
+	for _, field := range fields {
+		known[field.Env] = true
+		if val, ok := env[field.Env]; ok {
+			if err := setValue(v.Field(field.index), field.Type, val); err != nil {
+				return Config{}, fmt.Errorf("environment %s: %w", field.Env, err)
 			}
 		}
 	}
@@ -231,14 +264,12 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 				hint += "; " + name + " is now " + renamed
 			}
 		}
-		return Config{}, nil, fmt.Errorf("unknown environment variable %s (settings: 'psbridge config -h')%s", strings.Join(unknown, ", "), hint)
+		return Config{}, fmt.Errorf("unknown environment variable %s (settings: 'psbridge config -h')%s", strings.Join(unknown, ", "), hint)
 	}
-	given := map[string]bool{}
-	fs.Visit(func(fl *flag.Flag) { given[fl.Name] = true })
-	for _, f := range fields {
-		if given[f.Key] {
-			if err := setValue(v.Field(f.index), f.Type, *flagValues[f.Key]); err != nil {
-				return Config{}, nil, fmt.Errorf("flag --%s: %w", f.Key, err)
+	for _, field := range fields {
+		if fv := f.values[field.Key]; fv != nil && fv.set {
+			if err := setValue(v.Field(field.index), field.Type, fv.val); err != nil {
+				return Config{}, fmt.Errorf("flag --%s: %w", field.Key, err)
 			}
 		}
 	}
@@ -249,29 +280,9 @@ func Load(fs *flag.FlagSet, args, environ []string) (Config, []string, error) {
 		cfg.KeyFile = cfg.KeyFilePath() // the store's own default, shown by 'psbridge config'
 	}
 	if err := cfg.Validate(); err != nil {
-		return Config{}, nil, err
+		return Config{}, err
 	}
-	return cfg, positional, nil
-}
-
-// parseInterleaved parses flags that may come before, between or after positional arguments
-// ("backup FILE --data-dir DIR") and returns the positional ones; "--" ends the flags.
-func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
-	var positional []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, nil
-		}
-		if rest[0] == "--" {
-			return append(positional, rest[1:]...), nil
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
+	return cfg, nil
 }
 
 // loadFile reads a YAML file strictly: unknown keys are errors naming the key and line.

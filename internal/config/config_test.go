@@ -2,13 +2,14 @@ package config
 
 import (
 	"bytes"
-	"flag"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/spf13/pflag"
 )
 
 func load(t *testing.T, yamlText string, env []string, args ...string) (Config, error) {
@@ -20,10 +21,13 @@ func load(t *testing.T, yamlText string, env []string, args ...string) (Config, 
 		}
 		args = append([]string{"--config", path}, args...)
 	}
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	cfg, _, err := Load(fs, args, env)
-	return cfg, err
+	f := AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Config{}, err
+	}
+	return f.Load(env)
 }
 
 func TestPrecedenceDefaultsFileEnvFlags(t *testing.T) {
@@ -80,7 +84,7 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"bad yaml duration", "health:\n  interval: soon\n", nil, nil, `health.interval: "soon" is not a duration`},
 		{"unknown env", "", []string{"PSBRIDGE_LISTN=x"}, nil, "unknown environment variable PSBRIDGE_LISTN"},
 		{"bad env int", "", []string{"PSBRIDGE_WORKERS_MAX=many"}, nil, `PSBRIDGE_WORKERS_MAX: "many" is not a whole number`},
-		{"bad flag", "", nil, []string{"--workers.min", "-x"}, `invalid value "-x" for flag -workers.min`},
+		{"bad flag", "", nil, []string{"--workers.min", "-x"}, `invalid argument "-x" for "--workers.min" flag: "-x" is not a whole number`},
 		{"min over max", "", nil, []string{"--workers.min", "3", "--workers.max", "2"}, "workers.min (3) is more than workers.max (2)"},
 		{"bad key", "", []string{"PSBRIDGE_KEY=abc"}, nil, "key must be 64 hex characters"},
 		{"bad level", "log:\n  level: loud\n", nil, nil, `log.level must be debug, info, warn or error, got "loud"`},
@@ -165,6 +169,44 @@ func TestLoadShowsTheKeyFileInEffect(t *testing.T) {
 			c, err := load(t, "", tc.env)
 			if err != nil || c.KeyFile != tc.want {
 				t.Fatalf("key-file %q (err %v), want %q", c.KeyFile, err, tc.want)
+			}
+		})
+	}
+}
+
+// TestAddFlagsShowsOnlyTheNamedSettings: a command lists the settings it uses; the others are
+// hidden but still parse and apply, so command lines that set them keep working.
+func TestAddFlagsShowsOnlyTheNamedSettings(t *testing.T) {
+	cases := []struct {
+		name   string
+		shown  []string
+		hidden []string
+		listed []string
+	}{
+		{"subset", []string{"data-dir", "key-file"}, []string{"workers.max", "listen", "log.level"}, []string{"data-dir", "key-file", "config"}},
+		{"all", nil, nil, []string{"data-dir", "workers.max", "listen", "log.level", "config"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			fs := pflag.NewFlagSet("test", pflag.ContinueOnError)
+			f := AddFlags(fs, tc.shown...)
+			for _, k := range tc.hidden {
+				if fl := fs.Lookup(k); fl == nil || !fl.Hidden {
+					t.Errorf("--%s is not hidden", k)
+				}
+			}
+			usage := fs.FlagUsages()
+			for _, k := range tc.listed {
+				if !strings.Contains(usage, "--"+k+" ") {
+					t.Errorf("--%s is not listed:\n%s", k, usage)
+				}
+			}
+			if err := fs.Parse([]string{"--workers.max", "5", "--data-dir", "/d"}); err != nil {
+				t.Fatal(err)
+			}
+			c, err := f.Load(nil)
+			if err != nil || c.MaxWorkers != 5 || c.DataDir != "/d" {
+				t.Fatalf("hidden settings did not apply: %+v %v", c, err)
 			}
 		})
 	}
