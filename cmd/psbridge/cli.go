@@ -74,7 +74,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 				return usageErr("unknown flag: %s (see 'psbridge --help')", args[0])
 			}
 			msg := fmt.Sprintf("unknown command %q", args[0])
-			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			if s := closest(cmd, args[0]); len(s) > 0 {
 				msg += "; did you mean " + orList(s) + "?"
 			}
 			return usageErr("%s (see 'psbridge --help')", msg)
@@ -254,11 +254,57 @@ func needSubcommand(need string) func(*cobra.Command, []string) error {
 		case strings.HasPrefix(args[0], "-"):
 			return usageErr("%s needs the subcommand %s before its flags, got %s (see '%s --help')", cmd.Name(), need, args[0], cmd.CommandPath())
 		}
-		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+		if s := closest(cmd, args[0]); len(s) > 0 {
 			return usageErr("unknown command %q for '%s'; did you mean %s?", args[0], cmd.CommandPath(), orList(s))
 		}
 		return usageErr("unknown command %q for '%s': %s needs the subcommand %s", args[0], cmd.CommandPath(), cmd.Name(), need)
 	}
+}
+
+// closest returns cobra's suggestions for typed that are nearest to it: those it starts with
+// or is a prefix of, else those at the smallest edit distance ("serv" suggests 'serve', not
+// also 'dev' and 'user').
+func closest(cmd *cobra.Command, typed string) []string {
+	all := cmd.SuggestionsFor(typed)
+	var prefixed, best []string
+	bestDist := -1
+	for _, s := range all {
+		if strings.HasPrefix(s, typed) || strings.HasPrefix(typed, s) {
+			prefixed = append(prefixed, s)
+			continue
+		}
+		switch d := editDistance(strings.ToLower(typed), strings.ToLower(s)); {
+		case bestDist < 0 || d < bestDist:
+			best, bestDist = []string{s}, d
+		case d == bestDist:
+			best = append(best, s)
+		}
+	}
+	if len(prefixed) > 0 {
+		return prefixed
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur := make([]int, len(b)+1)
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev = cur
+	}
+	return prev[len(b)]
 }
 
 // orList quotes names and joins them with commas and a final "or".

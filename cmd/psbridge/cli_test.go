@@ -83,7 +83,7 @@ func TestMistypedCommandsSuggestTheRightOne(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"serv"}, `unknown command "serv"; did you mean 'dev' or 'serve'?`},
+		{[]string{"serv"}, `unknown command "serv"; did you mean 'serve'?`},
 		{[]string{"completion", "bsh"}, "did you mean 'bash' or 'zsh'?"},
 		{[]string{"tokn", "list"}, `unknown command "tokn"; did you mean 'token'?`},
 		{[]string{"enrolment-key", "create"}, "did you mean 'enrollment-key'?"},
@@ -298,7 +298,7 @@ func TestModuleInstall(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{"PSBridge.psd1", "PSBridge.psm1", "PSBridge.dll"} {
+	for _, f := range []string{"PSBridge.psd1", "PSBridge.psm1", "PSBridge.dll", filepath.Join("PSBridge.Testing", "PSBridge.Testing.psd1")} {
 		if _, err := os.Stat(filepath.Join(dst, f)); err != nil {
 			t.Errorf("module file: %v", err)
 		}
@@ -319,7 +319,9 @@ $c = TabExpansion2 -inputScript 'New-DynamicInteg' -cursorColumn 16
 Import-Module PSBridge
 'base: ' + (Get-Module PSBridge).ModuleBase
 'synopsis: ' + (Get-Help New-DynamicIntegration).Synopsis
-'type: ' + [OpResult].FullName`
+'type: ' + [OpResult].FullName
+Import-Module (Join-Path (Get-Module PSBridge).ModuleBase 'PSBridge.Testing')
+'testing: ' + (Get-Command New-PSBridgeTestIntegration).Source`
 	cmd := exec.CommandContext(ctx, testpwsh.Pwsh(t), "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", script)
 	// Its own user folder is empty: the copy found must be the one in root.
 	cmd.Env = append(os.Environ(), "PSModulePath="+root, "XDG_DATA_HOME="+t.TempDir())
@@ -327,7 +329,7 @@ Import-Module PSBridge
 	if err != nil {
 		t.Fatalf("pwsh: %v\n%s", err, out)
 	}
-	for _, w := range []string{"completes: New-DynamicIntegration", "base: " + dst, "synopsis: Creates a dynamic integration", "type: "} {
+	for _, w := range []string{"completes: New-DynamicIntegration", "base: " + dst, "synopsis: Creates a dynamic integration", "type: ", "testing: PSBridge.Testing"} {
 		if !strings.Contains(string(out), w) {
 			t.Errorf("pwsh output lacks %q:\n%s", w, out)
 		}

@@ -224,7 +224,7 @@ func TestUserCommand(t *testing.T) {
 		{"list", []string{"list"}, exitOK, oid + "  inbound", ""},
 		{"delete", []string{"delete", oid}, exitOK, "", "deleted"},
 		{"delete again", []string{"delete", oid}, exitFailure, "", "no user has the external id"},
-		{"no subcommand", nil, exitUsage, "", "Usage: psbridge user"},
+		{"no subcommand", nil, exitUsage, "", "user needs the subcommand 'create', 'list' or 'delete'"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
