@@ -200,5 +200,39 @@ test('sign in, create the SentinelOne integration, map a client and use the cons
   for (const html of contents) {
     assert.ok(!html.includes(apiKey));
   }
+
+  // Underscores show: "$_" once read "$ " because the glyph fell below its clipped cell. Print
+  // a line of underscores and count the lit pixels of its row in a screenshot of the terminal.
+  await page.keyboard.type("'_' * 12\r");
+  await waitFor('the underscores', (t) => /^_{12}$/m.test(t));
+  const underscores = await page.evaluate(() => {
+    const term = window.psbridgeTerminal;
+    const b = term.buffer.active;
+    for (let i = b.length - 1; i >= 0; i--) {
+      if (b.getLine(i).translateToString(true) === '_'.repeat(12)) {
+        const rowEl = document.querySelectorAll('#terminal .xterm-rows > div')[i - b.viewportY];
+        const r = rowEl.getBoundingClientRect();
+        const cell = r.width / term.cols;
+        return { x: r.x, y: r.y, width: cell * 12, height: r.height };
+      }
+    }
+    return null;
+  });
+  assert.ok(underscores, "the row of underscores is not on screen");
+  const png = await page.screenshot({ clip: underscores });
+  const lit = await page.evaluate(async (b64) => {
+    const img = new Image();
+    img.src = 'data:image/png;base64,' + b64;
+    await img.decode();
+    const c = document.createElement('canvas');
+    c.width = img.width; c.height = img.height;
+    const g = c.getContext('2d');
+    g.drawImage(img, 0, 0);
+    const d = g.getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) { if (d[i] + d[i + 1] + d[i + 2] > 300) { n++; } }
+    return n;
+  }, png.toString('base64'));
+  assert.ok(lit > 12, `a row of 12 underscores lights ${lit} pixels: the underscores are clipped`);
   await context.close();
 });

@@ -7,7 +7,9 @@
   var el = document.getElementById('terminal');
   var status = document.getElementById('console-status');
   if (!el || !window.Terminal) { return; }
-  var term = new window.Terminal({ cursorBlink: true, convertEol: false, scrollback: 5000, fontSize: 14 });
+  // lineHeight above 1: at 1.0 a row is exactly the font's height and the DOM renderer clips glyphs
+  // drawn at its bottom edge, so '$_' read '$ ' (pages.test.mjs checks the pixels).
+  var term = new window.Terminal({ cursorBlink: true, convertEol: false, scrollback: 5000, fontSize: 14, lineHeight: 1.2 });
   var fit = new window.FitAddon.FitAddon();
   term.loadAddon(fit);
   term.open(el);
