@@ -149,6 +149,9 @@ type RunScriptInput struct {
 	Args       map[string]any `json:"args"`
 	// TimeoutSeconds bounds the script (default: the pool's default).
 	TimeoutSeconds int `json:"timeoutSeconds"`
+	// Group, set by psbridge's own callers (never by a request), runs an unlinked script
+	// without a computer in the workers of trust group "exec:"+Group instead of "exec".
+	Group string `json:"-"`
 }
 
 // RunScript runs an ordinary script in a fresh runspace (no $IntegrationContext). The linked
@@ -187,6 +190,9 @@ func (e *Engine) runScript(ctx context.Context, in RunScriptInput, onRecord func
 	// integration (they hold its secrets and tokens), else those of one tenant's computers,
 	// else unlinked scripts. A thread a script leaves running never sees another domain's.
 	group := "exec"
+	if in.Group != "" && in.IntegrationID == 0 && in.ComputerID == 0 {
+		group = "exec:" + in.Group
+	}
 	if in.IntegrationID != 0 {
 		group = "exec:" + runspaceKey(in.IntegrationID)
 	}

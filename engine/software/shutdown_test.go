@@ -35,8 +35,8 @@ func TestShutdownCancelsSessions(t *testing.T) {
 	if err := st.CreateComputer(pc); err != nil {
 		t.Fatal(err)
 	}
-	create := func(name, context, detection string) store.Software {
-		sw, err := svc.Create(software.Input{Name: name, ScriptContext: context, DetectionScript: detection, InstallScript: "'installed'"})
+	create := func(name, scriptContext, detection string) store.Software {
+		sw, err := svc.Create(context.Background(), software.Input{Name: name, ScriptContext: scriptContext, DetectionScript: detection, InstallScript: "'installed'"})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -179,10 +179,54 @@ type Input struct {
 	UpgradeScript     string `json:"upgradeScript"`
 	ScriptContext     string `json:"scriptContext"`
 	IntegrationTypeID string `json:"integrationTypeId"`
+	// DynamicVersionsScript (optional) runs on the server and returns the software's versions
+	// (New-DynamicVersion objects); it must parse.
+	DynamicVersionsScript string `json:"dynamicVersionsScript"`
 }
 
-// Create stores new software after checking its fields.
-func (s *Service) Create(in Input) (store.Software, error) {
+// Create stores new software after checking its fields (the dynamic versions script is
+// parsed in the pool, so Create waits for a worker).
+func (s *Service) Create(ctx context.Context, in Input) (store.Software, error) {
+	in, err := s.check(ctx, in)
+	if err != nil {
+		return store.Software{}, err
+	}
+	sw := store.Software{}
+	in.apply(&sw)
+	if err := s.st.CreateSoftware(&sw); err != nil {
+		return store.Software{}, err
+	}
+	return sw, nil
+}
+
+// Update replaces the fields of software id (of scope, "" for any) with in, checked as
+// Create checks them. A changed dynamic versions script drops the cached versions.
+func (s *Service) Update(ctx context.Context, scope string, id int64, in Input) (store.Software, error) {
+	if _, err := s.Get(scope, id); err != nil {
+		return store.Software{}, err
+	}
+	in, err := s.check(ctx, in)
+	if err != nil {
+		return store.Software{}, err
+	}
+	return s.st.UpdateSoftware(id, func(sw *store.Software) error {
+		if sw.DynamicVersionsScript != in.DynamicVersionsScript {
+			sw.DynamicVersions, sw.DynamicVersionsFetchedAt = nil, time.Time{}
+		}
+		in.apply(sw)
+		return nil
+	})
+}
+
+// apply copies the checked input onto a record.
+func (in Input) apply(sw *store.Software) {
+	sw.Name, sw.Scope, sw.Version, sw.DetectionScript = strings.TrimSpace(in.Name), in.Scope, in.Version, in.DetectionScript
+	sw.InstallScript, sw.UninstallScript, sw.UpgradeScript = in.InstallScript, in.UninstallScript, in.UpgradeScript
+	sw.ScriptContext, sw.IntegrationTypeID, sw.DynamicVersionsScript = in.ScriptContext, in.IntegrationTypeID, in.DynamicVersionsScript
+}
+
+// check validates in and fills its defaults.
+func (s *Service) check(ctx context.Context, in Input) (Input, error) {
 	var fe engine.FieldErrors
 	if strings.TrimSpace(in.Name) == "" {
 		fe = append(fe, engine.FieldError{Field: "name", Message: "is required"})
@@ -210,19 +254,20 @@ func (s *Service) Create(in Input) (store.Software, error) {
 			in.ScriptContext = "metascript" // the token cmdlets need the metascript context
 		}
 	}
+	if strings.TrimSpace(in.DynamicVersionsScript) == "" {
+		in.DynamicVersionsScript = ""
+	} else if len(fe) == 0 {
+		if err := s.checkParses(ctx, "dynamicVersionsScript", in.DynamicVersionsScript); err != nil {
+			return in, err
+		}
+	}
 	if len(fe) > 0 {
-		return store.Software{}, fe
+		return in, fe
 	}
 	if in.ScriptContext == "" {
 		in.ScriptContext = "computer"
 	}
-	sw := store.Software{Name: strings.TrimSpace(in.Name), Scope: in.Scope, Version: in.Version, DetectionScript: in.DetectionScript,
-		InstallScript: in.InstallScript, UninstallScript: in.UninstallScript, UpgradeScript: in.UpgradeScript,
-		ScriptContext: in.ScriptContext, IntegrationTypeID: in.IntegrationTypeID}
-	if err := s.st.CreateSoftware(&sw); err != nil {
-		return store.Software{}, err
-	}
-	return sw, nil
+	return in, nil
 }
 
 // List returns the software of a scope ("" for every scope).
@@ -466,6 +511,11 @@ type item struct {
 	sw         store.Software
 	desired    int
 	deployment int64 // 0: from maintenanceParams
+	// want is the version the desired state compares with: the software's fixed version, or
+	// the chosen dynamic version's.
+	want string
+	dyn  *store.DynamicVersion // the chosen dynamic version (nil: none)
+	err  string                // why resolving the item failed ("" when it did not)
 }
 
 // run drives one session to its end.
@@ -581,6 +631,9 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		end("failed", "resolution: "+err.Error())
 		return
 	}
+	for i := range items {
+		s.resolveVersion(ctx, &items[i], len(items) > 1, logf)
+	}
 	for _, it := range items {
 		m.Actions = append(m.Actions, store.MaintenanceAction{SoftwareID: it.sw.ID, SoftwareName: it.sw.Name,
 			DeploymentID: it.deployment, DesiredState: it.desired, Result: "pending"})
@@ -591,6 +644,14 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 	}
 	save()
 	if in.ResolutionOnly {
+		for i, it := range items {
+			if it.err != "" {
+				m.Actions[i].Result, m.Actions[i].Error = "failed", it.err
+				save()
+				end("failed", it.err)
+				return
+			}
+		}
 		end("succeeded", "")
 		return
 	}
@@ -602,7 +663,10 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 	var failed []string
 	for i, it := range items {
 		a := &m.Actions[i]
-		errMsg := s.maintain(ctx, &m, it, a, in, len(items) > 1, stage, logf)
+		errMsg := it.err
+		if errMsg == "" {
+			errMsg = s.maintain(ctx, &m, it, a, in, len(items) > 1, stage, logf)
+		}
 		if errMsg != "" {
 			a.Result, a.Error = "failed", errMsg
 			failed = append(failed, errMsg)
@@ -698,7 +762,7 @@ func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it 
 	}
 
 	stage("action")
-	action := decide(it.desired, ver, sw.Version, in.MaintenanceParams != nil && in.MaintenanceParams.Repair)
+	action := decide(it.desired, ver, it.want, in.MaintenanceParams != nil && in.MaintenanceParams.Repair)
 	a.Action = action
 	say("info", "action: %s", action)
 	if action != "none" {
@@ -709,7 +773,11 @@ func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it 
 		if strings.TrimSpace(script) == "" {
 			return "the software has no " + action + " script"
 		}
-		if _, err := s.runScript(ctx, *m, sw, action+".ps1", script, say); err != nil {
+		var args map[string]any
+		if it.dyn != nil && action != "uninstall" {
+			args = dynamicVars(*it.dyn)
+		}
+		if _, err := s.runScript(ctx, *m, sw, action+".ps1", script, args, say); err != nil {
 			return action + ": " + err.Error()
 		}
 	}
@@ -720,7 +788,7 @@ func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it 
 		return "verification: " + err.Error()
 	}
 	a.DetectedVersion = ver
-	if !satisfied(it.desired, ver, sw.Version) {
+	if !satisfied(it.desired, ver, it.want) {
 		return fmt.Sprintf("after %s the detected version is %q, which is not %s", action, ver, stateName(it.desired))
 	}
 	say("info", "verified: detected version %q", ver)
@@ -757,7 +825,7 @@ func (s *Service) inventory(ctx context.Context, computerID int64, logf func(str
 	return nil
 }
 func (s *Service) detect(ctx context.Context, m store.MaintenanceSession, sw store.Software, logf func(string, string, ...any)) (string, error) {
-	res, err := s.runScript(ctx, m, sw, "detection.ps1", sw.DetectionScript, logf)
+	res, err := s.runScript(ctx, m, sw, "detection.ps1", sw.DetectionScript, nil, logf)
 	if err != nil {
 		return "", err
 	}
@@ -773,8 +841,9 @@ func (s *Service) detect(ctx context.Context, m store.MaintenanceSession, sw sto
 }
 
 // runScript runs one of the software's scripts for the session's computer.
-func (s *Service) runScript(ctx context.Context, m store.MaintenanceSession, sw store.Software, name, script string, logf func(string, string, ...any)) (*bridge.Result, error) {
-	in := engine.ComputerScriptInput{Script: script, Context: sw.ScriptContext, Name: name, TimeoutSeconds: 1800}
+func (s *Service) runScript(ctx context.Context, m store.MaintenanceSession, sw store.Software, name, script string, args map[string]any,
+	logf func(string, string, ...any)) (*bridge.Result, error) {
+	in := engine.ComputerScriptInput{Script: script, Context: sw.ScriptContext, Name: name, TimeoutSeconds: 1800, Args: args}
 	if sw.ScriptContext == "metascript" && sw.IntegrationTypeID != "" {
 		id, err := s.integrationFor(m.ComputerID, sw.IntegrationTypeID)
 		if err != nil {

@@ -12,17 +12,64 @@ import (
 // computer. Global software is shared; local software belongs to this installation's admins
 // (ImmyBot's two databases, kept here as a scope).
 type Software struct {
-	ID                int64     `json:"id"`
-	Name              string    `json:"name"`
-	Scope             string    `json:"scope"` // "global" or "local"
-	Version           string    `json:"version,omitempty"`
-	DetectionScript   string    `json:"detectionScript,omitempty"`
-	InstallScript     string    `json:"installScript,omitempty"`
-	UninstallScript   string    `json:"uninstallScript,omitempty"`
-	UpgradeScript     string    `json:"upgradeScript,omitempty"`
-	ScriptContext     string    `json:"scriptContext,omitempty"` // "computer" (default) or "metascript"
-	IntegrationTypeID string    `json:"integrationTypeId,omitempty"`
-	CreatedAt         time.Time `json:"createdAt"`
+	ID                int64  `json:"id"`
+	Name              string `json:"name"`
+	Scope             string `json:"scope"` // "global" or "local"
+	Version           string `json:"version,omitempty"`
+	DetectionScript   string `json:"detectionScript,omitempty"`
+	InstallScript     string `json:"installScript,omitempty"`
+	UninstallScript   string `json:"uninstallScript,omitempty"`
+	UpgradeScript     string `json:"upgradeScript,omitempty"`
+	ScriptContext     string `json:"scriptContext,omitempty"` // "computer" (default) or "metascript"
+	IntegrationTypeID string `json:"integrationTypeId,omitempty"`
+	// DynamicVersionsScript runs on the server (no computer) and returns the versions the
+	// software can be installed at (New-DynamicVersion objects, or an object whose Versions
+	// holds them). With it the newest dynamic version is the version sessions aim for.
+	DynamicVersionsScript string `json:"dynamicVersionsScript,omitempty"`
+	// DynamicVersions is the last successful result of the script, newest first.
+	DynamicVersions []DynamicVersion `json:"dynamicVersions,omitempty"`
+	// DynamicVersionsFetchedAt is when DynamicVersions was fetched.
+	DynamicVersionsFetchedAt time.Time `json:"dynamicVersionsFetchedAt,omitzero"`
+	CreatedAt                time.Time `json:"createdAt"`
+	UpdatedAt                time.Time `json:"updatedAt,omitzero"`
+}
+
+// DynamicVersion is one version a dynamic versions script returned (ImmyBot's DynamicVersion).
+type DynamicVersion struct {
+	Version                 string `json:"version"`
+	URL                     string `json:"url,omitempty"`
+	FileName                string `json:"fileName,omitempty"`
+	Architecture            string `json:"architecture,omitempty"`
+	PackageType             string `json:"packageType,omitempty"`
+	PackageHash             string `json:"packageHash,omitempty"`
+	DependsOnVersion        string `json:"dependsOnVersion,omitempty"`
+	RelativeCacheSourcePath string `json:"relativeCacheSourcePath,omitempty"`
+}
+
+// UpdateSoftware applies fn to stored software and saves it (ErrNotFound when missing); the
+// id and creation time are kept and UpdatedAt is set.
+func (s *Store) UpdateSoftware(id int64, fn func(sw *Software) error) (Software, error) {
+	var sw Software
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := bucket(tx, bSoftware)
+		found, err := getJSON(b, itob(id), &sw)
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		created := sw.CreatedAt
+		if err := fn(&sw); err != nil {
+			return err
+		}
+		sw.ID, sw.CreatedAt, sw.UpdatedAt = id, created, s.now()
+		return putJSON(b, itob(id), &sw)
+	})
+	if err != nil {
+		return Software{}, fmt.Errorf("update software %d: %w", id, err)
+	}
+	return sw, nil
 }
 
 // CreateSoftware stores new software and sets its ID and CreatedAt.

@@ -135,6 +135,10 @@ func (a *API) Routes() []Route {
 		{"GET", v + "/software/global", a.listSoftware("global")},
 		{"GET", v + "/software/local", a.listSoftware("local")},
 		{"POST", v + "/software", a.createSoftware},
+		{"GET", v + "/software/{scope}/{id}", a.getSoftware},
+		{"PUT", v + "/software/{scope}/{id}", a.updateSoftware},
+		{"GET", v + "/software/{scope}/{id}/dynamic-versions", a.cachedDynamicVersions},
+		{"POST", v + "/software/{scope}/{id}/dynamic-versions", a.refreshDynamicVersions},
 		{"POST", v + "/run-immy-service", a.runImmyService},
 		{"GET", v + "/maintenance-sessions", a.listSessions},
 		{"GET", v + "/maintenance-sessions/{id}", a.getSession},
@@ -287,6 +291,7 @@ func Classify(err error) (httpx.Details, bool) {
 		we  *bridge.WorkerError
 		ae  *bridge.ArgNameError
 		oe  *computers.OfflineError
+		dve *software.VersionsError
 	)
 	switch {
 	case errors.As(err, &re):
@@ -339,6 +344,9 @@ func Classify(err error) (httpx.Details, bool) {
 			Detail: err.Error()}, true
 	case errors.Is(err, bridge.ErrTimeout):
 		return httpx.Details{Type: httpx.TypeTimeout, Status: http.StatusGatewayTimeout, Title: "The script timed out", Detail: err.Error()}, true
+	case errors.As(err, &dve):
+		return httpx.Details{Type: httpx.TypeScript, Status: http.StatusBadGateway, Title: "The dynamic versions script returned no usable versions",
+			Detail: dve.Error(), Extra: map[string]any{"softwareId": dve.SoftwareID}}, true
 	case errors.As(err, &se):
 		d := httpx.Details{Type: httpx.TypeScript, Status: http.StatusBadGateway, Title: "The integration script failed", Detail: se.Error(),
 			Extra: map[string]any{"records": nonNil(se.Records)}}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/psbridge/psbridge/engine"
@@ -128,13 +129,81 @@ func (a *API) createSoftware(w http.ResponseWriter, r *http.Request) {
 	if !a.decode(w, r, &in) {
 		return
 	}
-	sw, err := a.sw.Create(in)
+	sw, err := a.sw.Create(r.Context(), in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
 	w.Header().Set("Location", fmt.Sprintf("/api/v1/software/%s/%d", sw.Scope, sw.ID))
 	httpx.JSON(w, http.StatusCreated, sw)
+}
+
+// softwareScope reads {scope} and {id}: a scope other than global or local names no software.
+func softwareScope(r *http.Request) (string, int64, error) {
+	scope := r.PathValue("scope")
+	if scope != "global" && scope != "local" {
+		return "", 0, &httpx.RequestError{Details: httpx.Details{Type: httpx.TypeNotFound, Status: http.StatusNotFound,
+			Detail: "software scope " + strconv.Quote(scope) + " is neither global nor local"}}
+	}
+	id, err := pathID(r, "id", scope+" software")
+	return scope, id, err
+}
+
+func (a *API) getSoftware(w http.ResponseWriter, r *http.Request) {
+	scope, id, err := softwareScope(r)
+	if err == nil {
+		var sw store.Software
+		if sw, err = a.sw.Get(scope, id); err == nil {
+			httpx.JSON(w, http.StatusOK, sw)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
+}
+
+// updateSoftware replaces software's fields (PUT: the body is the whole Input).
+func (a *API) updateSoftware(w http.ResponseWriter, r *http.Request) {
+	scope, id, err := softwareScope(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var in software.Input
+	if !a.decode(w, r, &in) {
+		return
+	}
+	sw, err := a.sw.Update(r.Context(), scope, id, in)
+	if err != nil {
+		a.fail(w, r, notFound(err))
+		return
+	}
+	httpx.JSON(w, http.StatusOK, sw)
+}
+
+// cachedDynamicVersions answers the versions the dynamic versions script returned last.
+func (a *API) cachedDynamicVersions(w http.ResponseWriter, r *http.Request) {
+	scope, id, err := softwareScope(r)
+	if err == nil {
+		var res software.DynamicVersionsResult
+		if res, err = a.sw.CachedDynamicVersions(scope, id); err == nil {
+			httpx.JSON(w, http.StatusOK, res)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
+}
+
+// refreshDynamicVersions runs the dynamic versions script now and answers its versions.
+func (a *API) refreshDynamicVersions(w http.ResponseWriter, r *http.Request) {
+	scope, id, err := softwareScope(r)
+	if err == nil {
+		var res software.DynamicVersionsResult
+		if res, err = a.sw.RefreshDynamicVersions(r.Context(), scope, id); err == nil {
+			httpx.JSON(w, http.StatusOK, res)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
 }
 
 // runImmyService starts maintenance sessions (202 with them).
