@@ -31,6 +31,7 @@ type VersionsError struct {
 	Message    string
 }
 
+// Error names the software and what is wrong with the script's output.
 func (e *VersionsError) Error() string {
 	return fmt.Sprintf("software %d: dynamic versions script: %s", e.SoftwareID, e.Message)
 }
