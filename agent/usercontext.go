@@ -105,7 +105,7 @@ func (a *Agent) userContextPool(ctx context.Context) (*bridge.Pool, error) {
 	if a.cfg.UserPool == nil {
 		return nil, errors.New("this agent has no way to start a worker as another user (Config.UserPool)")
 	}
-	// Windows: the logon's token, which also tells one logon from the next (logonKey).
+	// Windows: the logon's token; the key tells one logon from the next (Unix: the name).
 	u, key, err := openLoggedOnUser(computer, plan)
 	if err != nil {
 		return nil, err
@@ -119,10 +119,10 @@ func (a *Agent) userContextPool(ctx context.Context) (*bridge.Pool, error) {
 	a.closeUserPoolLocked()
 	p, err := a.cfg.UserPool(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("start a worker as %s: %w", plan.User, err)
+		return nil, fmt.Errorf("start a worker as %s: %w", u.Name, err)
 	}
 	a.userPool, a.userKey = p, key
-	a.log.Info().Str("user", plan.User).Msg("started a worker for -Context User")
+	a.log.Info().Str("user", u.Name).Msg("started a worker for -Context User")
 	return p, nil
 }
 
