@@ -57,9 +57,9 @@ type Config struct {
 	// OnConnect, when set, is called after each welcome (tests wait on it).
 	OnConnect func(computerID int64)
 	// UserPool starts the pool that runs -Context User blocks as the logged-on user (an
-	// account name), when that is not the agent's own account; the agent closes it. Nil:
-	// such blocks fail with an error saying so.
-	UserPool func(ctx context.Context, user string) (*bridge.Pool, error)
+	// account name; on Windows also the console logon's token), when that is not the agent's
+	// own account; the agent closes it. Nil: such blocks fail with an error saying so.
+	UserPool func(ctx context.Context, user LoggedOnUser) (*bridge.Pool, error)
 }
 
 // Enroll registers this computer with server using key and saves the credential in
@@ -125,8 +125,8 @@ type Agent struct {
 	inv   wire.Inventory
 
 	userMu   sync.Mutex
-	userPool *bridge.Pool // runs -Context User blocks as userName
-	userName string
+	userPool *bridge.Pool // runs -Context User blocks as the logon userKey names
+	userKey  string
 }
 
 // New loads the enrollment from cfg.StateDir.

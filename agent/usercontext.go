@@ -20,6 +20,42 @@ type account struct {
 type runAsPlan struct {
 	OwnPool bool
 	User    string
+	// Session is the Windows console session the user is logged on to (0 elsewhere).
+	Session uint32
+}
+
+// LoggedOnUser is the account Config.UserPool starts a -Context User worker as.
+type LoggedOnUser struct {
+	// Name is the account's name (DOMAIN\name on Windows).
+	Name string
+	// Token, on Windows, is a primary access token of the user's console logon, for
+	// bridge.Config.Token; the agent closes it once UserPool returns (the pool keeps its own
+	// duplicate). 0 on other systems, which switch accounts by Name (bridge.Config.User).
+	Token uintptr
+}
+
+// consoleUser is who is logged on to a Windows console session: the account's name and SID
+// ("" when the session has no user).
+type consoleUser struct {
+	Session   uint32
+	Name, SID string
+}
+
+// planConsoleRunAs decides where a -Context User block runs on a Windows computer, given the
+// account the agent runs as (name and SID), whether that is LocalSystem (the only account that
+// may take a session's token, WTSQueryUserToken) and the console session's user. Its errors
+// say why the block cannot run as the user.
+func planConsoleRunAs(computer string, self account, isSystem bool, console consoleUser) (runAsPlan, error) {
+	if strings.TrimSpace(console.Name) == "" {
+		return runAsPlan{}, fmt.Errorf("no user is logged on to %s's console", computer)
+	}
+	if (console.SID != "" && console.SID == self.ID) || strings.EqualFold(console.Name, self.Name) {
+		return runAsPlan{OwnPool: true}, nil
+	}
+	if !isSystem {
+		return runAsPlan{}, fmt.Errorf("the agent runs as %s, not as LocalSystem: it cannot start a process as the logged-on user (%s); install it as a service (docs/agent.md)", self.Name, console.Name)
+	}
+	return runAsPlan{User: console.Name, Session: console.Session}, nil
 }
 
 // planRunAs decides where a -Context User block runs on computer, given the account the agent
@@ -48,8 +84,8 @@ func planRunAs(computer string, self account, canSwitch bool, loggedOn string, l
 
 // userContextPool returns the pool a -Context User block runs in: the agent's own when the
 // logged-on user is the agent's account, otherwise a pool of one worker running as the
-// logged-on user (started on first use, kept warm, replaced when another user logs on). The
-// logged-on user is read again for every run.
+// logged-on user (started on first use, kept warm, replaced when another user, or the same
+// user in another logon, is on). The logged-on user is read again for every run.
 func (a *Agent) userContextPool(ctx context.Context) (*bridge.Pool, error) {
 	inv, err := Collect(a.cfg.Inventory)
 	if err != nil {
@@ -69,18 +105,24 @@ func (a *Agent) userContextPool(ctx context.Context) (*bridge.Pool, error) {
 	if a.cfg.UserPool == nil {
 		return nil, errors.New("this agent has no way to start a worker as another user (Config.UserPool)")
 	}
+	// Windows: the logon's token; the key tells one logon from the next (Unix: the name).
+	u, key, err := openLoggedOnUser(computer, plan)
+	if err != nil {
+		return nil, err
+	}
+	defer closeLoggedOnUser(u)
 	a.userMu.Lock()
 	defer a.userMu.Unlock()
-	if a.userPool != nil && a.userName == plan.User {
+	if a.userPool != nil && a.userKey == key {
 		return a.userPool, nil
 	}
 	a.closeUserPoolLocked()
-	p, err := a.cfg.UserPool(ctx, plan.User)
+	p, err := a.cfg.UserPool(ctx, u)
 	if err != nil {
-		return nil, fmt.Errorf("start a worker as %s: %w", plan.User, err)
+		return nil, fmt.Errorf("start a worker as %s: %w", u.Name, err)
 	}
-	a.userPool, a.userName = p, plan.User
-	a.log.Info().Str("user", plan.User).Msg("started a worker for -Context User")
+	a.userPool, a.userKey = p, key
+	a.log.Info().Str("user", u.Name).Msg("started a worker for -Context User")
 	return p, nil
 }
 
@@ -92,5 +134,5 @@ func (a *Agent) closeUserPoolLocked() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_ = a.userPool.Close(ctx)
-	a.userPool, a.userName = nil, ""
+	a.userPool, a.userKey = nil, ""
 }

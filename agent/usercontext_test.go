@@ -47,3 +47,42 @@ func TestPlanRunAs(t *testing.T) {
 		})
 	}
 }
+
+// TestPlanRunAsConsole: where a Windows agent runs a -Context User block, given its own account
+// and the console session's user, and the error that says why it cannot.
+func TestPlanRunAsConsole(t *testing.T) {
+	system := account{`NT AUTHORITY\SYSTEM`, "S-1-5-18"}
+	admin := account{`PC-1\admin`, "S-1-5-21-1-2-3-500"}
+	alice := consoleUser{Session: 2, Name: `CORP\alice`, SID: "S-1-5-21-9-9-9-1104"}
+	tests := []struct {
+		name     string
+		self     account
+		isSystem bool
+		console  consoleUser
+		want     runAsPlan
+		wantErr  string
+	}{
+		{"service, alice on the console", system, true, alice, runAsPlan{User: `CORP\alice`, Session: 2}, ""},
+		{"service, nobody on the console", system, true, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console"},
+		{"service, login screen", system, true, consoleUser{Session: 1, Name: "  "}, runAsPlan{}, "no user is logged on to PC-1's console"},
+		{"console agent, alice on the console", admin, false, alice, runAsPlan{},
+			`the agent runs as PC-1\admin, not as LocalSystem: it cannot start a process as the logged-on user (CORP\alice); install it as a service (docs/agent.md)`},
+		{"console agent, itself on the console", admin, false, consoleUser{Session: 1, Name: `PC-1\admin`, SID: admin.ID}, runAsPlan{OwnPool: true}, ""},
+		{"console agent, itself by name (SID unknown)", admin, false, consoleUser{Session: 1, Name: `pc-1\ADMIN`}, runAsPlan{OwnPool: true}, ""},
+		{"console agent, nobody on the console", admin, false, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := planConsoleRunAs("PC-1", tt.self, tt.isSystem, tt.console)
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Fatalf("plan = %+v, %v; want %+v", got, err, tt.want)
+			}
+		})
+	}
+}

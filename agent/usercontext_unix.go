@@ -26,3 +26,11 @@ func planUser(computer, loggedOn string) (runAsPlan, error) {
 		return account{Name: u.Username, ID: u.Uid}, nil
 	})
 }
+
+// openLoggedOnUser names the account a Unix -Context User pool runs as; the name is the key.
+func openLoggedOnUser(computer string, plan runAsPlan) (LoggedOnUser, string, error) {
+	return LoggedOnUser{Name: plan.User}, plan.User, nil
+}
+
+// closeLoggedOnUser has nothing to release on Unix.
+func closeLoggedOnUser(LoggedOnUser) {}

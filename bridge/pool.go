@@ -73,6 +73,13 @@ type Config struct {
 	// scripts then hold none of root's rights (over the data directory, other processes'
 	// /proc entries). Ignored when not root. pwsh and the module must be readable by it.
 	User string
+	// Token, on Windows, is a primary access token (a windows.Token) the workers start with
+	// (CreateProcessAsUser): they run as its user, in its logon session, with its user's
+	// environment (USERPROFILE, APPDATA, TEMP) and a private directory that user may write. This
+	// is how an agent running as LocalSystem runs -Context User blocks as the console's user.
+	// The pool keeps its own duplicate until Close; the caller may close its handle once New
+	// returns. 0: this process's account. Other systems refuse it (they switch with User).
+	Token uintptr
 	// Logger receives service logs (never script output or secrets). Default: discard.
 	Logger *zerolog.Logger
 	// OnCall, when set, is told about every finished Invoke and Exec (for metrics). It runs on
@@ -222,6 +229,7 @@ type Pool struct {
 	base zerolog.Logger // Config.Logger without the pool's component, for the workers'
 	root string         // parent of the workers' private directories; denied to every worker
 	cred *sandbox.Account
+	tok  uintptr // duplicate of Config.Token, closed by Close
 
 	mu       sync.Mutex
 	closed   bool
@@ -262,8 +270,13 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
+	tok, err := adoptToken(cfg.Token)
+	if err != nil {
+		return nil, err
+	}
 	root, err := os.MkdirTemp(cfg.TempDir, "psbridge-workers-")
 	if err != nil {
+		closeToken(tok)
 		return nil, fmt.Errorf("bridge: workers' directory: %w", err)
 	}
 	_ = os.Chmod(root, 0o711) // another account's workers must reach their own directories
@@ -273,6 +286,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		base:     base,
 		root:     root,
 		cred:     cred,
+		tok:      tok,
 		all:      make(map[*worker]struct{}),
 		starting: make(map[string]int),
 		bound:    make(map[string]int),
@@ -311,6 +325,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 			w.stop(cfg.Grace)
 		}
 		_ = os.RemoveAll(root)
+		closeToken(tok)
 		return nil, firstErr
 	}
 	p.bg.Add(1)
@@ -326,6 +341,7 @@ func (p *Pool) workerConfig() workerConfig {
 		deny:         p.cfg.Deny,
 		memoryLimit:  p.cfg.MemoryLimit,
 		cred:         p.cred,
+		token:        p.tok,
 		startTimeout: p.cfg.StartTimeout,
 		log:          p.base,
 	}
@@ -827,6 +843,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		wg.Wait()
 		p.bg.Wait()
 		_ = os.RemoveAll(p.root)
+		closeToken(p.tok)
 	})
 	return err
 }

@@ -38,9 +38,14 @@ func (p *platProc) prepare(cmd *exec.Cmd, toWorker, fromWorker *os.File) error {
 	}
 	p.job = job
 	in, out := syscall.Handle(toWorker.Fd()), syscall.Handle(fromWorker.Fd())
+	var token syscall.Token // set by runAsToken for a worker of another user (Config.Token)
+	if cmd.SysProcAttr != nil {
+		token = cmd.SysProcAttr.Token
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{
 		AdditionalInheritedHandles: []syscall.Handle{in, out},
 		CreationFlags:              windows.CREATE_SUSPENDED | windows.CREATE_NO_WINDOW,
+		Token:                      token,
 	}
 	cmd.Env = append(cmd.Env, protocolHandlesValue(uintptr(in), uintptr(out)))
 	return nil

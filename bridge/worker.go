@@ -128,6 +128,7 @@ type workerConfig struct {
 	deny         []string // paths the worker may not touch (besides root)
 	memoryLimit  int64
 	cred         *sandbox.Account // the account to run as, nil for this process's
+	token        uintptr          // Windows: the primary token to run as (Config.Token), 0 for this process's
 	startTimeout time.Duration
 	log          zerolog.Logger
 }
@@ -162,19 +163,28 @@ func workerEnv(dir string, memoryLimit int64) []string {
 		}
 	}
 	env = append(env,
-		"PSBRIDGE_WORKER_DIR="+dir,
 		"HOME="+dir,
 		"TMPDIR="+dir,
 		"XDG_CACHE_HOME="+filepath.Join(dir, ".cache"),
 		"XDG_CONFIG_HOME="+filepath.Join(dir, ".config"),
 		"XDG_DATA_HOME="+filepath.Join(dir, ".local", "share"),
+	)
+	env = append(env, platformEnv(dir)...)
+	return append(env, workerSettings(dir, memoryLimit)...)
+}
+
+// workerSettings are the variables every worker gets whatever its base environment (the
+// server's filtered, or a Windows user's own): its directory, no telemetry, the .NET settings
+// and heap limit.
+func workerSettings(dir string, memoryLimit int64) []string {
+	env := []string{
+		"PSBRIDGE_WORKER_DIR=" + dir,
 		"DOTNET_EnableDiagnostics=0", // no debugger/profiler pipes other processes could attach to
 		"POWERSHELL_TELEMETRY_OPTOUT=1",
 		"POWERSHELL_UPDATECHECK=Off",
 		"DOTNET_CLI_TELEMETRY_OPTOUT=1",
 		"DOTNET_NOLOGO=1",
-	)
-	env = append(env, platformEnv(dir)...)
+	}
 	// Dynamic PGO adds an instrumented tier that every hot method of the PowerShell engine
 	// passes through before it is fully optimised; a worker spends its first thousands of
 	// calls (and often its whole life, with MaxCallsPerWorker at 1000) paying for it, and
@@ -228,6 +238,17 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	cmd.Stderr = w.stray
 	cmd.Env = workerEnv(dir, cfg.memoryLimit)
 	cmd.Dir = dir
+	if cfg.token != 0 {
+		// Windows: the token's user, its environment, a directory it may write (token_*.go).
+		if err := runAsToken(cmd, dir, cfg.token, workerSettings(dir, cfg.memoryLimit)); err != nil {
+			toWorkerR.Close()
+			toWorkerW.Close()
+			fromWorkerR.Close()
+			fromWorkerW.Close()
+			os.RemoveAll(dir)
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
+	}
 	// The protocol pipes (fds 3 and 4 on Unix, inherited handles on Windows), the process
 	// group or job object: proc_*.go.
 	if err := w.plat.prepare(cmd, toWorkerR, fromWorkerW); err != nil {

@@ -130,10 +130,11 @@ func runAgent(ctx context.Context, o agentOptions, stdout, stderr io.Writer) (er
 		_ = pool.Close(cctx)
 	}()
 	cfg.Pool = pool
-	cfg.UserPool = func(ctx context.Context, user string) (*bridge.Pool, error) { // -Context User
+	cfg.UserPool = func(ctx context.Context, user agent.LoggedOnUser) (*bridge.Pool, error) { // -Context User
 		return startPool(ctx, pwsh, bridge.Config{
 			MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, QueueSize: 64, QueuePerInstance: 64,
-			DefaultTimeout: 120 * time.Second, MaxTimeout: 24 * time.Hour, IdleTimeout: -1, Logger: &log, User: user,
+			DefaultTimeout: 120 * time.Second, MaxTimeout: 24 * time.Hour, IdleTimeout: -1, Logger: &log,
+			User: user.Name, Token: user.Token, // Token on Windows, User elsewhere
 		})
 	}
 	a, err := agent.New(cfg)

@@ -21,3 +21,12 @@ func userModulesDir() (string, error) {
 
 // allUsersModulesDir is pwsh's AllUsers module folder on Linux and macOS.
 func allUsersModulesDir() (string, error) { return "/usr/local/share/powershell/Modules", nil }
+
+// sharedCacheDir is the module cache of a root psbridge: a directory the account workers run
+// as (workers.user, an agent's -Context User) can read, unlike root's own cache.
+func sharedCacheDir() (string, bool) {
+	if os.Geteuid() != 0 {
+		return "", false
+	}
+	return "/var/cache/psbridge", true
+}

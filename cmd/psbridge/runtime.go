@@ -22,8 +22,8 @@ func cacheDir() string {
 	if d := os.Getenv("PSBRIDGE_CACHE_DIR"); d != "" {
 		return d
 	}
-	if os.Geteuid() == 0 {
-		return "/var/cache/psbridge" // readable by the account workers run as (workers.user)
+	if d, ok := sharedCacheDir(); ok { // root, LocalSystem: readable by the accounts workers run as
+		return d
 	}
 	if d, err := os.UserCacheDir(); err == nil {
 		return filepath.Join(d, "psbridge")

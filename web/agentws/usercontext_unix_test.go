@@ -59,10 +59,10 @@ func TestInvokeImmyCommandContextUser(t *testing.T) {
 	}
 	// The agents share one worker for their own account; the logged-on user's is their own.
 	agentPool := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, IdleTimeout: -1})
-	userPool := func(ctx context.Context, name string) (*bridge.Pool, error) {
+	userPool := func(ctx context.Context, u agent.LoggedOnUser) (*bridge.Pool, error) {
 		m := testpwsh.Module(t)
 		return bridge.New(ctx, bridge.Config{Pwsh: testpwsh.Pwsh(t), WorkerScript: m.WorkerScript(),
-			MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, IdleTimeout: -1, User: name})
+			MinWorkers: 1, MaxWorkers: 1, MaxWorkersPerInstance: 1, IdleTimeout: -1, User: u.Name})
 	}
 
 	nobodyWant, nobodyErr := "nobody", ""
