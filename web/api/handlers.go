@@ -666,6 +666,14 @@ func (a *API) listComputers(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	q := r.URL.Query()
+	if !q.Has("limit") && !q.Has("cursor") {
+		// ImmyBot answers a bare array of every computer, and scripts written for it index
+		// the answer directly ($Computers | … computerId = $_.id); psbridge's paged envelope
+		// is for callers that ask for a page.
+		httpx.JSON(w, http.StatusOK, immyComputers(cs))
+		return
+	}
 	page(a, w, r, immyComputers(cs), func(c Computer) string { return idKey(c.ID) }, httpx.LessNumeric)
 }
 
