@@ -3,82 +3,22 @@
 // integration, and checks that the overview says "Init completed with errors" although the
 // health check passes, and that the Calls tab shows Init's badge in amber, not a green "ok".
 //
-// Environment: PSBRIDGE_BIN (a built psbridge; default: go build into a temp dir),
-// PSBRIDGE_CHROMIUM (default /usr/bin/chromium), PSBRIDGE_SCREENSHOTS=1 (write
-// docs/screenshots/calls-with-errors.png).
+// Set-up, tear-down and environment variables (PSBRIDGE_BIN, PSBRIDGE_CHROMIUM,
+// PSBRIDGE_SCREENSHOTS=1 to write docs/screenshots/calls-with-errors.png): ../lib/harness.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { createHarness, repo, saveScreenshot } from '../lib/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-const shots = process.env.PSBRIDGE_SCREENSHOTS === '1' ? path.join(repo, 'docs/screenshots') : '';
-const chromiumPath = process.env.PSBRIDGE_CHROMIUM || '/usr/bin/chromium';
+const h = createHarness('errors');
 
-const procs = [];
-let tmp, bin, base, token, browser;
+before(() => h.setUp());
 
-// start runs psbridge with args and resolves with the first match of re in its stdout.
-function start(args, env, re) {
-  return new Promise((resolve, reject) => {
-    const keep = new Set(['PSBRIDGE_PWSH', 'PSBRIDGE_CACHE_DIR']);
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PSBRIDGE_') || keep.has(k)));
-    const p = spawn(bin, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(p);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`psbridge ${args[0]} did not start in time:\n${out}\n${err}`)), 120000);
-    p.stdout.on('data', (b) => {
-      out += b;
-      const m = out.match(re);
-      if (m) { clearTimeout(timer); resolve(m); }
-    });
-    p.stderr.on('data', (b) => { err += b; if (err.length > 20000) { err = err.slice(-10000); } });
-    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psbridge ${args[0]} exited with ${code}:\n${out}\n${err}`)); });
-  });
-}
-
-before(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: install it with 'apt-get install chromium' (or point PSBRIDGE_CHROMIUM at a Chromium binary)`);
-  }
-  tmp = mkdtempSync(path.join(tmpdir(), 'psbridge-e2e-errors-'));
-  bin = process.env.PSBRIDGE_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'psbridge');
-    execFileSync('go', ['build', '-o', bin, './cmd/psbridge'], { cwd: repo, stdio: 'inherit' });
-  }
-  const m = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(tmp, 'data')],
-    { PSBRIDGE_LOG_LEVEL: 'warn' }, /created one[^\n]*\n\s+(\S+)\n[\s\S]*serving on (http:\/\/[^/\s]+)/);
-  token = m[1];
-  base = m[2];
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  if (browser) { await browser.close(); }
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGTERM'); } }
-  await Promise.all(procs.map((p) => (p.exitCode === null ? new Promise((r) => p.on('exit', r)) : null)));
-  if (tmp) { rmSync(tmp, { recursive: true, force: true }); }
-});
+after(() => h.tearDown());
 
 test('a missing module warns at upload; Init that wrote errors shows amber, not green', { timeout: 180000 }, async () => {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30000);
-
-  await page.goto(base + '/sign-in');
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/integrations$/);
+  const { base } = h;
+  const { context, page } = await h.openSignedIn();
 
   // Upload the example; psbridge has no SentinelOne module.
   await page.goto(base + '/types/new');
@@ -121,9 +61,6 @@ test('a missing module warns at upload; Init that wrote errors shows amber, not 
   const health = await colour('HealthCheck');
   assert.equal(health.text, 'ok');
   assert.equal(health.color, 'rgb(26, 127, 55)', 'HealthCheck badge is not green');
-  if (shots) {
-    mkdirSync(shots, { recursive: true });
-    await page.screenshot({ path: path.join(shots, 'calls-with-errors.png') });
-  }
+  await saveScreenshot(page, 'calls-with-errors');
   await context.close();
 });

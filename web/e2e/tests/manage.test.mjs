@@ -7,113 +7,31 @@
 // plugin endpoint obeys it) and API tokens (shown once; a read-only session sees no write
 // forms; revoking ends its session).
 //
-// Environment: PSBRIDGE_BIN (a built psbridge; default: go build into a temp dir),
-// PSBRIDGE_CHROMIUM (default /usr/bin/chromium), PSBRIDGE_SCREENSHOTS=1 (write
-// docs/screenshots/<page>.png).
+// Set-up, tear-down and environment variables (PSBRIDGE_BIN, PSBRIDGE_CHROMIUM,
+// PSBRIDGE_SCREENSHOTS=1 to write docs/screenshots/<page>.png): ../lib/harness.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { randomBytes } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { createHarness, repo, saveScreenshot } from '../lib/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-const shots = process.env.PSBRIDGE_SCREENSHOTS === '1' ? path.join(repo, 'docs/screenshots') : '';
-const chromiumPath = process.env.PSBRIDGE_CHROMIUM || '/usr/bin/chromium';
 const apiKey = 'e2e-s1-key-' + randomBytes(12).toString('hex');
+const h = createHarness('manage');
+const api = h.api;
 
-const procs = [];
-let tmp, bin, base, vendor, token, browser;
+before(() => h.setUp({ fakeS1Key: apiKey }));
 
-// start runs psbridge with args and resolves with the first match of re in its stdout.
-function start(args, env, re) {
-  return new Promise((resolve, reject) => {
-    // serve refuses unknown PSBRIDGE_* variables: pass on only the ones it knows.
-    const keep = new Set(['PSBRIDGE_PWSH', 'PSBRIDGE_CACHE_DIR']);
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PSBRIDGE_') || keep.has(k)));
-    const p = spawn(bin, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(p);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`psbridge ${args[0]} did not start in time:\n${out}\n${err}`)), 120000);
-    p.stdout.on('data', (b) => {
-      out += b;
-      const m = out.match(re);
-      if (m) { clearTimeout(timer); resolve(m); }
-    });
-    p.stderr.on('data', (b) => { err += b; if (err.length > 20000) { err = err.slice(-10000); } });
-    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psbridge ${args[0]} exited with ${code}:\n${out}\n${err}`)); });
-  });
-}
-
-async function api(method, p, body) {
-  const res = await fetch(base + p, {
-    method,
-    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-before(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: install it with 'apt-get install chromium' (or point PSBRIDGE_CHROMIUM at a Chromium binary)`);
-  }
-  tmp = mkdtempSync(path.join(tmpdir(), 'psbridge-e2e-manage-'));
-  bin = process.env.PSBRIDGE_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'psbridge');
-    execFileSync('go', ['build', '-o', bin, './cmd/psbridge'], { cwd: repo, stdio: 'inherit' });
-  }
-  const [, vendorAddr] = await start(['fake-s1', '--listen', '127.0.0.1:0', '--token', apiKey], {}, /API on (http:\/\/\S+?)\/? /);
-  vendor = vendorAddr.replace(/\/$/, '') + '/';
-  const m = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(tmp, 'data')],
-    { PSBRIDGE_LOG_LEVEL: 'warn' }, /created one[^\n]*\n\s+(\S+)\n[\s\S]*serving on (http:\/\/[^/\s]+)/);
-  token = m[1];
-  base = m[2];
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  if (browser) { await browser.close(); }
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGTERM'); } }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGKILL'); } }
-  if (tmp) { rmSync(tmp, { recursive: true, force: true }); }
-});
-
-// signIn opens a browser context signed in with tok.
-async function signIn(tok) {
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30000);
-  await page.goto(base + '/sign-in');
-  await page.getByLabel('API token').fill(tok);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/integrations$/);
-  return { context, page };
-}
+after(() => h.tearDown());
 
 // visit checks the page for secrets and saves its screenshot.
 async function visit(page, name, secrets = []) {
   await page.waitForLoadState('domcontentloaded');
   const html = await page.content();
-  for (const s of [apiKey, token, ...secrets]) {
+  for (const s of [apiKey, h.token, ...secrets]) {
     assert.ok(!html.includes(s), `the ${name} page contains a secret`);
   }
-  if (shots && name) {
-    mkdirSync(shots, { recursive: true });
-    await page.screenshot({ path: path.join(shots, name + '.png') });
-  }
+  await saveScreenshot(page, name);
   return html;
 }
 
@@ -122,7 +40,8 @@ const basicV2 = basicV1.replace('script v1', 'script v2');
 const broken = "New-DynamicIntegration -Init {\n    [OpResult]::Ok()\n    if ( {\n}\n";
 
 test('empty states, modules, type replace and delete, agents hint, webhook secret, tokens', { timeout: 300000 }, async () => {
-  const { context, page } = await signIn(token);
+  const { base, token, vendor } = h;
+  const { context, page } = await h.openSignedIn(token);
 
   // Empty states say what to do next.
   await page.getByText('No integrations yet.').waitFor();
@@ -298,7 +217,7 @@ test('empty states, modules, type replace and delete, agents hint, webhook secre
   assert.match(await page.locator('tr', { hasText: 'you are signed in with it' }).innerText(), /admin/);
   await visit(page, 'tokens', [roToken]);
 
-  const ro = await signIn(roToken);
+  const ro = await h.openSignedIn(roToken);
   for (const p of ['/integrations', '/types', '/modules', `/integrations/${s1}`, `/integrations/${s1}/clients`, `/integrations/${s1}/agents`, `/integrations/${hook.id}/webhook`]) {
     await ro.page.goto(base + p);
     const forms = await ro.page.locator('form:not(.signout)').count();

@@ -5,22 +5,14 @@
 // connected, enable it and see it healthy (HealthCheck calls the vendor with the access token).
 // The client secret and the tokens must never reach the browser or an API response.
 //
-// Environment: PSBRIDGE_BIN (a built psbridge; default: go build into a temp dir),
-// PSBRIDGE_CHROMIUM (default /usr/bin/chromium).
+// Set-up, tear-down and environment variables (PSBRIDGE_BIN, PSBRIDGE_CHROMIUM):
+// ../lib/harness.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import http from 'node:http';
-import { fileURLToPath } from 'node:url';
 import { randomBytes, createHash } from 'node:crypto';
-import { chromium } from 'playwright-core';
+import { createHarness } from '../lib/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-const chromiumPath = process.env.PSBRIDGE_CHROMIUM || '/usr/bin/chromium';
 const clientId = 'psbridge-e2e';
 const clientSecret = 'e2e-client-secret-' + randomBytes(12).toString('hex');
 
@@ -52,10 +44,11 @@ $Integration = New-DynamicIntegration -Init {
 $Integration
 `;
 
-const procs = [];
+const h = createHarness('oauth');
+const api = h.api;
 const issued = { access: new Set(), refresh: new Set() };
 const codes = new Map();
-let tmp, bin, base, token, browser, vendorServer, vendor;
+let vendorServer, vendor;
 
 // The fake vendor: a sign-in page with an Allow button, a token endpoint that checks the
 // client secret and the PKCE verifier, and an API that wants the access token.
@@ -111,88 +104,33 @@ function startVendor() {
   return new Promise((resolve) => vendorServer.listen(0, '127.0.0.1', () => resolve(`http://127.0.0.1:${vendorServer.address().port}`)));
 }
 
-// start runs psbridge with args and resolves with the first match of re in its stdout.
-function start(args, env, re) {
-  return new Promise((resolve, reject) => {
-    const keep = new Set(['PSBRIDGE_PWSH', 'PSBRIDGE_CACHE_DIR']);
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PSBRIDGE_') || keep.has(k)));
-    const p = spawn(bin, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(p);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`psbridge ${args[0]} did not start in time:\n${out}\n${err}`)), 120000);
-    p.stdout.on('data', (b) => {
-      out += b;
-      const m = out.match(re);
-      if (m) { clearTimeout(timer); resolve(m); }
-    });
-    p.stderr.on('data', (b) => { err += b; if (err.length > 20000) { err = err.slice(-10000); } });
-    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psbridge ${args[0]} exited with ${code}:\n${out}\n${err}`)); });
-  });
-}
-
-const responses = [];
-async function api(method, p, body) {
-  const res = await fetch(base + p, {
-    method,
-    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  responses.push(text);
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
 before(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: install it with 'apt-get install chromium' (or point PSBRIDGE_CHROMIUM at a Chromium binary)`);
-  }
-  tmp = mkdtempSync(path.join(tmpdir(), 'psbridge-e2e-oauth-'));
-  bin = process.env.PSBRIDGE_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'psbridge');
-    execFileSync('go', ['build', '-o', bin, './cmd/psbridge'], { cwd: repo, stdio: 'inherit' });
-  }
+  h.build();
   vendor = await startVendor();
-  const m = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(tmp, 'data')],
-    { PSBRIDGE_LOG_LEVEL: 'warn' }, /created one[^\n]*\n\s+(\S+)\n[\s\S]*serving on (http:\/\/[^/\s]+)/);
-  token = m[1];
-  base = m[2];
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  await h.startServe();
+  await h.launchBrowser();
 });
 
 after(async () => {
-  if (browser) { await browser.close(); }
   if (vendorServer) { vendorServer.close(); }
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGTERM'); } }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGKILL'); } }
-  if (tmp) { rmSync(tmp, { recursive: true, force: true }); }
+  await h.tearDown();
 });
 
 test('connect an OAuth consent field through the vendor and come back connected', { timeout: 180000 }, async () => {
+  const { base, responses } = h;
   const typ = await api('POST', '/api/v1/integration-types', { name: 'Consent', script, scriptName: 'Consent.ps1' });
   const consent = typ.initParameters.find((p) => p.name === 'Consent');
   assert.equal(consent?.type, 'oauthconsent', 'the dynamicparam field is in the schema');
   assert.equal(typ.initParameters.find((p) => p.name === 'Hint')?.type, 'helptext');
 
-  const context = await browser.newContext({ viewport: { width: 1100, height: 720 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(30000);
+  const { context, page } = await h.newPage();
   const contents = [];
   const visit = async () => {
     await page.waitForLoadState('domcontentloaded');
     if (page.url().startsWith(base)) { contents.push(await page.content()); }
   };
 
-  await page.goto(base + '/sign-in');
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/integrations$/);
+  await h.signIn(page);
 
   // The form shows the dynamic fields: the help text and the consent field (not connected).
   await page.goto(`${base}/integrations/new?type=${typ.id}`);

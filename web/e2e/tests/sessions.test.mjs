@@ -4,92 +4,29 @@
 // starts a full-maintenance session that applies on connect on the Sessions page, and watches
 // the session page's live log until it has installed the software on the agent's drive.
 //
-// Environment: PSBRIDGE_BIN (a built psbridge; default: go build into a temp dir),
-// PSBRIDGE_CHROMIUM (default /usr/bin/chromium), PSBRIDGE_SCREENSHOTS=1 (write
-// docs/screenshots/<page>.png).
+// Set-up, tear-down and environment variables (PSBRIDGE_BIN, PSBRIDGE_CHROMIUM,
+// PSBRIDGE_SCREENSHOTS=1 to write docs/screenshots/<page>.png): ../lib/harness.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
+import { createHarness, saveScreenshot } from '../lib/harness.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../../..');
-const shots = process.env.PSBRIDGE_SCREENSHOTS === '1' ? path.join(repo, 'docs/screenshots') : '';
-const chromiumPath = process.env.PSBRIDGE_CHROMIUM || '/usr/bin/chromium';
+const h = createHarness('sessions');
+const api = h.api;
 
-const procs = [];
-let tmp, bin, base, token, browser;
+before(() => h.setUp());
 
-// start runs psbridge with args and resolves with the first match of re in its stdout.
-function start(args, env, re) {
-  return new Promise((resolve, reject) => {
-    const keep = new Set(['PSBRIDGE_PWSH', 'PSBRIDGE_CACHE_DIR']);
-    const inherited = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('PSBRIDGE_') || keep.has(k)));
-    const p = spawn(bin, args, { env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    procs.push(p);
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => reject(new Error(`psbridge ${args[0]} did not start in time:\n${out}\n${err}`)), 120000);
-    p.stdout.on('data', (b) => {
-      out += b;
-      const m = out.match(re);
-      if (m) { clearTimeout(timer); resolve(m); }
-    });
-    p.stderr.on('data', (b) => { err += b; if (err.length > 20000) { err = err.slice(-10000); } });
-    p.on('exit', (code) => { clearTimeout(timer); reject(new Error(`psbridge ${args[0]} exited with ${code}:\n${out}\n${err}`)); });
-  });
-}
-
-async function api(method, p, body) {
-  const res = await fetch(base + p, {
-    method,
-    headers: { Authorization: 'Bearer ' + token, 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  assert.ok(res.ok, `${method} ${p}: ${res.status} ${text}`);
-  return text ? JSON.parse(text) : null;
-}
-
-before(async () => {
-  if (!existsSync(chromiumPath)) {
-    throw new Error(`Chromium not found at ${chromiumPath}: install it with 'apt-get install chromium' (or point PSBRIDGE_CHROMIUM at a Chromium binary)`);
-  }
-  tmp = mkdtempSync(path.join(tmpdir(), 'psbridge-e2e-sessions-'));
-  bin = process.env.PSBRIDGE_BIN;
-  if (!bin) {
-    bin = path.join(tmp, 'psbridge');
-    execFileSync('go', ['build', '-o', bin, './cmd/psbridge'], { cwd: repo, stdio: 'inherit' });
-  }
-  const m = await start(['serve', '--listen', '127.0.0.1:0', '--data-dir', path.join(tmp, 'data')],
-    { PSBRIDGE_LOG_LEVEL: 'warn' }, /created one[^\n]*\n\s+(\S+)\n[\s\S]*serving on (http:\/\/[^/\s]+)/);
-  token = m[1];
-  base = m[2];
-  browser = await chromium.launch({
-    executablePath: chromiumPath,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-});
-
-after(async () => {
-  if (browser) { await browser.close(); }
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGTERM'); } }
-  await new Promise((r) => setTimeout(r, 300));
-  for (const p of procs) { if (p.exitCode === null) { p.kill('SIGKILL'); } }
-  if (tmp) { rmSync(tmp, { recursive: true, force: true }); }
-});
+after(() => h.tearDown());
 
 test('deploy software to a tenant and watch a full-maintenance session install it', { timeout: 240000 }, async () => {
+  const { base, token, tmp } = h;
   // The tenant, its computer (a real agent) and the software, through the API.
   const tenant = await api('POST', '/api/v1/tenants', { name: 'Contoso' });
   const key = await api('POST', `/api/v1/tenants/${tenant.id}/enrollment-keys`, {});
   const drive = path.join(tmp, 'c-drive');
   mkdirSync(drive);
-  const [, computerId] = await start(['agent', '--server', base, '--enroll-key', key.key, '--state-dir', path.join(tmp, 'agent'),
+  const [, computerId] = await h.start(['agent', '--server', base, '--enroll-key', key.key, '--state-dir', path.join(tmp, 'agent'),
     '--drive', 'C=' + drive, '--inventory', 'computerName=PC-ANN', '--inventory', 'deviceId=e2e-sessions-1'],
   {}, /psbridge agent: computer (\d+)/);
   const marker = 'C:\\ToolX.txt';
@@ -99,23 +36,15 @@ test('deploy software to a tenant and watch a full-maintenance session install i
     installScript: `Write-Host 'installing Tool X'; Set-Content -Path '${marker}' -Value '2.0'`,
   });
 
-  const context = await browser.newContext({ viewport: { width: 1100, height: 760 } });
-  const page = await context.newPage();
-  page.setDefaultTimeout(60000);
+  const { context, page } = await h.newPage({ height: 760, timeout: 60000 });
   const nav = page.getByRole('navigation', { name: 'Main' });
   const visit = async (name) => {
     await page.waitForLoadState('domcontentloaded');
     const html = await page.content();
     assert.ok(!html.includes(token), `the ${name} page contains the API token`);
-    if (shots) {
-      mkdirSync(shots, { recursive: true });
-      await page.screenshot({ path: path.join(shots, name + '.png'), fullPage: true });
-    }
+    await saveScreenshot(page, name, { fullPage: true });
   };
-  await page.goto(base + '/sign-in');
-  await page.getByLabel('API token').fill(token);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await page.waitForURL(/\/integrations$/);
+  await h.signIn(page);
 
   await nav.getByRole('link', { name: 'Software' }).click();
   await page.locator('tr[data-software]', { hasText: 'Tool X' }).waitFor();
