@@ -162,7 +162,8 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	return res, set, nil
 }
 
-// logCall appends a call log entry; failures to log are logged, not returned.
+// logCall queues a call log entry (the store writes queued entries in batches, so the call
+// does not wait for a disk write); failures to log are logged, not returned.
 func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr error, records []bridge.Record) {
 	entry := store.CallLogEntry{InstanceID: id, Method: method, OK: callErr == nil}
 	if res != nil {
@@ -180,9 +181,11 @@ func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr er
 	if len(records) > 0 {
 		entry.Records = rawJSON(records)
 	}
-	if err := e.st.AppendCall(&entry); err != nil && !errors.Is(err, store.ErrNotFound) {
-		e.log.Error().Int64("instance", id).Str("method", method).Err(err).Msg("append call log")
-	}
+	e.st.QueueCall(entry, func(_ store.CallLogEntry, err error) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			e.log.Error().Int64("instance", id).Str("method", method).Err(err).Msg("append call log")
+		}
+	})
 }
 
 // runInit runs Init with values (plain and secret) and checks its OpResult. It returns the
