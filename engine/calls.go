@@ -88,6 +88,10 @@ type callOpts struct {
 	fresh    bool     // Init: start from an empty $IntegrationContext
 	noLog    bool     // the caller logs the call itself
 	onRecord func(bridge.Record)
+	// requireSecrets fails the call when the instance's stored secrets are gone (it was
+	// deleted meanwhile), for callers that mask a response with the call's secrets: without
+	// them the mask would miss the [Password()] values.
+	requireSecrets bool
 }
 
 // invoke runs one method of an instance: stored secrets for masking, stored context in and the
@@ -99,8 +103,8 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	secrets := o.secrets
 	if secrets == nil {
 		stored, err := e.st.InstanceSecrets(id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, err
+		if err != nil && (o.requireSecrets || !errors.Is(err, store.ErrNotFound)) {
+			return nil, nil, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
 		}
 		secrets = secretValues(stored)
 	}
