@@ -58,7 +58,7 @@ type worker struct {
 	active *activeCall
 	ready  chan readyInfo
 
-	statmMu     sync.Mutex // guards statm (see rss)
+	statmMu     sync.Mutex // guards statm (see rss), and tree until it is set
 	statm       *os.File
 	statmClosed bool
 
@@ -315,7 +315,11 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 		w.pwshPID.Store(int64(info.PID))
 		w.stray.seal()
 		if info.PID > 0 && info.PID != w.pid {
-			w.tree = sandbox.NewTree(w.pid, info.PID)
+			w.statmMu.Lock() // closeStatm, from wait, closes the tree too
+			if !w.statmClosed {
+				w.tree = sandbox.NewTree(w.pid, info.PID)
+			}
+			w.statmMu.Unlock()
 		}
 		w.log.Debug().Str("ps_version", info.PSVersion).Dur("start", time.Since(w.startedAt)).Msg("worker ready")
 		return w, nil
@@ -434,10 +438,13 @@ func parseStatmRSS(b []byte) int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-// closeStatm releases rss's descriptor once the process is gone.
+// closeStatm releases rss's descriptor, and the sweep's, once the process is gone.
 func (w *worker) closeStatm() {
 	w.statmMu.Lock()
 	defer w.statmMu.Unlock()
+	if w.tree != nil {
+		w.tree.Close()
+	}
 	w.statmClosed = true
 	if w.statm != nil {
 		_ = w.statm.Close()

@@ -88,6 +88,10 @@ type callOpts struct {
 	fresh    bool     // Init: start from an empty $IntegrationContext
 	noLog    bool     // the caller logs the call itself
 	onRecord func(bridge.Record)
+	// requireSecrets fails the call when the instance's stored secrets are gone (it was
+	// deleted meanwhile), for callers that mask a response with the call's secrets: without
+	// them the mask would miss the [Password()] values.
+	requireSecrets bool
 }
 
 // invoke runs one method of an instance: stored secrets for masking, stored context in and the
@@ -99,8 +103,8 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	secrets := o.secrets
 	if secrets == nil {
 		stored, err := e.st.InstanceSecrets(id)
-		if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return nil, nil, err
+		if err != nil && (o.requireSecrets || !errors.Is(err, store.ErrNotFound)) {
+			return nil, nil, wrapNotFound("integration "+strconv.FormatInt(id, 10), err)
 		}
 		secrets = secretValues(stored)
 	}
@@ -162,7 +166,8 @@ func (e *Engine) invoke(ctx context.Context, l *loaded, method string, o callOpt
 	return res, set, nil
 }
 
-// logCall appends a call log entry; failures to log are logged, not returned.
+// logCall queues a call log entry (the store writes queued entries in batches, so the call
+// does not wait for a disk write); failures to log are logged, not returned.
 func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr error, records []bridge.Record) {
 	entry := store.CallLogEntry{InstanceID: id, Method: method, OK: callErr == nil}
 	if res != nil {
@@ -180,9 +185,11 @@ func (e *Engine) logCall(id int64, method string, res *bridge.Result, callErr er
 	if len(records) > 0 {
 		entry.Records = rawJSON(records)
 	}
-	if err := e.st.AppendCall(&entry); err != nil && !errors.Is(err, store.ErrNotFound) {
-		e.log.Error().Int64("instance", id).Str("method", method).Err(err).Msg("append call log")
-	}
+	e.st.QueueCall(entry, func(_ store.CallLogEntry, err error) {
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			e.log.Error().Int64("instance", id).Str("method", method).Err(err).Msg("append call log")
+		}
+	})
 }
 
 // runInit runs Init with values (plain and secret) and checks its OpResult. It returns the

@@ -157,7 +157,7 @@ func TestSentinelOneThroughTheEngine(t *testing.T) {
 	}
 
 	// The plugin endpoint's block.
-	hres, err := e.HandleHTTP(ctx, inst.ID, map[string]any{"method": "POST", "path": "/plugins/api/v1/1/hook"}, map[string]any{"a": 1.0}, "hook")
+	hres, _, err := e.HandleHTTP(ctx, inst.ID, map[string]any{"method": "POST", "path": "/plugins/api/v1/1/hook"}, map[string]any{"a": 1.0}, "hook")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/engine/store"
+	"github.com/psbridge/psbridge/internal/mask"
 )
 
 // callHost answers a worker's callbacks for one call: module scripts come from the store; the
@@ -378,16 +379,20 @@ func (e *Engine) PluginTarget(id int64) (secret string, hasSecret bool, err erro
 
 // HandleHTTP runs HandleHttpRequest with $httpContext (a dictionary the worker turns into
 // Microsoft.AspNetCore.Http.HttpContext), $body and $route. Every secret of the call is
-// masked in the result's output (the webhook response).
-func (e *Engine) HandleHTTP(ctx context.Context, id int64, httpContext map[string]any, body any, route string) (*bridge.Result, error) {
+// masked in the result's output (the webhook response). The returned set holds those
+// secrets (the instance's [Password()] values and its $IntegrationContext before and after the
+// call, what Secrets would read back from the store), for the caller to mask whatever else it
+// derives from the output, such as response headers.
+func (e *Engine) HandleHTTP(ctx context.Context, id int64, httpContext map[string]any, body any, route string) (*bridge.Result, *mask.Set, error) {
 	_, res, set, err := e.call(ctx, id, "HandleHttpRequest", callOpts{
-		args:    map[string]any{"httpContext": httpContext, "body": body, "route": route},
-		timeout: e.cfg.PluginTimeout,
+		args:           map[string]any{"httpContext": httpContext, "body": body, "route": route},
+		timeout:        e.cfg.PluginTimeout,
+		requireSecrets: true,
 	})
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return maskOutput(set, res), nil
+	return maskOutput(set, res), set, nil
 }
 
 // SetWebhookSecret sets the secret the plugin endpoint requires of an instance (in the

@@ -124,8 +124,8 @@ func maskOutput(set *mask.Set, res *bridge.Result) *bridge.Result {
 }
 
 // Secrets returns the secrets of an instance as they stand: its [Password()] values and every
-// string of its stored $IntegrationContext. Sinks outside the engine (the plugin endpoint's
-// response) mask with it.
+// string of its stored $IntegrationContext, for sinks outside the engine. (The plugin
+// endpoint masks its response with the set HandleHTTP returns, which holds the same.)
 func (e *Engine) Secrets(id int64) (*mask.Set, error) {
 	stored, err := e.st.InstanceSecrets(id)
 	if err != nil {

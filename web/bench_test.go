@@ -39,10 +39,11 @@ func post(c *http.Client, url string) error {
 }
 
 // BenchmarkPlugin compares the plugin endpoint running the docs' webhook example on the pool
-// (2 workers) with a plain Go handler returning the same body behind the same middleware as
-// the server's (httpx.Middleware, ops, the OAuth wrapper), in the same run.
+// (2 workers, both of which the integration may use) with a plain Go handler returning the
+// same body behind the same middleware as the server's (httpx.Middleware, ops, the OAuth
+// wrapper), in the same run.
 func BenchmarkPlugin(b *testing.B) {
-	s := newServerWith(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2}), Options{Webhook: plugin.Options{Rate: -1}})
+	s := newServerWith(b, testpwsh.Pool(b, bridge.Config{MinWorkers: 2, MaxWorkers: 2, MaxWorkersPerInstance: 2}), Options{Webhook: plugin.Options{Rate: -1}})
 	var typ struct{ ID string }
 	s.must(201, "POST", "/api/v1/integration-types", map[string]any{"name": "Webhook", "script": example(b, "testdata/examples/08-webhook.ps1")}, &typ)
 	var inst struct{ ID int64 }

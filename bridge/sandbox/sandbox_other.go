@@ -16,5 +16,8 @@ func NewTree(root, keep int) *Tree { return &Tree{} }
 // Sweep does nothing outside Linux.
 func (t *Tree) Sweep() (int, error) { return 0, nil }
 
+// Close does nothing outside Linux.
+func (t *Tree) Close() {}
+
 // HideEnviron does nothing outside Linux.
 func HideEnviron(prefix string) {}

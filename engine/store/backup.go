@@ -44,8 +44,10 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	return n, nil
 }
 
-// snapshot writes the database to a local file from one read transaction.
+// snapshot writes the database to a local file from one read transaction, after the call log
+// entries queued so far are written.
 func (s *Store) snapshot(f *os.File) (int64, error) {
+	s.calls.flush()
 	var n int64
 	err := s.db.View(func(tx *bolt.Tx) error {
 		var err error

@@ -9,37 +9,78 @@ import (
 // AppendCall adds an entry to the call log and sets entry.ID (increasing). The log is a ring:
 // entries older than the newest Options.MaxCallLog are dropped. InstanceID must name an
 // existing instance, or be 0 for calls made outside any instance (a type's test run).
+//
+// It returns once the entry is on disk. It shares the call log writer with QueueCall, so
+// concurrent appends share one transaction (one fsync).
 func (s *Store) AppendCall(entry *CallLogEntry) error {
-	rec := *entry
-	if rec.Status == "" {
-		rec.Status = CallStatus(!rec.OK, rec.HadErrors)
+	type result struct {
+		rec CallLogEntry
+		err error
 	}
+	ch := make(chan result, 1)
+	s.calls.queue(s, *entry, func(rec CallLogEntry, err error) { ch <- result{rec, err} })
+	r := <-ch
+	if r.err != nil {
+		return r.err
+	}
+	*entry = r.rec
+	return nil
+}
+
+// QueueCall adds an entry to the call log like AppendCall, but returns as soon as the entry is
+// queued instead of once it is on disk: the call log writer writes queued entries in order,
+// as many as have accumulated in one transaction, so a request that logs a call does not wait
+// for an fsync. Calls, Backup, BackupToFile and Close wait for every entry queued before them,
+// so a reader sees every entry whose QueueCall returned, and a clean Close loses none. When
+// the queue is full QueueCall waits for room; it never drops an entry.
+//
+// done, if not nil, runs on the writer's goroutine with the entry as written (ID set) or the
+// error that kept it out of the log (ErrNotFound when its instance was deleted meanwhile, an
+// error wrapping bbolt's ErrDatabaseNotOpen after Close). It must not use the call log itself.
+func (s *Store) QueueCall(entry CallLogEntry, done func(CallLogEntry, error)) {
+	s.calls.queue(s, entry, done)
+}
+
+// appendCalls writes a batch of queued entries in one transaction and reports each entry's
+// outcome to its done function. An entry whose instance no longer exists is skipped with
+// ErrNotFound; an error of the transaction itself fails every entry of the batch.
+func (s *Store) appendCalls(batch []pendingCall) {
+	recs := make([]CallLogEntry, len(batch))
+	errs := make([]error, len(batch))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		if rec.InstanceID != 0 {
-			if err := instanceExists(tx, rec.InstanceID); err != nil {
+		calls := bucket(tx, bCalls)
+		var last uint64
+		for i, p := range batch {
+			rec := p.entry
+			errs[i] = nil
+			if rec.InstanceID != 0 {
+				if err := instanceExists(tx, rec.InstanceID); err != nil {
+					errs[i] = err
+					continue
+				}
+			}
+			seq, err := calls.NextSequence()
+			if err != nil {
+				return fmt.Errorf("next id: %w", err)
+			}
+			rec.ID = seq
+			if err := putJSON(calls, utob(seq), &rec); err != nil {
 				return err
 			}
+			idx, err := instanceBucket(tx, bCallsByInstance, rec.InstanceID, true)
+			if err != nil {
+				return err
+			}
+			if err := idx.Put(utob(seq), nil); err != nil {
+				return err
+			}
+			recs[i], last = rec, seq
 		}
-		calls := bucket(tx, bCalls)
-		seq, err := calls.NextSequence()
-		if err != nil {
-			return fmt.Errorf("next id: %w", err)
+		if last == 0 {
+			return nil
 		}
-		rec.ID = seq
-		if rec.At.IsZero() {
-			rec.At = s.now()
-		}
-		if err := putJSON(calls, utob(seq), &rec); err != nil {
-			return err
-		}
-		idx, err := instanceBucket(tx, bCallsByInstance, rec.InstanceID, true)
-		if err != nil {
-			return err
-		}
-		if err := idx.Put(utob(seq), nil); err != nil {
-			return err
-		}
-		return trimBelow(calls, seq, s.maxCalls, func(k, v []byte) error {
+		// Trimming once after the batch leaves what trimming after each entry would.
+		return trimBelow(calls, last, s.maxCalls, func(k, v []byte) error {
 			var old struct {
 				InstanceID int64 `json:"instanceId"`
 			}
@@ -52,17 +93,25 @@ func (s *Store) AppendCall(entry *CallLogEntry) error {
 			return nil
 		})
 	})
-	if err != nil {
-		return fmt.Errorf("append call %s of instance %d: %w", entry.Method, entry.InstanceID, err)
+	for i, p := range batch {
+		e := errs[i]
+		if err != nil {
+			e = err
+		}
+		if e != nil {
+			e = fmt.Errorf("append call %s of instance %d: %w", p.entry.Method, p.entry.InstanceID, e)
+		}
+		if p.done != nil {
+			p.done(recs[i], e)
+		}
 	}
-	*entry = rec
-	return nil
 }
 
 // Calls returns up to limit call log entries of an instance, newest first, with IDs below
 // beforeID (0: from the newest). instanceID 0 lists the entries of all instances; limit <= 0
-// returns all matching entries.
+// returns all matching entries. Entries queued before the call are included.
 func (s *Store) Calls(instanceID int64, limit int, beforeID uint64) ([]CallLogEntry, error) {
+	s.calls.flush()
 	var out []CallLogEntry
 	err := s.db.View(func(tx *bolt.Tx) error {
 		calls := bucket(tx, bCalls)

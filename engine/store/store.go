@@ -48,6 +48,8 @@ type Store struct {
 	// transaction, RotateKey takes it for writing.
 	keyMu  sync.RWMutex
 	sealer *sealer
+
+	calls callWriter // queues call log entries and writes them in batches
 }
 
 // Open opens (creating if needed) the database at path, loads or creates its key, and
@@ -149,8 +151,10 @@ func (s *Store) init(key []byte, steps []migration) error {
 	})
 }
 
-// Close releases the database file. The Store must not be used afterwards.
+// Close writes the call log entries still queued (QueueCall), then releases the database file.
+// The Store must not be used afterwards.
 func (s *Store) Close() error {
+	s.calls.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store %s: %w", s.path, err)
 	}
