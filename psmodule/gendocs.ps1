@@ -160,7 +160,9 @@ foreach ($module in $modules) {
             }
             Add-Line ''
         }
-        $outputs = @($cmd.OutputType | ForEach-Object { $_.Name } | Where-Object { $_ -and $_ -ne 'System.Void' -and $_ -ne 'void' })
+        # A generic type's name carries its arguments' assembly names; PSBridge.dll's is random
+        # at each compile, so drop them to keep the page the same from one build to the next.
+        $outputs = @($cmd.OutputType | ForEach-Object { $_.Name -replace ', [^,\[\]]+, Version=[^,\]]+, Culture=[^,\]]+, PublicKeyToken=[^\]]+', '' } | Where-Object { $_ -and $_ -ne 'System.Void' -and $_ -ne 'void' })
         if ($outputs.Count -gt 0) { Add-Line @(('Returns: ' + (($outputs | ForEach-Object { '`' + $_ + '`' }) -join ', ') + '.'), '') }
         $i = 0
         foreach ($e in $help.Examples) {

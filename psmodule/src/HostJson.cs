@@ -163,18 +163,45 @@ namespace PSBridge.Host
             finally { path.Remove(value); }
         }
 
+        /// <summary>A readable, public, non-indexed, non-[Hidden] property of a type and the name
+        /// it is written under.</summary>
+        private sealed class WrittenProperty
+        {
+            internal PropertyInfo Info;
+            internal string Name;
+        }
+
+        /// <summary>The properties PropertiesToNode writes, per type and naming (camelCase or not).
+        /// Looking them up with reflection for every object cost more than writing them: a
+        /// GetAgents returning 10,000 agents reflected over the same type 10,000 times. Types are
+        /// never unloaded in a worker, so the cache only grows with the number of types written.</summary>
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<(Type, bool), WrittenProperty[]> WrittenProperties =
+            new System.Collections.Concurrent.ConcurrentDictionary<(Type, bool), WrittenProperty[]>();
+
+        private static WrittenProperty[] PropertiesOf(Type type, bool camel)
+        {
+            return WrittenProperties.GetOrAdd((type, camel), key =>
+            {
+                var list = new List<WrittenProperty>();
+                foreach (PropertyInfo prop in key.Item1.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+                {
+                    if (prop.GetIndexParameters().Length > 0 || !prop.CanRead) continue;
+                    if (prop.GetCustomAttribute<HiddenAttribute>() != null) continue;
+                    list.Add(new WrittenProperty { Info = prop, Name = key.Item2 ? CamelCase(prop.Name) : prop.Name });
+                }
+                return list.ToArray();
+            });
+        }
+
         private static JsonNode PropertiesToNode(object value, Type type, int depth, HashSet<object> path, bool camel, bool typed)
         {
             var obj = new JsonObject();
-            foreach (PropertyInfo prop in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
+            foreach (WrittenProperty prop in PropertiesOf(type, camel))
             {
-                if (prop.GetIndexParameters().Length > 0 || !prop.CanRead) continue;
-                if (prop.GetCustomAttribute<HiddenAttribute>() != null) continue;
                 object v;
-                try { v = prop.GetValue(value); } catch { continue; }
-                string name = camel ? CamelCase(prop.Name) : prop.Name;
-                if (obj.ContainsKey(name)) continue;
-                obj[name] = ToNode(v, depth + 1, path, typed);
+                try { v = prop.Info.GetValue(value); } catch { continue; }
+                if (obj.ContainsKey(prop.Name)) continue;
+                obj[prop.Name] = ToNode(v, depth + 1, path, typed);
             }
             return obj;
         }
