@@ -288,7 +288,11 @@ func (d *demoRun) step(ctx context.Context, method string, args, form map[string
 		return nil, fmt.Errorf("%s failed: %w", method, err)
 	}
 	d.context = r.Context
-	fmt.Fprintf(d.out, "  => %s (%s on worker %d)\n", summary(r), r.Duration.Round(time.Millisecond), r.Worker)
+	outcome := summary(r)
+	if r.HadErrors {
+		outcome += "; " + store.CallCompletedWithErrors // as run, the API and the pages say it
+	}
+	fmt.Fprintf(d.out, "  => %s (%s on worker %d)\n", outcome, r.Duration.Round(time.Millisecond), r.Worker)
 	return r, nil
 }
 

@@ -200,7 +200,7 @@ func TestDemoRunsTheWalkthrough(t *testing.T) {
 	if code != exitOK {
 		t.Fatalf("exit %d; stdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	for _, w := range []string{"=> ok", "=> Healthy", "=> 3 clients", "=> 250 agents", "=> token ", "=> HTTP 200 ok"} {
+	for _, w := range []string{"=> ok", "=> Healthy", "=> 3 clients", "=> 250 agents", "=> token ", "=> HTTP 200 ok; completed with errors"} {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("demo output lacks %q:\n%s", w, stdout)
 		}
