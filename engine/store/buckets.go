@@ -130,3 +130,44 @@ func decodeJSON(data []byte, v any) error {
 	}
 	return nil
 }
+
+// recordByID reads the JSON record under id in the flat bucket name (ErrNotFound when absent);
+// what names the record in the error ("get software 3: …").
+func recordByID[T any](s *Store, name string, id int64, what string) (T, error) {
+	var v T
+	err := s.db.View(func(tx *bolt.Tx) error {
+		found, err := getJSON(bucket(tx, name), itob(id), &v)
+		if err == nil && !found {
+			err = ErrNotFound
+		}
+		return err
+	})
+	if err != nil {
+		var zero T
+		return zero, fmt.Errorf("get %s %d: %w", what, id, err)
+	}
+	return v, nil
+}
+
+// allRecords decodes every JSON record of the flat bucket name in key order (by id for
+// 8-byte ids), passing each through keep when it is not nil; what names them in the error.
+func allRecords[T any](s *Store, name, what string, keep func(*T)) ([]T, error) {
+	out := []T{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return bucket(tx, name).ForEach(func(_, raw []byte) error {
+			var v T
+			if err := decodeJSON(raw, &v); err != nil {
+				return err
+			}
+			if keep != nil {
+				keep(&v)
+			}
+			out = append(out, v)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", what, err)
+	}
+	return out, nil
+}

@@ -60,37 +60,12 @@ func (s *Store) CreateDeployment(d *Deployment) error {
 
 // DeploymentByID returns the deployment with the given id.
 func (s *Store) DeploymentByID(id int64) (Deployment, error) {
-	var d Deployment
-	err := s.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(bucket(tx, bDeployments), itob(id), &d)
-		if err == nil && !found {
-			err = ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
-		return Deployment{}, fmt.Errorf("get deployment %d: %w", id, err)
-	}
-	return d, nil
+	return recordByID[Deployment](s, bDeployments, id, "deployment")
 }
 
 // Deployments returns every deployment ordered by id.
 func (s *Store) Deployments() ([]Deployment, error) {
-	out := []Deployment{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return bucket(tx, bDeployments).ForEach(func(_, v []byte) error {
-			var d Deployment
-			if err := decodeJSON(v, &d); err != nil {
-				return err
-			}
-			out = append(out, d)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list deployments: %w", err)
-	}
-	return out, nil
+	return allRecords[Deployment](s, bDeployments, "deployments", nil)
 }
 
 // DeleteDeployment removes a deployment.

@@ -93,37 +93,12 @@ func (s *Store) CreateSoftware(sw *Software) error {
 
 // SoftwareByID returns the software with the given id.
 func (s *Store) SoftwareByID(id int64) (Software, error) {
-	var sw Software
-	err := s.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(bucket(tx, bSoftware), itob(id), &sw)
-		if err == nil && !found {
-			err = ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
-		return Software{}, fmt.Errorf("get software %d: %w", id, err)
-	}
-	return sw, nil
+	return recordByID[Software](s, bSoftware, id, "software")
 }
 
 // SoftwareList returns every piece of software ordered by id.
 func (s *Store) SoftwareList() ([]Software, error) {
-	out := []Software{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return bucket(tx, bSoftware).ForEach(func(_, v []byte) error {
-			var sw Software
-			if err := decodeJSON(v, &sw); err != nil {
-				return err
-			}
-			out = append(out, sw)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list software: %w", err)
-	}
-	return out, nil
+	return allRecords[Software](s, bSoftware, "software", nil)
 }
 
 // SessionLogEntry is one line of a maintenance session's log.
@@ -193,36 +168,10 @@ func (s *Store) PutSession(m *MaintenanceSession) error {
 
 // Session returns the maintenance session with the given id.
 func (s *Store) Session(id int64) (MaintenanceSession, error) {
-	var m MaintenanceSession
-	err := s.db.View(func(tx *bolt.Tx) error {
-		found, err := getJSON(bucket(tx, bSessions), itob(id), &m)
-		if err == nil && !found {
-			err = ErrNotFound
-		}
-		return err
-	})
-	if err != nil {
-		return MaintenanceSession{}, fmt.Errorf("get session %d: %w", id, err)
-	}
-	return m, nil
+	return recordByID[MaintenanceSession](s, bSessions, id, "session")
 }
 
 // Sessions returns every maintenance session (without logs) ordered by id.
 func (s *Store) Sessions() ([]MaintenanceSession, error) {
-	out := []MaintenanceSession{}
-	err := s.db.View(func(tx *bolt.Tx) error {
-		return bucket(tx, bSessions).ForEach(func(_, v []byte) error {
-			var m MaintenanceSession
-			if err := decodeJSON(v, &m); err != nil {
-				return err
-			}
-			m.Log = nil
-			out = append(out, m)
-			return nil
-		})
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list sessions: %w", err)
-	}
-	return out, nil
+	return allRecords(s, bSessions, "sessions", func(m *MaintenanceSession) { m.Log = nil })
 }
