@@ -126,35 +126,17 @@ func (s *Service) fetchDynamicVersions(ctx context.Context, sw store.Software, o
 	return vs, nil
 }
 
-// SortVersions orders dynamic versions newest first (CompareDynamic; ties keep their order).
+// SortVersions orders dynamic versions newest first (CompareVersions; ties keep their order).
 func SortVersions(vs []store.DynamicVersion) {
-	slices.SortStableFunc(vs, func(a, b store.DynamicVersion) int { return CompareDynamic(b.Version, a.Version) })
+	slices.SortStableFunc(vs, func(a, b store.DynamicVersion) int { return CompareVersions(b.Version, a.Version) })
 }
 
-// CompareDynamic compares two dynamic versions as SemVer does: the dotted numbers first
-// (CompareVersions, so 1.10 is newer than 1.9 and 1.2 equals 1.2.0), then a version with a
-// pre-release label ("-beta.1") is older than the same version without one; build metadata
-// ("+abc") is ignored.
-func CompareDynamic(a, b string) int {
-	na, la := splitLabel(a)
-	nb, lb := splitLabel(b)
-	if c := CompareVersions(na, nb); c != 0 {
-		return c
-	}
-	switch {
-	case la == lb:
-		return 0
-	case la == "":
-		return 1
-	case lb == "":
-		return -1
-	}
-	return strings.Compare(la, lb)
-}
-
-// splitLabel splits "1.2.3-beta+build" into "1.2.3" and "beta".
+// splitLabel splits "v1.2.3-beta+build" into "1.2.3" and "beta".
 func splitLabel(v string) (string, string) {
 	v = strings.TrimSpace(v)
+	if len(v) > 1 && (v[0] == 'v' || v[0] == 'V') && v[1] >= '0' && v[1] <= '9' {
+		v = v[1:]
+	}
 	if i := strings.IndexByte(v, '+'); i >= 0 {
 		v = v[:i]
 	}
@@ -296,9 +278,9 @@ func chooseDynamic(desired int, fixed string, vs []store.DynamicVersion) (store.
 		switch {
 		case fixed == "" || (desired != ThisVersion && desired != OlderOrEqualVersion):
 			return v, true
-		case desired == ThisVersion && CompareDynamic(v.Version, fixed) == 0:
+		case desired == ThisVersion && CompareVersions(v.Version, fixed) == 0:
 			return v, true
-		case desired == OlderOrEqualVersion && CompareDynamic(v.Version, fixed) <= 0:
+		case desired == OlderOrEqualVersion && CompareVersions(v.Version, fixed) <= 0:
 			return v, true
 		}
 	}

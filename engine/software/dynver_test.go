@@ -8,7 +8,8 @@ import (
 	"github.com/psbridge/psbridge/engine/store"
 )
 
-func TestCompareDynamic(t *testing.T) {
+// TestCompareVersions covers detected and dynamic versions alike (one comparison for both).
+func TestCompareVersions(t *testing.T) {
 	for _, tc := range []struct {
 		a, b string
 		want int
@@ -20,9 +21,20 @@ func TestCompareDynamic(t *testing.T) {
 		{"2.0.0-alpha", "2.0.0-beta", -1},
 		{"2.0.0+build.5", "2.0.0", 0},
 		{"1.0.0-rc.1", "0.9.9", 1},
+		{"1.0-beta", "1.0", -1}, // a detected pre-release does not satisfy its release
+		{"1.0", "1.0-beta", 1},
+		{"2.0.0-beta.2", "2.0.0-beta.10", -1},
+		{"2.0.0-beta", "2.0.0-beta.1", -1},
+		{"2.0.0-1", "2.0.0-alpha", -1}, // numbers before words
+		{"v3.1.0", "3.1", 0},
+		{"23.1.2.400", "23.1.2.399", 1},
+		{"1.2.3", "1.2.3", 0},
 	} {
-		if got := CompareDynamic(tc.a, tc.b); got != tc.want {
-			t.Errorf("CompareDynamic(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		if got := CompareVersions(tc.a, tc.b); got != tc.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
+		}
+		if got := CompareVersions(tc.b, tc.a); got != -tc.want {
+			t.Errorf("CompareVersions(%q, %q) = %d, want %d (antisymmetry)", tc.b, tc.a, got, -tc.want)
 		}
 	}
 }

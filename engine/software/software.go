@@ -959,19 +959,44 @@ func satisfied(desired int, got, want string) bool {
 	return c >= 0
 }
 
-// CompareVersions compares dotted versions numerically part by part (text parts as text).
+// CompareVersions compares two versions as vendors and SemVer write them, returning -1, 0 or 1.
+// The dotted numbers count first, numerically part by part (1.10 is newer than 1.9, 1.2 equals
+// 1.2.0, a leading "v" is ignored); then a version with a pre-release label ("-beta.1") is older
+// than the same version without one, and two labels compare part by part (beta.2 < beta.10,
+// numbers before words); build metadata ("+abc") is ignored. Detected versions and dynamic
+// versions share it, so "1.0-beta" installed never satisfies "1.0".
 func CompareVersions(a, b string) int {
-	pa, pb := strings.Split(strings.TrimSpace(a), "."), strings.Split(strings.TrimSpace(b), ".")
+	na, la := splitLabel(a)
+	nb, lb := splitLabel(b)
+	if c := compareDotted(na, nb, "0"); c != 0 {
+		return c
+	}
+	switch {
+	case la == lb:
+		return 0
+	case la == "":
+		return 1
+	case lb == "":
+		return -1
+	}
+	return compareDotted(la, lb, "")
+}
+
+// compareDotted compares dot-separated parts: two numbers numerically, a number before a word,
+// two words as text. A missing part reads as pad ("0" for version numbers, so 1.2 = 1.2.0; ""
+// for labels, so beta < beta.1).
+func compareDotted(a, b, pad string) int {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
 	for i := 0; i < max(len(pa), len(pb)); i++ {
-		x, y := "0", "0"
+		x, y := pad, pad
 		if i < len(pa) {
 			x = pa[i]
 		}
 		if i < len(pb) {
 			y = pb[i]
 		}
-		nx, ex := strconv.ParseInt(x, 10, 64)
-		ny, ey := strconv.ParseInt(y, 10, 64)
+		nx, ex := strconv.ParseUint(x, 10, 64)
+		ny, ey := strconv.ParseUint(y, 10, 64)
 		switch {
 		case ex == nil && ey == nil:
 			if nx != ny {
@@ -980,6 +1005,10 @@ func CompareVersions(a, b string) int {
 				}
 				return 1
 			}
+		case ex == nil && y != "":
+			return -1
+		case ey == nil && x != "":
+			return 1
 		default:
 			if c := strings.Compare(x, y); c != 0 {
 				return c
