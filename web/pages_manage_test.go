@@ -240,6 +240,17 @@ func TestPagesManage(t *testing.T) {
 		if p := ro.get("/tokens"); p.status != 403 {
 			t.Fatalf("read-only /tokens: %d", p.status)
 		}
+		// Form pages typed by hand say at once that this session may not change anything.
+		for _, path := range []string{"/integrations/new", fmt.Sprintf("/integrations/%v/edit", hook.ID), fmt.Sprintf("/integrations/%v/delete", hook.ID),
+			hp + "/clear", "/types/new", fmt.Sprintf("/types/%v/edit", typ.ID), fmt.Sprintf("/types/%v/delete", typ.ID)} {
+			p := ro.get(path)
+			if p.status != 403 || !strings.Contains(p.body, "it may look, not change anything") || strings.Contains(p.body, "<form method=\"post\" action=\""+path) {
+				t.Errorf("read-only GET %s: %d %.500s", path, p.status, p.body)
+			}
+			if b.get(path).status != 200 {
+				t.Errorf("operator GET %s is not 200", path)
+			}
+		}
 		for _, path := range []string{"/modules", hp + "/secret", fmt.Sprintf("/integrations/%v/delete", hook.ID), "/tokens"} {
 			if p := ro.post("/integrations", path, url.Values{"name": {"x"}, "script": {"x"}, "role": {"admin"}}); p.status != 403 {
 				t.Errorf("read-only POST %s: %d", path, p.status)

@@ -161,10 +161,10 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("POST /sign-out", p.post(p.signOut))
 
 	mux.HandleFunc("GET /integrations", p.get(p.integrations))
-	mux.HandleFunc("GET /integrations/new", p.get(p.newInstancePage))
+	mux.HandleFunc("GET /integrations/new", p.get(p.writerOnly(p.newInstancePage)))
 	mux.HandleFunc("POST /integrations/new", p.write(p.createInstance))
 	mux.HandleFunc("GET /integrations/{id}", p.get(p.overview))
-	mux.HandleFunc("GET /integrations/{id}/edit", p.get(p.editInstancePage))
+	mux.HandleFunc("GET /integrations/{id}/edit", p.get(p.writerOnly(p.editInstancePage)))
 	mux.HandleFunc("POST /integrations/{id}/edit", p.write(p.updateInstance))
 	mux.HandleFunc("POST /integrations/{id}/health-check", p.write(p.checkHealth))
 	mux.HandleFunc("GET /integrations/{id}/clients", p.get(p.clients))
@@ -176,28 +176,28 @@ func (p *Pages) Register(mux *http.ServeMux) {
 	mux.HandleFunc("GET /integrations/{id}/health", p.get(p.health))
 	mux.HandleFunc("GET /integrations/{id}/calls", p.get(p.calls))
 	mux.HandleFunc("GET /integrations/{id}/console", p.get(p.consolePage))
-	mux.HandleFunc("GET /integrations/{id}/delete", p.get(p.deleteInstancePage))
+	mux.HandleFunc("GET /integrations/{id}/delete", p.get(p.writerOnly(p.deleteInstancePage)))
 	mux.HandleFunc("POST /integrations/{id}/delete", p.write(p.deleteInstance))
 	mux.HandleFunc("POST /integrations/{id}/webhook/secret", p.write(p.setWebhookSecret))
-	mux.HandleFunc("GET /integrations/{id}/webhook/clear", p.get(p.clearWebhookSecretPage))
+	mux.HandleFunc("GET /integrations/{id}/webhook/clear", p.get(p.writerOnly(p.clearWebhookSecretPage)))
 	mux.HandleFunc("POST /integrations/{id}/webhook/clear", p.write(p.clearWebhookSecret))
 	mux.HandleFunc("POST /integrations/{id}/oauth/{field}/connect", p.write(p.connectOAuth))
 	mux.HandleFunc("GET /integrations/{id}/oauth/callback", p.get(p.oauthCallback))
 
 	mux.HandleFunc("GET /types", p.get(p.types))
-	mux.HandleFunc("GET /types/new", p.get(p.newTypePage))
+	mux.HandleFunc("GET /types/new", p.get(p.writerOnly(p.newTypePage)))
 	mux.HandleFunc("POST /types/new", p.write(p.createType))
 	mux.HandleFunc("GET /types/{id}", p.get(p.typePage))
-	mux.HandleFunc("GET /types/{id}/edit", p.get(p.editTypePage))
+	mux.HandleFunc("GET /types/{id}/edit", p.get(p.writerOnly(p.editTypePage)))
 	mux.HandleFunc("POST /types/{id}/edit", p.write(p.replaceType))
-	mux.HandleFunc("GET /types/{id}/delete", p.get(p.deleteTypePage))
+	mux.HandleFunc("GET /types/{id}/delete", p.get(p.writerOnly(p.deleteTypePage)))
 	mux.HandleFunc("POST /types/{id}/delete", p.write(p.deleteType))
 
 	mux.HandleFunc("GET /modules", p.get(p.modules))
 	mux.HandleFunc("POST /modules", p.write(p.uploadModule))
 	mux.HandleFunc("GET /modules/{name}", p.get(p.modulePage))
 	mux.HandleFunc("POST /modules/{name}", p.write(p.replaceModule))
-	mux.HandleFunc("GET /modules/{name}/delete", p.get(p.deleteModulePage))
+	mux.HandleFunc("GET /modules/{name}/delete", p.get(p.writerOnly(p.deleteModulePage)))
 	mux.HandleFunc("POST /modules/{name}/delete", p.write(p.deleteModule))
 
 	mux.HandleFunc("GET /tokens", p.get(p.adminOnly(p.tokens)))
@@ -374,13 +374,20 @@ func (p *Pages) adminOnly(h handler) handler {
 
 // write is post for forms that change something: read-only tokens get 403.
 func (p *Pages) write(h handler) http.HandlerFunc {
-	return p.post(func(w http.ResponseWriter, r *http.Request, s *session) {
+	return p.post(p.writerOnly(h))
+}
+
+// writerOnly answers 403 to sessions that may not change anything. Pages that only show a
+// form for a change (edit, new, delete confirmations) use it too, so a read-only user who types
+// such a URL is told so at once instead of filling in a form whose submit would be refused.
+func (p *Pages) writerOnly(h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, s *session) {
 		if !s.canWrite() {
 			p.fail(w, r, s, http.StatusForbidden, "You signed in with a "+s.role+" token: it may look, not change anything.")
 			return
 		}
 		h(w, r, s)
-	})
+	}
 }
 
 func parseForm(r *http.Request) error {
