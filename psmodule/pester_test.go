@@ -156,7 +156,9 @@ func TestPester(t *testing.T) {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, testpwsh.Pwsh(t), "-NoLogo", "-NoProfile", "-NonInteractive", "-File",
 		filepath.Join("tests", "Invoke-Tests.ps1"), "-PesterManifest", manifest, "-TestPath", "tests")
+	tmp := t.TempDir()
 	cmd.Env = append(os.Environ(),
+		"TMPDIR="+tmp, // PSBridge.Testing's module-script folder goes here and must be gone after
 		"PSBRIDGE_TEST_MODULE_DIR="+mod.Dir,
 		"PSBRIDGE_REPO="+root,
 		"PSBRIDGE_FAKE_S1_URL="+fake.URL+"/",
@@ -169,5 +171,12 @@ func TestPester(t *testing.T) {
 	}
 	if !bytes.Contains(out, []byte(" 0 failed")) {
 		t.Fatal("pester did not report its summary")
+	}
+	left, err := filepath.Glob(filepath.Join(tmp, "psbridge-testing-*"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) > 0 {
+		t.Errorf("PSBridge.Testing left %v in the temp folder", left)
 	}
 }

@@ -25,6 +25,15 @@ $script:Runner = {
     }
 }
 
+# The folder of this process that makes module scripts importable by name
+# (Import-PsbModuleScript). It is removed when the module is removed and when pwsh exits, so
+# test runs leave nothing behind in the temp folder.
+$script:ModuleScriptRoot = Join-Path ([System.IO.Path]::GetTempPath()) "psbridge-testing-$PID"
+[PSBridge.ExitCleanup]::RemoveFolderOnExit($script:ModuleScriptRoot)
+$ExecutionContext.SessionState.Module.OnRemove = {
+    Remove-Item -LiteralPath $script:ModuleScriptRoot -Recurse -Force -ErrorAction Ignore
+}
+
 function Invoke-InSessionState {
     # Invokes $ScriptBlock with $Arguments in a new scope of $SessionState (the test file's), not
     # in this module's: the block's text is recompiled so no session state is bound to it.
@@ -40,7 +49,7 @@ function Import-PsbModuleScript {
     # module is imported globally from there.
     param([string]$Path)
     $name = [System.IO.Path]::GetFileNameWithoutExtension($Path)
-    $root = Join-Path ([System.IO.Path]::GetTempPath()) "psbridge-testing-$PID"
+    $root = $script:ModuleScriptRoot
     $dir = Join-Path $root $name
     $null = New-Item -ItemType Directory -Path $dir -Force
     $link = Join-Path $dir "$name.psm1"

@@ -90,3 +90,32 @@ namespace PSBridge
         }
     }
 }
+
+namespace PSBridge
+{
+    /// <summary>Removes a folder when the process exits (PSBridge.Testing's module-script folder).
+    /// PowerShell's own PowerShell.Exiting event does not fire for `pwsh -File … ; exit`, so the
+    /// removal hangs on the runtime's ProcessExit instead.</summary>
+    public static class ExitCleanup
+    {
+        private static readonly System.Collections.Concurrent.ConcurrentDictionary<string, bool> Folders = new();
+        private static int _hooked;
+
+        /// <summary>Removes <paramref name="path"/> and what it holds (links, not their targets)
+        /// when the process exits normally. Registering the same folder twice is harmless.</summary>
+        public static void RemoveFolderOnExit(string path)
+        {
+            Folders[Path.GetFullPath(path)] = true;
+            if (System.Threading.Interlocked.Exchange(ref _hooked, 1) == 0)
+            {
+                AppDomain.CurrentDomain.ProcessExit += (_, _) =>
+                {
+                    foreach (var dir in Folders.Keys)
+                    {
+                        try { if (Directory.Exists(dir)) Directory.Delete(dir, true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
+                    }
+                };
+            }
+        }
+    }
+}
