@@ -39,13 +39,20 @@ type storedApp struct {
 // DirectoryID returns this installation's directory id (a UUID made on first use), the
 // {tenant} of the OAuth paths and the tid of its tokens.
 func (s *Store) DirectoryID() (string, error) {
+	if id := s.dirID.Load(); id != nil {
+		return *id, nil
+	}
 	var id string
 	err := s.db.View(func(tx *bolt.Tx) error {
 		id = string(bucket(tx, bMeta).Get([]byte(kDirectoryID)))
 		return nil
 	})
-	if err != nil || id != "" {
-		return id, err
+	if err != nil {
+		return "", fmt.Errorf("directory id: %w", err)
+	}
+	if id != "" {
+		s.dirID.Store(&id)
+		return id, nil
 	}
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		m := bucket(tx, bMeta)
@@ -59,6 +66,7 @@ func (s *Store) DirectoryID() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("directory id: %w", err)
 	}
+	s.dirID.Store(&id)
 	return id, nil
 }
 

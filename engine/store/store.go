@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -50,6 +51,10 @@ type Store struct {
 	sealer *sealer
 
 	calls callWriter // queues call log entries and writes them in batches
+
+	// dirID caches the directory id once read or created: it never changes while the database
+	// is open, and token checks read it on every request.
+	dirID atomic.Pointer[string]
 }
 
 // Open opens (creating if needed) the database at path, loads or creates its key, and
