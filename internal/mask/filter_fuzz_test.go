@@ -1,7 +1,7 @@
 package mask
 
 import (
-	"bytes"
+	"github.com/psbridge/psbridge/internal/mask/masktest"
 	"strings"
 	"testing"
 )
@@ -17,87 +17,6 @@ var escapes = []string{
 	"\x1b(B",
 	"\x1b7",
 	"\x1bP+q\x1b\\",
-}
-
-// terminalView splits a stream the way Filter's parser does: the visible text, and the string
-// payload of every OSC/DCS/APC/PM/SOS sequence. It is a separate, straightforward reading of
-// the same grammar for the fuzz properties.
-func terminalView(s []byte) (visible string, payloads []string) {
-	var vis bytes.Buffer
-	var pay *bytes.Buffer
-	endPayload := func() {
-		if pay != nil {
-			payloads = append(payloads, pay.String())
-			pay = nil
-		}
-	}
-	const (
-		ground = iota
-		esc
-		inter
-		csi
-		str
-		strEsc
-	)
-	st := ground
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		switch st {
-		case ground:
-			if b == 0x1b {
-				st = esc
-			} else {
-				vis.WriteByte(b)
-			}
-		case esc:
-			switch {
-			case b == '[':
-				st = csi
-			case b == ']' || b == 'P' || b == 'X' || b == '^' || b == '_':
-				st = str
-				pay = &bytes.Buffer{}
-			case b >= 0x20 && b <= 0x2f:
-				st = inter
-			case b == 0x1b:
-			default:
-				st = ground
-			}
-		case inter:
-			switch {
-			case b == 0x1b:
-				st = esc
-			case b < 0x20 || b > 0x2f:
-				st = ground
-			}
-		case csi:
-			switch {
-			case b == 0x1b:
-				st = esc
-			case (b >= 0x40 && b <= 0x7e) || b == 0x18 || b == 0x1a:
-				st = ground
-			}
-		case str:
-			switch b {
-			case 0x07:
-				endPayload()
-				st = ground
-			case 0x1b:
-				endPayload()
-				st = strEsc
-			default:
-				pay.WriteByte(b)
-			}
-		case strEsc:
-			if b == '\\' {
-				st = ground
-			} else {
-				st = esc
-				i-- // reread b as the byte after ESC
-			}
-		}
-	}
-	endPayload()
-	return vis.String(), payloads
 }
 
 func containsAny(hay string, needles []string) bool {
@@ -139,7 +58,7 @@ func FuzzRedact(f *testing.F) {
 			stream := before + wrapped + after
 			for split := 0; split <= len(stream); split++ {
 				got := filterAll(s, stream[:split], stream[split:])
-				vis, pays := terminalView([]byte(got))
+				vis, pays := masktest.TerminalView([]byte(got))
 				if strings.Contains(vis, secret) {
 					t.Fatalf("secret visible: cut %d split %d\nin  %q\nout %q", cut, split, stream, got)
 				}
@@ -152,7 +71,7 @@ func FuzzRedact(f *testing.F) {
 		}
 		// A stream without any form of the secret is not changed.
 		plain := before + e + after
-		vis, pays := terminalView([]byte(plain))
+		vis, pays := masktest.TerminalView([]byte(plain))
 		if !containsAny(vis, variants) && !containsAny(strings.Join(pays, "\x00"), variants) {
 			for split := 0; split <= len(plain); split++ {
 				if got := filterAll(s, plain[:split], plain[split:]); got != plain {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"github.com/psbridge/psbridge/internal/mask/masktest"
 	"io"
 	"net/http"
 	"net/url"
@@ -47,7 +48,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) visible() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	v, _ := terminalView(s.b.Bytes())
+	v, _ := masktest.TerminalView(s.b.Bytes())
 	return v
 }
 

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/psbridge/psbridge/internal/mask/masktest"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -161,7 +162,7 @@ func (c *client) notify() {
 func (c *client) visible() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	v, _ := terminalView(c.out)
+	v, _ := masktest.TerminalView(c.out)
 	return v
 }
 
@@ -599,7 +600,7 @@ func TestConsoleInstance(t *testing.T) {
 			}
 		}
 	}
-	vis, _ := terminalView(c.out)
+	vis, _ := masktest.TerminalView(c.out)
 	for _, v := range forms {
 		if strings.Contains(string(all), v) || strings.Contains(vis, v) {
 			t.Fatalf("the stream carries the secret form %q", v)
