@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/psbridge/psbridge/bridge"
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web/console"
 )
@@ -36,6 +37,8 @@ values, every string in $IntegrationContext) is masked in the output.
 
 With --local, no server is needed: pwsh runs here, in-process. Add --script to load an
 integration script the same way (--param values fill Init's parameters; Init runs at start).
+The script and --module files run in place, so breakpoints set on them hit and 'reload' picks up
+edits; --module NAME=FILE makes Import-Module NAME load FILE whatever it is called.
 
 Press Ctrl-] to detach: the session keeps running for its reconnect window (60 s by default);
 re-attach with --session ID. Typing 'exit' ends the session; its exit code becomes this
@@ -56,7 +59,7 @@ func newConsoleCmd() *cobra.Command {
 		Short: "open a debugging console (pwsh with an integration loaded) on a server or --local",
 		Long:  consoleLong,
 		Annotations: synopsis("psbridge console [--url URL] [--token TOKEN] [INSTANCE | --instance ID] [--session ID]",
-			"psbridge console --local [--script FILE [--module FILE]... [--param NAME=VALUE]...]"),
+			"psbridge console --local [--script FILE [--module [NAME=]FILE]... [--param NAME=VALUE]...]"),
 		Example: consoleExample,
 		Args:    cobra.ArbitraryArgs, // at most one, checked with the flags it goes with
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -70,7 +73,7 @@ func newConsoleCmd() *cobra.Command {
 	fs.StringVar(&o.sessionID, "session", "", "re-attach to the open session `ID`")
 	fs.BoolVar(&o.local, "local", false, "run the console here, without a server")
 	fs.StringVar(&o.script, "script", "", "with --local: integration script `FILE` to load")
-	fs.StringArrayVar(&o.modules, "module", nil, "with --local --script: module script `FILE` that Import-Module finds by its file name (repeatable)")
+	fs.StringArrayVar(&o.modules, "module", nil, "with --local --script: module file `[NAME=]FILE` (.psm1, .ps1 or .psd1), used in place, that Import-Module NAME finds; NAME defaults to the file name (repeatable)")
 	fs.StringArrayVar(&o.params, "param", nil, "with --local --script: Init parameter `NAME=VALUE` (repeatable)")
 	fs.StringVar(&o.pwsh, "pwsh", "", "with --local: pwsh binary (default: $PSBRIDGE_PWSH, PATH, .NET tool folders)")
 	return cmd
@@ -242,11 +245,14 @@ func localInstance(script string, modules, params []string) (console.ConsoleInst
 		FormData:    map[string]any{},
 	}
 	for _, m := range modules {
-		if _, err := os.Stat(m); err != nil {
+		name, file := bridge.ModuleSpec(m)
+		if name == "" {
+			return console.ConsoleInstance{}, usageErr("--module %q: no module name (give NAME=FILE)", m)
+		}
+		if _, err := os.Stat(file); err != nil {
 			return console.ConsoleInstance{}, usageErr("--module: %v", err)
 		}
-		name := strings.TrimSuffix(filepath.Base(m), filepath.Ext(m))
-		inst.ModulePaths[name] = m
+		inst.ModulePaths[name] = file
 	}
 	for _, p := range params {
 		name, value, err := splitAssignment("param", p)

@@ -628,12 +628,18 @@ func TestConsoleScriptInPlace(t *testing.T) {
 		}
 	}
 	write(fakeIntegration)
+	// A module used in place under another name; its file name needs quoting in a manifest.
+	modPath := filepath.Join(dir, "vendor's helper.psm1")
+	if err := os.WriteFile(modPath, []byte("function Get-VendorThing {\n    $n = 'thing'\n    \"vendor-$n\"\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	src := InstanceSourceFunc(func(ctx context.Context, user, id string) (ConsoleInstance, error) {
 		return ConsoleInstance{
-			ScriptName: "ignored.ps1",
-			ScriptPath: path,
-			FormData:   map[string]any{"ApiKey": "key-in-place", "Region": "us"},
-			Secrets:    []string{"key-in-place"},
+			ScriptName:  "ignored.ps1",
+			ModulePaths: map[string]string{"VendorHelper": modPath},
+			ScriptPath:  path,
+			FormData:    map[string]any{"ApiKey": "key-in-place", "Region": "us"},
+			Secrets:     []string{"key-in-place"},
 		}, nil
 	})
 	s := newServer(t, Config{Instances: src, ModuleManifest: testpwsh.Module(t).Manifest()})
@@ -659,6 +665,21 @@ func TestConsoleScriptInPlace(t *testing.T) {
 	c.waitText(`(?s)Hit Line breakpoint.*Contoso-us`)
 	c.waitPrompt()
 	c.run(`Remove-PSBreakpoint $bp; "bp-" + 'removed'`, `bp-removed`)
+
+	// The module is the user's file, not a copy: Import-Module VendorHelper loads it and a
+	// breakpoint on its line 3 hits.
+	c.run(`Import-Module VendorHelper; (Get-Command Get-VendorThing).Module.Name + '-' + 'loaded'`, `VendorHelper-loaded`)
+	c.run(`$bp = Set-PSBreakpoint -Script '`+strings.ReplaceAll(modPath, "'", "''")+`' -Line 3; "bp-" + 'set'`, `bp-set`)
+	c.send("Get-VendorThing\r")
+	c.waitText(`Hit Line breakpoint on '.*helper\.psm1:3'`)
+	c.waitText(`\[DBG\]`)
+	c.send("c\r")
+	c.waitText(`vendor-thing`)
+	c.waitPrompt()
+	c.run(`Remove-PSBreakpoint $bp; "bp-" + 'removed'`, `bp-removed`)
+	if copies, _ := filepath.Glob(filepath.Join(sess.Dir(), "modules", "*", "*.psm1")); len(copies) > 0 {
+		t.Fatalf("the session runs a copy of the module: %v", copies)
+	}
 
 	// The edit renames the client and adds a capability; reload reruns Init (the region comes
 	// from the form again) and makes the new method a command.

@@ -47,8 +47,10 @@ type ConsoleInstance struct {
 	ScriptPath string
 	// Modules maps module script names to their text; Import-Module <Name> finds them.
 	Modules map[string]string
-	// ModulePaths maps module names to existing .psm1/.psd1 files; Import-Module <Name> finds
-	// them (a copy is made in the session directory).
+	// ModulePaths maps module names to existing .psm1/.ps1/.psd1 files; Import-Module <Name>
+	// finds them. They are used in place, as ScriptPath is: the session directory gets only a
+	// manifest named <Name> whose RootModule is the user's file, so breakpoints on that file hit
+	// and the module's name need not be its file name.
 	ModulePaths map[string]string
 	// FormData are the saved configuration values bound to Init's param() block.
 	FormData map[string]any
@@ -72,6 +74,10 @@ type instanceData struct {
 	InstanceID string          `json:"instanceId"`
 	Control    string          `json:"control"`
 	InPlace    bool            `json:"inPlace"`
+	// ModuleFiles maps module names to the absolute paths of module files used in place:
+	// startup.ps1 writes each one's manifest with New-ModuleManifest (PowerShell quotes the path;
+	// no script text is built here).
+	ModuleFiles map[string]string `json:"moduleFiles"`
 }
 
 var safeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
@@ -142,18 +148,23 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 			return "", err
 		}
 	}
+	moduleFiles := map[string]string{}
 	for modName, p := range inst.ModulePaths {
-		b, err := os.ReadFile(p)
+		mn := safeName.ReplaceAllString(modName, "_")
+		if mn == "" || strings.HasPrefix(mn, ".") {
+			return "", fmt.Errorf("console: module name %q is not usable", modName)
+		}
+		abs, err := filepath.Abs(p)
+		if err == nil {
+			_, err = os.Stat(abs)
+		}
 		if err != nil {
 			return "", fmt.Errorf("console: module %s: %w", modName, err)
 		}
-		ext := strings.ToLower(filepath.Ext(p))
-		if ext != ".psd1" {
-			ext = ".psm1"
+		if err := os.MkdirAll(filepath.Join(modulesDir, mn), 0o700); err != nil {
+			return "", fmt.Errorf("console: module %s: %w", modName, err)
 		}
-		if err := writeModule(modName, b, ext); err != nil {
-			return "", err
-		}
+		moduleFiles[mn] = abs
 	}
 	data := instanceData{
 		Manifest:   cfg.ModuleManifest,
@@ -166,6 +177,8 @@ func (s *Session) prepareInstance(ctx context.Context, instanceID, controlSocket
 		InstanceID: instanceID,
 		Control:    controlSocket,
 		InPlace:    inst.ScriptPath != "",
+
+		ModuleFiles: moduleFiles,
 	}
 	if data.FormData == nil {
 		data.FormData = map[string]any{}

@@ -24,6 +24,16 @@ param([string]$DataFile)
     $data = $rawData | ConvertFrom-Json -AsHashtable
     Remove-Item -LiteralPath $DataFile -Force -ErrorAction Ignore
     $env:PSModulePath = $data.modulesDir + [System.IO.Path]::PathSeparator + $env:PSModulePath
+    # Module files used in place (console --local --module NAME=FILE): a manifest named NAME
+    # whose RootModule is the user's file, so Import-Module NAME loads that very file and
+    # breakpoints on it hit.
+    if ($data.moduleFiles) {
+        foreach ($name in @($data.moduleFiles.Keys)) {
+            $manifest = Join-Path (Join-Path $data.modulesDir $name) "$name.psd1"
+            New-ModuleManifest -Path $manifest -RootModule $data.moduleFiles[$name] -ModuleVersion '0.0.0' `
+                -FunctionsToExport '*' -CmdletsToExport '*' -VariablesToExport '*' -AliasesToExport '*'
+        }
+    }
     try {
         Import-Module -Name $data.manifest -Global -DisableNameChecking -ErrorAction Stop
     } catch {
