@@ -24,14 +24,15 @@ type procEntry struct {
 // rootCreated is root's creation time. Root need not be in the snapshot: its children outlive
 // it, still naming its pid. The caller must keep a handle open on root while it walks, so
 // that its pid is not reused; if the snapshot nevertheless holds another process under
-// root's pid (created at another time), nothing is root's and descendants returns nil.
+// root's pid (created at another time), nothing is root's and descendants returns nil. Root
+// listed with an unknown creation time (exiting, say) is taken to be root.
 func descendants(snapshot []procEntry, root uint32, rootCreated time.Time) []uint32 {
 	if rootCreated.IsZero() {
 		return nil
 	}
 	children := make(map[uint32][]procEntry, len(snapshot))
 	for _, e := range snapshot {
-		if e.PID == root && !e.Created.Equal(rootCreated) {
+		if e.PID == root && !e.Created.IsZero() && !e.Created.Equal(rootCreated) {
 			return nil // root's pid is another process's now
 		}
 		if e.PID == e.PPID || e.Created.IsZero() {

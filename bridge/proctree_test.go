@@ -59,6 +59,9 @@ func TestDescendants(t *testing.T) {
 		{"root gone: its orphans still name it", []procEntry{
 			{200, root, at(1)}, {300, 200, at(2)}, {150, root, at(-1)},
 		}, at(0), []uint32{200, 300}},
+		{"root listed with an unknown creation time (exiting): its children are still found", []procEntry{
+			{root, 4, time.Time{}}, {200, root, at(1)},
+		}, at(0), []uint32{200}},
 		{"root's pid is another process's now: nothing is root's", []procEntry{
 			{root, 4, at(50)}, {200, root, at(51)},
 		}, at(0), nil},
