@@ -326,8 +326,14 @@ func (a *Agent) exec(ctx context.Context, id string, run wire.Run, c *wsConn) *w
 	if strings.EqualFold(run.Context, "User") {
 		p, err := a.userContextPool(ctx)
 		if err != nil {
-			return &wire.Result{DurationMs: time.Since(start).Milliseconds(),
-				Error: &wire.Error{Kind: wire.ErrOther, Message: "-Context User: " + err.Error()}}
+			we := &wire.Error{Kind: wire.ErrOther, Message: "-Context User: " + err.Error()}
+			var nu *noUserError
+			if errors.As(err, &nu) {
+				// Not a failure: the server skips the block (older servers show the message).
+				we.Kind = wire.ErrNoUser
+				a.log.Info().Str("run", id).Msg("skipped a -Context User block: " + err.Error())
+			}
+			return &wire.Result{DurationMs: time.Since(start).Milliseconds(), Error: we}
 		}
 		pool = p
 	}

@@ -34,6 +34,16 @@ type LoggedOnUser struct {
 	Token uintptr
 }
 
+// noUserError means nobody is logged on to the computer (or its console): ImmyBot skips a
+// -Context User block then rather than failing it, so the agent reports it with its own error
+// kind (wire.ErrNoUser) and the server turns it into a warning.
+type noUserError struct {
+	// Where names what nobody is logged on to: the computer, or on Windows its console.
+	Where string
+}
+
+func (e *noUserError) Error() string { return "no user is logged on to " + e.Where }
+
 // consoleUser is who is logged on to a Windows console session: the account's name and SID
 // ("" when the session has no user).
 type consoleUser struct {
@@ -47,7 +57,7 @@ type consoleUser struct {
 // say why the block cannot run as the user.
 func planConsoleRunAs(computer string, self account, isSystem bool, console consoleUser) (runAsPlan, error) {
 	if strings.TrimSpace(console.Name) == "" {
-		return runAsPlan{}, fmt.Errorf("no user is logged on to %s's console", computer)
+		return runAsPlan{}, &noUserError{Where: computer + "'s console"}
 	}
 	if (console.SID != "" && console.SID == self.ID) || strings.EqualFold(console.Name, self.Name) {
 		return runAsPlan{OwnPool: true}, nil
@@ -64,7 +74,7 @@ func planConsoleRunAs(computer string, self account, isSystem bool, console cons
 func planRunAs(computer string, self account, canSwitch bool, loggedOn string, lookup func(string) (account, error)) (runAsPlan, error) {
 	loggedOn = strings.TrimSpace(loggedOn)
 	if loggedOn == "" {
-		return runAsPlan{}, fmt.Errorf("no user is logged on to %s", computer)
+		return runAsPlan{}, &noUserError{Where: computer}
 	}
 	if strings.EqualFold(loggedOn, self.Name) || loggedOn == self.ID {
 		return runAsPlan{OwnPool: true}, nil

@@ -8,7 +8,7 @@ import "fmt"
 // account.
 func planUser(computer, loggedOn string) (runAsPlan, error) {
 	if loggedOn == "" {
-		return runAsPlan{}, fmt.Errorf("no user is logged on to %s", computer)
+		return runAsPlan{}, &noUserError{Where: computer}
 	}
 	return runAsPlan{}, fmt.Errorf("running a block as the logged-on user %s is not supported by the agent on this system", loggedOn)
 }

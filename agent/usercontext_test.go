@@ -23,14 +23,15 @@ func TestPlanRunAs(t *testing.T) {
 		loggedOn  string
 		want      runAsPlan
 		wantErr   string
+		skip      bool // the error says nobody is logged on: the block is skipped, not failed
 	}{
-		{"root agent, alice logged on", root, true, "alice", runAsPlan{User: "alice"}, ""},
-		{"root agent, root logged on", root, true, "root", runAsPlan{OwnPool: true}, ""},
-		{"root agent, nobody logged on", root, true, "  ", runAsPlan{}, "no user is logged on to PC-1"},
-		{"root agent, unknown user", root, true, "bob", runAsPlan{}, "the logged-on user bob of PC-1 has no local account: unknown user bob"},
-		{"service agent, alice logged on", svc, false, "alice", runAsPlan{}, "the agent runs as svc and cannot start a process as alice"},
-		{"service agent, itself logged on", svc, false, "svc", runAsPlan{OwnPool: true}, ""},
-		{"service agent, by uid", svc, false, "998", runAsPlan{OwnPool: true}, ""},
+		{"root agent, alice logged on", root, true, "alice", runAsPlan{User: "alice"}, "", false},
+		{"root agent, root logged on", root, true, "root", runAsPlan{OwnPool: true}, "", false},
+		{"root agent, nobody logged on", root, true, "  ", runAsPlan{}, "no user is logged on to PC-1", true},
+		{"root agent, unknown user", root, true, "bob", runAsPlan{}, "the logged-on user bob of PC-1 has no local account: unknown user bob", false},
+		{"service agent, alice logged on", svc, false, "alice", runAsPlan{}, "the agent runs as svc and cannot start a process as alice", false},
+		{"service agent, itself logged on", svc, false, "svc", runAsPlan{OwnPool: true}, "", false},
+		{"service agent, by uid", svc, false, "998", runAsPlan{OwnPool: true}, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -38,6 +39,10 @@ func TestPlanRunAs(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				var nu *noUserError
+				if errors.As(err, &nu) != tt.skip {
+					t.Fatalf("err = %v (%T): a *noUserError is %v, want %v", err, err, !tt.skip, tt.skip)
 				}
 				return
 			}
@@ -61,15 +66,16 @@ func TestPlanRunAsConsole(t *testing.T) {
 		console  consoleUser
 		want     runAsPlan
 		wantErr  string
+		skip     bool // the error says nobody is logged on: the block is skipped, not failed
 	}{
-		{"service, alice on the console", system, true, alice, runAsPlan{User: `CORP\alice`, Session: 2}, ""},
-		{"service, nobody on the console", system, true, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console"},
-		{"service, login screen", system, true, consoleUser{Session: 1, Name: "  "}, runAsPlan{}, "no user is logged on to PC-1's console"},
+		{"service, alice on the console", system, true, alice, runAsPlan{User: `CORP\alice`, Session: 2}, "", false},
+		{"service, nobody on the console", system, true, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console", true},
+		{"service, login screen", system, true, consoleUser{Session: 1, Name: "  "}, runAsPlan{}, "no user is logged on to PC-1's console", true},
 		{"console agent, alice on the console", admin, false, alice, runAsPlan{},
-			`the agent runs as PC-1\admin, not as LocalSystem: it cannot start a process as the logged-on user (CORP\alice); install it as a service (docs/agent.md)`},
-		{"console agent, itself on the console", admin, false, consoleUser{Session: 1, Name: `PC-1\admin`, SID: admin.ID}, runAsPlan{OwnPool: true}, ""},
-		{"console agent, itself by name (SID unknown)", admin, false, consoleUser{Session: 1, Name: `pc-1\ADMIN`}, runAsPlan{OwnPool: true}, ""},
-		{"console agent, nobody on the console", admin, false, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console"},
+			`the agent runs as PC-1\admin, not as LocalSystem: it cannot start a process as the logged-on user (CORP\alice); install it as a service (docs/agent.md)`, false},
+		{"console agent, itself on the console", admin, false, consoleUser{Session: 1, Name: `PC-1\admin`, SID: admin.ID}, runAsPlan{OwnPool: true}, "", false},
+		{"console agent, itself by name (SID unknown)", admin, false, consoleUser{Session: 1, Name: `pc-1\ADMIN`}, runAsPlan{OwnPool: true}, "", false},
+		{"console agent, nobody on the console", admin, false, consoleUser{}, runAsPlan{}, "no user is logged on to PC-1's console", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +83,10 @@ func TestPlanRunAsConsole(t *testing.T) {
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
+				}
+				var nu *noUserError
+				if errors.As(err, &nu) != tt.skip {
+					t.Fatalf("err = %v (%T): a *noUserError is %v, want %v", err, err, !tt.skip, tt.skip)
 				}
 				return
 			}

@@ -102,7 +102,7 @@ func openLoggedOnUser(computer string, plan runAsPlan) (LoggedOnUser, string, er
 	var t windows.Token
 	if err := windows.WTSQueryUserToken(plan.Session, &t); err != nil {
 		if errors.Is(err, windows.ERROR_NO_TOKEN) {
-			return LoggedOnUser{}, "", fmt.Errorf("no user is logged on to %s's console", computer)
+			return LoggedOnUser{}, "", &noUserError{Where: computer + "'s console"}
 		}
 		return LoggedOnUser{}, "", fmt.Errorf("take the token of %s's logon (console session %d): %w", plan.User, plan.Session, err)
 	}

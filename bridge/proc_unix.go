@@ -23,6 +23,9 @@ func (*platProc) prepare(cmd *exec.Cmd, toWorker, fromWorker *os.File) error {
 // started has nothing to do on Unix: the process group exists from the fork.
 func (*platProc) started(pid int) error { return nil }
 
+// degraded is always "" on Unix: the process group holds every worker's tree.
+func (*platProc) degraded() string { return "" }
+
 // release has nothing to free on Unix.
 func (*platProc) release() {}
 

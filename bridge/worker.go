@@ -304,6 +304,9 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 		return nil, fmt.Errorf("start worker %s: %w", cfg.pwsh, err)
 	}
 	w.log = cfg.log.With().Str("component", "worker").Int("worker_pid", w.pid).Logger()
+	if why := w.plat.degraded(); why != "" {
+		w.log.Warn().Str("reason", why).Msg("the worker runs without a job object: its process tree is stopped by walking it")
+	}
 	w.conn = newConn(toWorkerW, fromWorkerR, w)
 	go w.wait(fromWorkerR)
 

@@ -241,6 +241,9 @@ func (e *Engine) runBlock(ctx context.Context, computerID int64, cmd bridge.Comp
 		return nil, err
 	}
 	if res.Error != nil {
+		if res.Error.Kind == wire.ErrNoUser {
+			return skippedBlock(c)
+		}
 		return nil, blockError(c, cmd, res.Error, timeout)
 	}
 	if len(res.Output) == 0 {
@@ -251,6 +254,26 @@ func (e *Engine) runBlock(ctx context.Context, computerID int64, cmd bridge.Comp
 		return nil, fmt.Errorf("Invoke-ImmyCommand on computer %d: unexpected output from the agent", c.ID)
 	}
 	tagged, err := json.Marshal(map[string]string{"$psbridgeType": clixmlTag, "value": xml})
+	if err != nil {
+		return nil, err
+	}
+	return []json.RawMessage{tagged}, nil
+}
+
+// warningTag marks an item of Invoke-ImmyCommand's answer that the module writes to the
+// metascript's warning stream instead of its output.
+const warningTag = "warning"
+
+// skippedBlock is the answer for a -Context User block that did not run because nobody is
+// logged on to computer c: no output and a warning naming the computer, as ImmyBot skips the
+// command; the metascript goes on.
+func skippedBlock(c store.Computer) ([]json.RawMessage, error) {
+	name := c.Name
+	if name == "" {
+		name = "computer " + strconv.FormatInt(c.ID, 10)
+	}
+	tagged, err := json.Marshal(map[string]string{"$psbridgeType": warningTag,
+		"value": "Skipped -Context User on " + name + ": no user is logged on"})
 	if err != nil {
 		return nil, err
 	}

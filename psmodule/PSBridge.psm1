@@ -1263,7 +1263,8 @@ function Invoke-ImmyCommand {
     .PARAMETER Computer
     The target computer(s); defaults to the computer in context.
     .PARAMETER Context
-    System (default) or User.
+    System (default) or User. With User and nobody logged on to the computer the block does
+    not run: the command returns nothing and writes a warning, as ImmyBot skips it.
     .PARAMETER Timeout
     Seconds the block may run (default 120).
     .PARAMETER ConnectTimeout
@@ -1345,6 +1346,10 @@ function Invoke-ImmyCommand {
                     foreach ($item in [System.Management.Automation.PSSerializer]::Deserialize([string]$o['value'])) {
                         $PSCmdlet.WriteObject($item, $false)
                     }
+                } elseif ($o -is [System.Collections.IDictionary] -and $o.Contains('$psbridgeType') -and $o['$psbridgeType'] -eq 'warning') {
+                    # The host skipped the block (-Context User with nobody logged on): no
+                    # output, a warning in this script's warning stream.
+                    $PSCmdlet.WriteWarning([string]$o['value'])
                 } else {
                     $o
                 }

@@ -104,7 +104,11 @@ const (
 	ErrTimeout  = "timeout"  // the run passed its deadline and was stopped
 	ErrCanceled = "canceled" // the server cancelled it
 	ErrWorker   = "worker"   // the agent's pwsh died or failed
-	ErrOther    = "other"
+	// ErrNoUser: a -Context User run found nobody logged on and did not start. It is not a
+	// failure: the server skips the block with a warning, as ImmyBot does. Added within
+	// Version 1: a server that does not know it shows the message as an error, as before.
+	ErrNoUser = "no-user"
+	ErrOther  = "other"
 )
 
 // Error is a failed run.

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -24,8 +25,10 @@ import (
 // TestInvokeImmyCommandContextUser: a metascript's `Invoke-ImmyCommand -Context User` block runs
 // in a pwsh started as the computer's logged-on user (here the `nobody` account, named through
 // the agent's inventory override) when the agent runs as root; it fails with an error naming
-// why when no user is logged on, the user has no account, or the agent cannot switch. -Context
-// System and a logged-on user that is the agent's own account run in the agent's own worker.
+// why when the user has no account or the agent cannot switch. With no user logged on the
+// block is skipped, as ImmyBot does: no output, a warning naming the computer in the
+// metascript's warning stream, and the metascript goes on. -Context System and a logged-on
+// user that is the agent's own account run in the agent's own worker.
 func TestInvokeImmyCommandContextUser(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -73,14 +76,16 @@ func TestInvokeImmyCommandContextUser(t *testing.T) {
 		name     string
 		loggedOn string
 		context  string
-		want     string // [Environment]::UserName in the block
+		want     string // [Environment]::UserName in the block; "" when the block did not run
 		wantErr  string
+		wantWarn string // the metascript's warning
 	}{
-		{"logged-on user", "nobody", "User", nobodyWant, nobodyErr},
-		{"system context ignores the user", "nobody", "System", me.Username, ""},
-		{"the agent's own account", me.Username, "User", me.Username, ""},
-		{"no one logged on", "", "User", "", "-Context User: no user is logged on to PC-NO-ONE-LOGGED-ON"},
-		{"unknown account", "psbridge-no-such-user", "User", "", "the logged-on user psbridge-no-such-user of PC-UNKNOWN-ACCOUNT has no local account"},
+		{"logged-on user", "nobody", "User", nobodyWant, nobodyErr, ""},
+		{"system context ignores the user", "nobody", "System", me.Username, "", ""},
+		{"the agent's own account", me.Username, "User", me.Username, "", ""},
+		{"no one logged on", "", "User", "", "", "Skipped -Context User on PC-NO-ONE-LOGGED-ON: no user is logged on"},
+		{"nobody logged on, system context runs", "", "System", me.Username, "", ""},
+		{"unknown account", "psbridge-no-such-user", "User", "", "the logged-on user psbridge-no-such-user of PC-UNKNOWN-ACCOUNT has no local account", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,8 +105,9 @@ func TestInvokeImmyCommandContextUser(t *testing.T) {
 			go func() { defer close(done); _ = a.Run(actx) }()
 			defer func() { stop(); <-done }()
 
-			res, err := eng.RunScript(ctx, engine.RunScriptInput{ComputerID: enrolled.ComputerID, Script: "Invoke-ImmyCommand -Context " +
-				tt.context + " -ConnectTimeout 60 { [Environment]::UserName }"})
+			// The statement after the block shows whether the metascript went on.
+			res, err := eng.RunScript(ctx, engine.RunScriptInput{ComputerID: enrolled.ComputerID, Script: "$r = Invoke-ImmyCommand -Context " +
+				tt.context + " -ConnectTimeout 60 { [Environment]::UserName }\n$r\n'after'"})
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want it to say %q", err, tt.wantErr)
@@ -111,9 +117,29 @@ func TestInvokeImmyCommandContextUser(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var got string
-			if len(res.Output) != 1 || json.Unmarshal(res.Output[0], &got) != nil || got != tt.want {
-				t.Fatalf("the block ran as %s, want %q", res.Output, tt.want)
+			var got []string
+			for _, o := range res.Output {
+				var s string
+				if err := json.Unmarshal(o, &s); err != nil {
+					t.Fatalf("output %s is not a string", o)
+				}
+				got = append(got, s)
+			}
+			want := []string{tt.want, "after"}
+			if tt.want == "" {
+				want = []string{"after"}
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("output = %q, want %q", got, want)
+			}
+			var warnings []string
+			for _, r := range res.Records {
+				if r.Stream == "warning" {
+					warnings = append(warnings, r.Message)
+				}
+			}
+			if tt.wantWarn == "" && len(warnings) > 0 || tt.wantWarn != "" && (len(warnings) != 1 || warnings[0] != tt.wantWarn) {
+				t.Fatalf("warnings = %q, want %q", warnings, tt.wantWarn)
 			}
 		})
 	}
