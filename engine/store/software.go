@@ -129,7 +129,7 @@ type MaintenanceSession struct {
 	ID              int64               `json:"id"`
 	ComputerID      int64               `json:"computerId"`
 	SoftwareID      int64               `json:"softwareId,omitempty"`
-	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, failed, skipped, cancelled (the server shut down)
+	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, completed with errors (the reboot failed or was refused), failed, skipped, cancelled (the server shut down)
 	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, done
 	FullMaintenance bool                `json:"fullMaintenance,omitempty"`
 	InventoryOnly   bool                `json:"inventoryOnly,omitempty"`
@@ -139,11 +139,15 @@ type MaintenanceSession struct {
 	DetectedVersion string              `json:"detectedVersion,omitempty"`
 	Action          string              `json:"action,omitempty"` // install, upgrade, uninstall, none
 	Error           string              `json:"error,omitempty"`
-	Request         json.RawMessage     `json:"request,omitempty"`
-	Log             []SessionLogEntry   `json:"log"`
-	CreatedAt       time.Time           `json:"createdAt"`
-	UpdatedAt       time.Time           `json:"updatedAt"`
-	EndedAt         time.Time           `json:"endedAt,omitzero"`
+	// RebootPending and RebootAction (rebooted, suppressed, refused, none) are the reboot
+	// stage's, run after the computer's actions; unset when no action ran.
+	RebootPending bool              `json:"rebootPending"`
+	RebootAction  string            `json:"rebootAction,omitempty"`
+	Request       json.RawMessage   `json:"request,omitempty"`
+	Log           []SessionLogEntry `json:"log"`
+	CreatedAt     time.Time         `json:"createdAt"`
+	UpdatedAt     time.Time         `json:"updatedAt"`
+	EndedAt       time.Time         `json:"endedAt,omitzero"`
 }
 
 // PutSession stores a session, assigning its ID when it is 0.
