@@ -30,11 +30,12 @@ computer's inventory and runs the scripts the server sends (Invoke-ImmyCommand b
 warm local pwsh. Stop it with SIGINT or SIGTERM.
 
 After a maintenance session's install, upgrade or uninstall the server asks the agent whether
-a reboot is pending (--reboot-pending-file exists; on Windows also the CBS RebootPending and
-Windows Update RebootRequired keys and PendingFileRenameOperations) and, when the session's
-rebootPreference says so, to reboot: the agent runs --reboot-command as a program and its
-arguments (no shell; quotes group words) and answers once it exited, so the command must
-schedule the reboot rather than perform it. --reboot-command none refuses reboots.`
+a reboot is pending (--reboot-pending-file exists, by default /var/run/reboot-required on
+Linux; on Windows also the CBS RebootPending and Windows Update RebootRequired keys and
+PendingFileRenameOperations) and, when the session's rebootPreference says so, to reboot: the
+agent runs --reboot-command as a program and its arguments (no shell; quotes group words) and
+answers once it exited, so the command must schedule the reboot rather than perform it.
+--reboot-command none refuses reboots.`
 
 func newAgentCmd() *cobra.Command {
 	var o agentOptions
