@@ -130,7 +130,7 @@ type MaintenanceSession struct {
 	ComputerID      int64               `json:"computerId"`
 	SoftwareID      int64               `json:"softwareId,omitempty"`
 	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, completed with errors (the reboot failed or was refused), failed, skipped, cancelled (the server shut down)
-	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, done
+	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, reboot, done
 	FullMaintenance bool                `json:"fullMaintenance,omitempty"`
 	InventoryOnly   bool                `json:"inventoryOnly,omitempty"`
 	DeploymentID    int64               `json:"deploymentId,omitempty"`
