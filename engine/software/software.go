@@ -305,34 +305,36 @@ type Target struct {
 // RunInput is the body of POST /run-immy-service, every field ImmyBot's documented example
 // sends.
 type RunInput struct {
-	FullMaintenance                              bool                `json:"fullMaintenance"`
-	ResolutionOnly                               bool                `json:"resolutionOnly"`
-	DetectionOnly                                bool                `json:"detectionOnly"`
-	InventoryOnly                                bool                `json:"inventoryOnly"`
-	RunInventoryInDetection                      bool                `json:"runInventoryInDetection"`
-	CacheOnly                                    bool                `json:"cacheOnly"`
-	UseWinningDeployment                         bool                `json:"useWinningDeployment"`
-	DeploymentID                                 *int64              `json:"deploymentId"`
-	DeploymentType                               *int                `json:"deploymentType"`
-	MaintenanceParams                            *MaintenanceParams  `json:"maintenanceParams"`
-	SkipBackgroundJob                            bool                `json:"skipBackgroundJob"`
-	RebootPreference                             RebootPreference    `json:"rebootPreference"`
-	AutoConsentToReboots                         bool                `json:"autoConsentToReboots"`
-	PromptTimeoutAction                          PromptTimeoutAction `json:"promptTimeoutAction"`
-	PromptTimeoutMinutes                         int                 `json:"promptTimeoutMinutes"`
-	ScheduleExecutionAfterActiveHours            bool                `json:"scheduleExecutionAfterActiveHours"`
-	UseComputersTimezoneForExecution             bool                `json:"useComputersTimezoneForExecution"`
-	OfflineBehavior                              int                 `json:"offlineBehavior"`
-	SuppressRebootsDuringBusinessHours           bool                `json:"suppressRebootsDuringBusinessHours"`
-	SendDetectionEmail                           bool                `json:"sendDetectionEmail"`
-	SendDetectionEmailWhenAllActionsAreCompliant bool                `json:"sendDetectionEmailWhenAllActionsAreCompliant"`
-	SendFollowUpEmail                            bool                `json:"sendFollowUpEmail"`
-	SendFollowUpOnlyIfActionNeeded               bool                `json:"sendFollowUpOnlyIfActionNeeded"`
-	ShowRunNowButton                             bool                `json:"showRunNowButton"`
-	ShowPostponeButton                           bool                `json:"showPostponeButton"`
-	ShowMaintenanceActions                       bool                `json:"showMaintenanceActions"`
-	Computers                                    []Target            `json:"computers"`
-	Tenants                                      []Target            `json:"tenants"`
+	FullMaintenance                              bool               `json:"fullMaintenance"`
+	ResolutionOnly                               bool               `json:"resolutionOnly"`
+	DetectionOnly                                bool               `json:"detectionOnly"`
+	InventoryOnly                                bool               `json:"inventoryOnly"`
+	RunInventoryInDetection                      bool               `json:"runInventoryInDetection"`
+	CacheOnly                                    bool               `json:"cacheOnly"`
+	UseWinningDeployment                         bool               `json:"useWinningDeployment"`
+	DeploymentID                                 *int64             `json:"deploymentId"`
+	DeploymentType                               *int               `json:"deploymentType"`
+	MaintenanceParams                            *MaintenanceParams `json:"maintenanceParams"`
+	SkipBackgroundJob                            bool               `json:"skipBackgroundJob"`
+	RebootPreference                             RebootPreference   `json:"rebootPreference"`
+	ScheduleExecutionAfterActiveHours            bool               `json:"scheduleExecutionAfterActiveHours"`
+	UseComputersTimezoneForExecution             bool               `json:"useComputersTimezoneForExecution"`
+	OfflineBehavior                              int                `json:"offlineBehavior"`
+	SuppressRebootsDuringBusinessHours           bool               `json:"suppressRebootsDuringBusinessHours"`
+	SendDetectionEmail                           bool               `json:"sendDetectionEmail"`
+	SendDetectionEmailWhenAllActionsAreCompliant bool               `json:"sendDetectionEmailWhenAllActionsAreCompliant"`
+	SendFollowUpEmail                            bool               `json:"sendFollowUpEmail"`
+	SendFollowUpOnlyIfActionNeeded               bool               `json:"sendFollowUpOnlyIfActionNeeded"`
+	ShowRunNowButton                             bool               `json:"showRunNowButton"`
+	ShowPostponeButton                           bool               `json:"showPostponeButton"`
+	ShowMaintenanceActions                       bool               `json:"showMaintenanceActions"`
+	Computers                                    []Target           `json:"computers"`
+	Tenants                                      []Target           `json:"tenants"`
+
+	// With rebootPreference: what the reboot stage does after a computer's actions.
+	AutoConsentToReboots bool                `json:"autoConsentToReboots"`
+	PromptTimeoutAction  PromptTimeoutAction `json:"promptTimeoutAction"`
+	PromptTimeoutMinutes int                 `json:"promptTimeoutMinutes"`
 }
 
 // Offline behaviours (ImmyBot's ComputerOfflineMaintenanceSessionBehavior).

@@ -139,15 +139,16 @@ type MaintenanceSession struct {
 	DetectedVersion string              `json:"detectedVersion,omitempty"`
 	Action          string              `json:"action,omitempty"` // install, upgrade, uninstall, none
 	Error           string              `json:"error,omitempty"`
+	Request         json.RawMessage     `json:"request,omitempty"`
+	Log             []SessionLogEntry   `json:"log"`
+	CreatedAt       time.Time           `json:"createdAt"`
+	UpdatedAt       time.Time           `json:"updatedAt"`
+	EndedAt         time.Time           `json:"endedAt,omitzero"`
+
 	// RebootPending and RebootAction (rebooted, suppressed, refused, none) are the reboot
-	// stage's, run after the computer's actions; unset when no action ran.
-	RebootPending bool              `json:"rebootPending"`
-	RebootAction  string            `json:"rebootAction,omitempty"`
-	Request       json.RawMessage   `json:"request,omitempty"`
-	Log           []SessionLogEntry `json:"log"`
-	CreatedAt     time.Time         `json:"createdAt"`
-	UpdatedAt     time.Time         `json:"updatedAt"`
-	EndedAt       time.Time         `json:"endedAt,omitzero"`
+	// stage's, run after the computer's actions; RebootAction is unset when no action ran.
+	RebootPending bool   `json:"rebootPending"`
+	RebootAction  string `json:"rebootAction,omitempty"`
 }
 
 // PutSession stores a session, assigning its ID when it is 0.
