@@ -60,6 +60,15 @@ type Config struct {
 	// account name; on Windows also the console logon's token), when that is not the agent's
 	// own account; the agent closes it. Nil: such blocks fail with an error saying so.
 	UserPool func(ctx context.Context, user LoggedOnUser) (*bridge.Pool, error)
+	// RebootCommand is the argv the agent runs when a maintenance session reboots the
+	// computer (ParseRebootCommand; no shell). Nil: the agent refuses reboots.
+	RebootCommand []string
+	// RebootPendingFile, when set, is a file whose existence means a reboot is pending
+	// (DefaultRebootPendingFile; tests point it at a temporary file).
+	RebootPendingFile string
+	// SystemRebootChecks also asks the operating system's own signals (on Windows the CBS
+	// and Windows Update registry keys and PendingFileRenameOperations).
+	SystemRebootChecks bool
 }
 
 // Enroll registers this computer with server using key and saves the credential in
@@ -296,6 +305,18 @@ func (a *Agent) session(ctx context.Context) error {
 				rcancel()
 				_ = c.send(wire.Message{Type: wire.TypeResult, ID: id, Result: res})
 			}(m.ID, *m.Run)
+		case wire.TypeRebootCheck, wire.TypeReboot:
+			wg.Add(1)
+			go func(m wire.Message) {
+				defer wg.Done()
+				var r wire.Reboot
+				if m.Type == wire.TypeReboot {
+					r = a.reboot(sctx)
+				} else {
+					r = a.rebootPending()
+				}
+				_ = c.send(wire.Message{Type: wire.TypeRebootReply, ID: m.ID, Reboot: &r})
+			}(m)
 		case wire.TypeCancel:
 			mu.Lock()
 			if fn := runs[m.ID]; fn != nil {

@@ -9,8 +9,13 @@ import (
 	"github.com/psbridge/psbridge/bridge"
 )
 
-// Version is the protocol version an agent announces in its hello.
-const Version = 1
+// Version is the protocol version an agent announces in its hello. Version 2 added the reboot
+// requests (TypeRebootCheck, TypeReboot); a server sends them only to agents that announce 2
+// or more, so an older agent is never asked what it cannot answer.
+const Version = 2
+
+// VersionReboot is the first version whose agents answer TypeRebootCheck and TypeReboot.
+const VersionReboot = 2
 
 // Paths on the server.
 const (
@@ -29,6 +34,15 @@ const (
 	TypeRecord    = "record"    // agent → server: ID, Record (one stream record, live)
 	TypeResult    = "result"    // agent → server: ID, Result (the run ended)
 	TypeInventory = "inventory" // agent → server: Inventory (changed)
+	// TypeRebootCheck asks whether the computer has a reboot pending (server → agent: ID);
+	// the agent answers TypeRebootReply with Reboot.Pending and Reboot.Reasons.
+	TypeRebootCheck = "rebootCheck"
+	// TypeReboot asks the agent to run its reboot command (server → agent: ID); the agent
+	// answers TypeRebootReply with Reboot.Rebooting, or Reboot.Refused or Reboot.Error, before
+	// the computer goes down.
+	TypeReboot = "reboot"
+	// TypeRebootReply answers TypeRebootCheck or TypeReboot (agent → server: ID, Reboot).
+	TypeRebootReply = "rebootReply"
 )
 
 // Message is every message in either direction; Type says which fields are set.
@@ -42,6 +56,21 @@ type Message struct {
 	Run              *Run           `json:"run,omitempty"`
 	Record           *bridge.Record `json:"record,omitempty"`
 	Result           *Result        `json:"result,omitempty"`
+	Reboot           *Reboot        `json:"reboot,omitempty"`
+}
+
+// Reboot is the agent's answer to TypeRebootCheck or TypeReboot.
+type Reboot struct {
+	// Pending: the operating system says a reboot is pending (TypeRebootCheck).
+	Pending bool `json:"pending,omitempty"`
+	// Reasons name what said so ("/var/run/reboot-required", a registry key).
+	Reasons []string `json:"reasons,omitempty"`
+	// Rebooting: the reboot command ran and exited 0 (TypeReboot).
+	Rebooting bool `json:"rebooting,omitempty"`
+	// Refused says why the agent does not reboot (it runs with --reboot-command none).
+	Refused string `json:"refused,omitempty"`
+	// Error is why the check or the reboot command failed.
+	Error string `json:"error,omitempty"`
 }
 
 // Inventory is what an agent reports about its computer. DeviceID is stable across agent

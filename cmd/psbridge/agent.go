@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"runtime"
 	"text/tabwriter"
 	"time"
 
@@ -26,7 +27,15 @@ enrollment key's tenant (a computer with the same device id is the same computer
 its credential in DIR/agent.json (mode 0600); then, and with the second form, it keeps one
 outbound websocket to the server (reconnecting with backoff and jitter), reports the
 computer's inventory and runs the scripts the server sends (Invoke-ImmyCommand blocks) in a
-warm local pwsh. Stop it with SIGINT or SIGTERM.`
+warm local pwsh. Stop it with SIGINT or SIGTERM.
+
+After a maintenance session's install, upgrade or uninstall the server asks the agent whether
+a reboot is pending (--reboot-pending-file exists, by default /var/run/reboot-required on
+Linux; on Windows also the CBS RebootPending and Windows Update RebootRequired keys and
+PendingFileRenameOperations) and, when the session's rebootPreference says so, to reboot: the
+agent runs --reboot-command as a program and its arguments (no shell; quotes group words) and
+answers once it exited, so the command must schedule the reboot rather than perform it.
+--reboot-command none refuses reboots.`
 
 func newAgentCmd() *cobra.Command {
 	var o agentOptions
@@ -37,7 +46,9 @@ func newAgentCmd() *cobra.Command {
 		Annotations: synopsis("psbridge agent --server URL --enroll-key KEY --state-dir DIR [flags]",
 			"psbridge agent --state-dir DIR [flags]"),
 		Example: `  psbridge agent --server https://psbridge.example --enroll-key psbe_… --state-dir /var/lib/psbridge-agent
-  psbridge agent --state-dir /var/lib/psbridge-agent        # later starts: the saved credential`,
+  psbridge agent --state-dir /var/lib/psbridge-agent        # later starts: the saved credential
+  psbridge agent --state-dir /var/lib/psbridge-agent --reboot-command 'systemctl reboot --when=+5min'
+  psbridge agent --state-dir /var/lib/psbridge-agent --reboot-command none   # never reboot`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runAgent(cmd.Context(), o, cmd.OutOrStdout(), cmd.ErrOrStderr())
@@ -53,12 +64,15 @@ func newAgentCmd() *cobra.Command {
 	fs.DurationVar(&o.minBackoff, "min-backoff", agent.DefaultMinBackoff, "first reconnect delay")
 	fs.DurationVar(&o.maxBackoff, "max-backoff", agent.DefaultMaxBackoff, "longest reconnect delay")
 	fs.StringVar(&o.logLevel, "log-level", "info", "debug, info, warn or error")
+	fs.StringVar(&o.rebootCommand, "reboot-command", agent.DefaultRebootCommand(runtime.GOOS), "the command that reboots this computer for a maintenance session, run without a shell; none: refuse reboots")
+	fs.StringVar(&o.rebootPendingFile, "reboot-pending-file", agent.DefaultRebootPendingFile(runtime.GOOS), "a file whose existence means a reboot is pending (empty: none)")
 	return cmd
 }
 
 // agentOptions are the agent's flags.
 type agentOptions struct {
 	server, key, stateDir, pwsh, logLevel string
+	rebootCommand, rebootPendingFile      string
 	inventory, drives                     []string
 	minBackoff, maxBackoff                time.Duration
 }
@@ -94,13 +108,17 @@ func runAgent(ctx context.Context, o agentOptions, stdout, stderr io.Writer) (er
 		}
 		driveMap[k] = v
 	}
+	rebootArgv, err := agent.ParseRebootCommand(o.rebootCommand)
+	if err != nil {
+		return usageErr("--reboot-command: %v", err)
+	}
 	lvl, err := zerolog.ParseLevel(o.logLevel)
 	if err != nil {
 		return usageErr("--log-level: %v", err)
 	}
 	log := zerolog.New(stderr).Level(lvl).With().Timestamp().Logger()
 	cfg := agent.Config{StateDir: o.stateDir, Inventory: overrides, Drives: driveMap, MinBackoff: o.minBackoff, MaxBackoff: o.maxBackoff, Logger: &log,
-		HTTPClient: &http.Client{Timeout: time.Minute}}
+		HTTPClient: &http.Client{Timeout: time.Minute}, RebootCommand: rebootArgv, RebootPendingFile: o.rebootPendingFile, SystemRebootChecks: true}
 	if o.key != "" {
 		st, err := agent.Enroll(ctx, cfg, o.server, o.key)
 		if err != nil {

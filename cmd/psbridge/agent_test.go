@@ -26,11 +26,14 @@ type liveAgent struct {
 	exited chan struct{}
 }
 
-// startAgent runs the agent binary with state dir dir; extra holds enrollment and inventory flags.
+// startAgent runs the agent binary with state dir dir; extra holds enrollment, inventory and
+// reboot flags.
 func startAgent(t *testing.T, bin, dir string, extra ...string) *liveAgent {
 	t.Helper()
 	a := &liveAgent{t: t, dir: dir, stderr: &syncBuffer{}, exited: make(chan struct{})}
-	args := append([]string{"agent", "--state-dir", dir, "--min-backoff", "100ms", "--max-backoff", "500ms", "--log-level", "debug"}, extra...)
+	// The agent never reboots the test machine unless a test says so in extra (a later flag wins).
+	args := append([]string{"agent", "--state-dir", dir, "--min-backoff", "100ms", "--max-backoff", "500ms", "--log-level", "debug",
+		"--reboot-command", "none", "--reboot-pending-file", filepath.Join(dir, "no-reboot-required")}, extra...)
 	a.cmd = exec.Command(bin, args...)
 	a.cmd.Env = append(os.Environ(), "PSBRIDGE_PWSH="+testpwsh.Pwsh(t), "PSBRIDGE_CACHE_DIR="+testpwsh.CacheDir())
 	a.cmd.Stdout, a.cmd.Stderr = &syncBuffer{}, a.stderr

@@ -95,9 +95,19 @@ type Session struct {
 	conn       Conn
 	Since      time.Time
 
-	mu     sync.Mutex
-	runs   map[string]*pending
-	closed bool
+	mu      sync.Mutex
+	runs    map[string]*pending
+	replies map[string]chan *wire.Reboot // reboot requests waiting for the agent's answer
+	version int                          // the protocol version the agent's hello announced
+	closed  bool
+}
+
+// SetVersion records the protocol version the agent announced in its hello (wire.Version);
+// the hub sends it only the requests that version knows.
+func (s *Session) SetVersion(v int) {
+	s.mu.Lock()
+	s.version = v
+	s.mu.Unlock()
 }
 
 type pending struct {
@@ -164,7 +174,7 @@ func (h *Hub) Attach(c store.Computer, inv *wire.Inventory, conn Conn) *Session 
 	}); err != nil {
 		h.log.Error().Int64("computer", c.ID).Err(err).Msg("store inventory")
 	}
-	s := &Session{hub: h, ComputerID: c.ID, conn: conn, Since: now, runs: map[string]*pending{}}
+	s := &Session{hub: h, ComputerID: c.ID, conn: conn, Since: now, runs: map[string]*pending{}, replies: map[string]chan *wire.Reboot{}}
 	h.mu.Lock()
 	old := h.sessions[c.ID]
 	h.sessions[c.ID] = s
@@ -209,10 +219,16 @@ func (h *Hub) Detach(s *Session) {
 // fail ends every run of the session with an error.
 func (s *Session) fail(reason string) {
 	s.mu.Lock()
-	runs := s.runs
-	s.runs = map[string]*pending{}
+	runs, replies := s.runs, s.replies
+	s.runs, s.replies = map[string]*pending{}, map[string]chan *wire.Reboot{}
 	s.closed = true
 	s.mu.Unlock()
+	for _, ch := range replies {
+		select {
+		case ch <- &wire.Reboot{Error: reason}:
+		default:
+		}
+	}
 	for _, p := range runs {
 		select {
 		case p.done <- &wire.Result{Error: &wire.Error{Kind: wire.ErrWorker, Message: reason}}:
@@ -242,6 +258,18 @@ func (s *Session) Deliver(m wire.Message) {
 				r = &wire.Result{Error: &wire.Error{Kind: wire.ErrOther, Message: "the agent sent an empty result"}}
 			}
 			p.done <- r
+		}
+	case wire.TypeRebootReply:
+		s.mu.Lock()
+		ch := s.replies[m.ID]
+		delete(s.replies, m.ID)
+		s.mu.Unlock()
+		if ch != nil {
+			r := m.Reboot
+			if r == nil {
+				r = &wire.Reboot{Error: "the agent sent an empty reboot answer"}
+			}
+			ch <- r
 		}
 	case wire.TypeInventory:
 		if m.Inventory != nil && m.Inventory.DeviceID != "" {
@@ -372,5 +400,70 @@ func (h *Hub) Run(ctx context.Context, computerID int64, run wire.Run, wait time
 			forget()
 			return nil, fmt.Errorf("%w: %v", bridge.ErrCanceled, context.Cause(ctx))
 		}
+	}
+}
+
+// ErrAgentTooOld means the computer's agent predates the reboot requests (it announced a
+// protocol version below wire.VersionReboot): it can neither say whether a reboot is pending
+// nor reboot.
+var ErrAgentTooOld = errors.New("the computer's agent is too old for reboot handling (update psbridge on the computer)")
+
+// Timeouts of the reboot requests.
+const (
+	rebootCheckTimeout = 60 * time.Second
+	rebootTimeout      = 90 * time.Second // the agent's reboot command may take up to 60 s
+)
+
+// RebootPending asks a computer's agent whether its operating system has a reboot pending.
+// An agent too old to know the request fails with ErrAgentTooOld.
+func (h *Hub) RebootPending(ctx context.Context, computerID int64) (wire.Reboot, error) {
+	return h.ask(ctx, computerID, wire.TypeRebootCheck, rebootCheckTimeout)
+}
+
+// Reboot asks a computer's agent to run its reboot command; the answer comes before the
+// computer goes down (Rebooting), or says why not (Refused, Error).
+func (h *Hub) Reboot(ctx context.Context, computerID int64) (wire.Reboot, error) {
+	return h.ask(ctx, computerID, wire.TypeReboot, rebootTimeout)
+}
+
+// ask sends a reboot request of type typ and waits for the agent's reply.
+func (h *Hub) ask(ctx context.Context, computerID int64, typ string, timeout time.Duration) (wire.Reboot, error) {
+	s, err := h.waitOnline(ctx, computerID, h.opts.ConnectWait)
+	if err != nil {
+		return wire.Reboot{}, err
+	}
+	id := "q" + strconv.FormatUint(h.seq.Add(1), 10)
+	ch := make(chan *wire.Reboot, 1)
+	s.mu.Lock()
+	switch {
+	case s.closed:
+		s.mu.Unlock()
+		return wire.Reboot{}, fmt.Errorf("computer %d: the agent disconnected", computerID)
+	case s.version < wire.VersionReboot:
+		s.mu.Unlock()
+		return wire.Reboot{}, fmt.Errorf("computer %d: %w", computerID, ErrAgentTooOld)
+	}
+	s.replies[id] = ch
+	s.mu.Unlock()
+	forget := func() {
+		s.mu.Lock()
+		delete(s.replies, id)
+		s.mu.Unlock()
+	}
+	if err := s.conn.Send(wire.Message{Type: typ, ID: id}); err != nil {
+		forget()
+		return wire.Reboot{}, fmt.Errorf("computer %d: send %s to its agent: %w", computerID, typ, err)
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case r := <-ch:
+		return *r, nil
+	case <-t.C:
+		forget()
+		return wire.Reboot{}, fmt.Errorf("%w: computer %d did not answer %s within %s", bridge.ErrTimeout, computerID, typ, timeout)
+	case <-ctx.Done():
+		forget()
+		return wire.Reboot{}, fmt.Errorf("%w: %v", bridge.ErrCanceled, context.Cause(ctx))
 	}
 }

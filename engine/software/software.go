@@ -316,7 +316,7 @@ type RunInput struct {
 	DeploymentType                               *int               `json:"deploymentType"`
 	MaintenanceParams                            *MaintenanceParams `json:"maintenanceParams"`
 	SkipBackgroundJob                            bool               `json:"skipBackgroundJob"`
-	RebootPreference                             int                `json:"rebootPreference"`
+	RebootPreference                             RebootPreference   `json:"rebootPreference"`
 	ScheduleExecutionAfterActiveHours            bool               `json:"scheduleExecutionAfterActiveHours"`
 	UseComputersTimezoneForExecution             bool               `json:"useComputersTimezoneForExecution"`
 	OfflineBehavior                              int                `json:"offlineBehavior"`
@@ -330,6 +330,11 @@ type RunInput struct {
 	ShowMaintenanceActions                       bool               `json:"showMaintenanceActions"`
 	Computers                                    []Target           `json:"computers"`
 	Tenants                                      []Target           `json:"tenants"`
+
+	// With rebootPreference: what the reboot stage does after a computer's actions.
+	AutoConsentToReboots bool                `json:"autoConsentToReboots"`
+	PromptTimeoutAction  PromptTimeoutAction `json:"promptTimeoutAction"`
+	PromptTimeoutMinutes int                 `json:"promptTimeoutMinutes"`
 }
 
 // Offline behaviours (ImmyBot's ComputerOfflineMaintenanceSessionBehavior).
@@ -407,6 +412,7 @@ func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 			p.desired = *mp.DesiredSoftwareState
 		}
 	}
+	fe = append(fe, checkReboot(in)...)
 	switch in.OfflineBehavior {
 	case 0, OfflineSkip, OfflineApplyOnConnect:
 	default:
@@ -661,11 +667,12 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 	}
 
 	var failed []string
+	var rb rebootNeed
 	for i, it := range items {
 		a := &m.Actions[i]
 		errMsg := it.err
 		if errMsg == "" {
-			errMsg = s.maintain(ctx, &m, it, a, in, len(items) > 1, stage, logf)
+			errMsg = s.maintain(ctx, &m, it, a, in, len(items) > 1, &rb, stage, logf)
 		}
 		if errMsg != "" {
 			a.Result, a.Error = "failed", errMsg
@@ -677,6 +684,22 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 			m.DetectedVersion, m.Action = a.DetectedVersion, a.Action
 		}
 		save()
+	}
+	// The reboot stage: only after an install, upgrade or uninstall script ran.
+	if rb.actionRan && s.ctx.Err() == nil {
+		stage("reboot")
+		state, msg := s.rebootStage(ctx, &m, in, rb, logf)
+		logf("info", "reboot pending: %v; reboot action: %s", m.RebootPending, m.RebootAction)
+		switch {
+		case state == "failed" || (state != "" && s.ctx.Err() != nil):
+			fail(msg)
+			return
+		case state != "" && len(failed) == 0:
+			end(state, msg)
+			return
+		case state != "":
+			logf("error", "%s", msg)
+		}
 	}
 	switch {
 	case len(failed) == 0:
@@ -740,7 +763,7 @@ func (s *Service) resolve(m store.MaintenanceSession, p plan, logf func(string, 
 // maintain runs detection, action and verification of one item and returns why it failed
 // ("" when it succeeded). With prefix set, log lines name the software.
 func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it item, a *store.MaintenanceAction, in RunInput, prefix bool,
-	stage func(string), logf func(string, string, ...any)) string {
+	rb *rebootNeed, stage func(string), logf func(string, string, ...any)) string {
 	sw := it.sw
 	say := logf
 	if prefix {
@@ -777,9 +800,12 @@ func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it 
 		if it.dyn != nil && action != "uninstall" {
 			args = dynamicVars(*it.dyn)
 		}
-		if _, err := s.runScript(ctx, *m, sw, action+".ps1", script, args, say); err != nil {
+		res, err := s.runScript(ctx, *m, sw, action+".ps1", script, sessionVars(in, args), say)
+		if err != nil {
 			return action + ": " + err.Error()
 		}
+		rb.actionRan = true
+		rb.noteExitCode(res.Output)
 	}
 
 	stage("verification")

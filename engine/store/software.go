@@ -129,8 +129,8 @@ type MaintenanceSession struct {
 	ID              int64               `json:"id"`
 	ComputerID      int64               `json:"computerId"`
 	SoftwareID      int64               `json:"softwareId,omitempty"`
-	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, failed, skipped, cancelled (the server shut down)
-	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, done
+	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, completed with errors (the reboot failed or was refused), failed, skipped, cancelled (the server shut down)
+	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, reboot, done
 	FullMaintenance bool                `json:"fullMaintenance,omitempty"`
 	InventoryOnly   bool                `json:"inventoryOnly,omitempty"`
 	DeploymentID    int64               `json:"deploymentId,omitempty"`
@@ -144,6 +144,11 @@ type MaintenanceSession struct {
 	CreatedAt       time.Time           `json:"createdAt"`
 	UpdatedAt       time.Time           `json:"updatedAt"`
 	EndedAt         time.Time           `json:"endedAt,omitzero"`
+
+	// RebootPending and RebootAction (rebooted, suppressed, refused, none) are the reboot
+	// stage's, run after the computer's actions; RebootAction is unset when no action ran.
+	RebootPending bool   `json:"rebootPending"`
+	RebootAction  string `json:"rebootAction,omitempty"`
 }
 
 // PutSession stores a session, assigning its ID when it is 0.

@@ -145,6 +145,7 @@ func (s *Server) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sess := hub.Attach(c, hello.Inventory, cn)
+	sess.SetVersion(hello.Version)
 	defer hub.Detach(sess)
 	defer ws.Close()
 

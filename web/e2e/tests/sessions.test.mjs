@@ -27,7 +27,9 @@ test('deploy software to a tenant and watch a full-maintenance session install i
   const drive = path.join(tmp, 'c-drive');
   mkdirSync(drive);
   const [, computerId] = await h.start(['agent', '--server', base, '--enroll-key', key.key, '--state-dir', path.join(tmp, 'agent'),
-    '--drive', 'C=' + drive, '--inventory', 'computerName=PC-ANN', '--inventory', 'deviceId=e2e-sessions-1'],
+    '--drive', 'C=' + drive, '--inventory', 'computerName=PC-ANN', '--inventory', 'deviceId=e2e-sessions-1',
+    // Never reboot the machine the test runs on: no pending file, and reboots refused.
+    '--reboot-pending-file', path.join(tmp, 'no-reboot-required'), '--reboot-command', 'none'],
   {}, /psbridge agent: computer (\d+)/);
   const marker = 'C:\\ToolX.txt';
   await api('POST', '/api/v1/software', {
@@ -81,12 +83,15 @@ test('deploy software to a tenant and watch a full-maintenance session install i
     assert.ok(log.includes(want), `the live log lacks "${want}":\n${log}`);
   }
   await page.locator('#live', { hasText: 'The session has ended.' }).waitFor();
+  // The install ran, so the reboot stage asked the agent: nothing pending, no reboot.
+  await page.locator('#reboot', { hasText: 'not pending, none' }).waitFor();
   await visit('session');
   assert.equal(readFileSync(path.join(drive, 'ToolX.txt'), 'utf8').trim(), '2.0');
 
   // Reloaded, the page shows the kept log and the action.
   await page.reload();
   await page.locator('#actions td', { hasText: 'install' }).first().waitFor();
+  assert.equal((await page.locator('#reboot').textContent()).trim(), 'not pending, none');
   assert.ok((await page.locator('#log').textContent()).includes('session succeeded'));
   await nav.getByRole('link', { name: 'Sessions' }).click();
   await page.locator('#sessions tr[data-session] .badge', { hasText: 'succeeded' }).waitFor();

@@ -29,6 +29,9 @@
     state.textContent = s.state;
     state.className = "badge " + (s.state === "succeeded" ? "ok" : s.state === "failed" ? "bad" : "muted");
     document.getElementById("stage").textContent = s.stage;
+    if (s.rebootAction) {
+      document.getElementById("reboot").textContent = (s.rebootPending ? "pending, " : "not pending, ") + s.rebootAction;
+    }
     var live = document.getElementById("live");
     if (live) {
       live.textContent = "The session has ended.";
