@@ -148,8 +148,8 @@ func (e *Engine) UpdateTenant(id int64, in TenantInput) (store.Tenant, error) {
 	return t, nil
 }
 
-// DeleteTenant removes a tenant and its client mappings; it fails with ErrConflict while
-// computers belong to it.
+// DeleteTenant removes a tenant, its client mappings and the deployments that target it; it
+// fails with ErrConflict while computers belong to it.
 func (e *Engine) DeleteTenant(id int64) error {
 	return wrapNotFound("tenant "+strconv.FormatInt(id, 10), e.st.DeleteTenant(id))
 }

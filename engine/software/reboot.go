@@ -156,10 +156,6 @@ const (
 	RebootActionNone       = "none"
 )
 
-// StateCompletedWithErrors is the state of a session whose actions succeeded but whose
-// reboot the agent refused or could not do.
-const StateCompletedWithErrors = store.CallCompletedWithErrors
-
 // rebootStage asks the agent whether a reboot is pending and applies the request's
 // preference. It records m.RebootPending and m.RebootAction and returns the state the session
 // ends in because of it ("" when the reboot stage changes nothing) and the message.

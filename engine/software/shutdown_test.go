@@ -44,6 +44,7 @@ func TestShutdownCancelsSessions(t *testing.T) {
 	}
 	slow := create("slow", "metascript", "Write-Host 'detecting'; Start-Sleep -Seconds 600")
 	offline := create("offline", "computer", "'1.0'")
+	other := create("other", "computer", "'1.0'") // a second item: the same one would be "already in progress"
 	run := func(sw store.Software, skipQueue bool) store.MaintenanceSession {
 		ss, err := svc.Run(software.RunInput{MaintenanceParams: &software.MaintenanceParams{MaintenanceIdentifier: strconv.FormatInt(sw.ID, 10)},
 			Computers: []software.Target{{ComputerID: pc.ID}}, SkipBackgroundJob: skipQueue})
@@ -75,7 +76,7 @@ func TestShutdownCancelsSessions(t *testing.T) {
 	running := run(slow, false) // holds the only slot
 	waitFor(running.ID, "detecting")
 	queued := run(offline, false) // waits for the slot
-	waiting := run(offline, true) // bypasses the limit, waits for the agent
+	waiting := run(other, true)   // bypasses the limit, waits for the agent
 	waitFor(waiting.ID, "stage detection")
 	if n := svc.Running(); n != 3 {
 		t.Fatalf("running before shutdown: %d, want 3", n)

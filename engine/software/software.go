@@ -46,6 +46,8 @@ type Service struct {
 
 	slots chan struct{} // the concurrent-session limit (skipBackgroundJob bypasses it)
 
+	startMu sync.Mutex // serialises Start's check for sessions in progress with their creation
+
 	mu   sync.Mutex
 	live map[int64]*live
 	wg   sync.WaitGroup
@@ -53,11 +55,13 @@ type Service struct {
 	stop context.CancelFunc
 }
 
-// live is a running session's log and its listeners.
+// live is a queued, waiting or running session's log and its listeners.
 type live struct {
-	log  []store.SessionLogEntry
-	subs map[chan store.SessionLogEntry]struct{}
-	done chan struct{}
+	computerID int64
+	item       string // what it maintains (sessionItem): a second session of it is not started
+	log        []store.SessionLogEntry
+	subs       map[chan store.SessionLogEntry]struct{}
+	done       chan struct{}
 }
 
 // New returns the service; MaxConcurrent bounds sessions run as background jobs (default 4).
@@ -96,7 +100,8 @@ func (s *Service) Resume() error {
 		if m.State == "waiting" {
 			p, err := s.planFor(m)
 			if err == nil {
-				l := &live{log: append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "the server restarted; the session still waits for its computer"}),
+				l := &live{computerID: m.ComputerID, item: sessionItem(m),
+					log:  append(m.Log, store.SessionLogEntry{Time: now, Stage: m.Stage, Level: "info", Message: "the server restarted; the session still waits for its computer"}),
 					subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
 				s.mu.Lock()
 				s.live[m.ID] = l
@@ -337,6 +342,19 @@ type RunInput struct {
 	PromptTimeoutMinutes int                 `json:"promptTimeoutMinutes"`
 }
 
+// StateCompletedWithErrors is the state of a session in which no action failed but at least
+// one could not be determined (cacheOnly without a cached detection), or whose reboot the
+// agent refused or could not do. Calls use the same words for the same idea.
+const StateCompletedWithErrors = store.CallCompletedWithErrors
+
+// ActionUndetermined and ResultUndetermined mark a maintenance action whose software has no
+// cached detection in a cacheOnly session (ImmyBot's Undetermined action, Indeterminable
+// result).
+const (
+	ActionUndetermined = "undetermined"
+	ResultUndetermined = "undetermined"
+)
+
 // Offline behaviours (ImmyBot's ComputerOfflineMaintenanceSessionBehavior).
 const (
 	OfflineSkip           = 1
@@ -351,15 +369,76 @@ type plan struct {
 	pinned  *store.Deployment // deploymentId, when it decides the item
 }
 
-// Run starts one session per computer of in and returns them (state pending). What it cannot
-// do is refused with a field error rather than ignored.
+// SessionRef names one session of a run-immy-service reply (ImmyBot's
+// sessionsStarted/sessionsAlreadyInProgress items; psbridge has no persons, so no personId).
+type SessionRef struct {
+	ComputerID int64 `json:"computerId"`
+	SessionID  int64 `json:"sessionId"`
+	TenantID   int64 `json:"tenantId,omitempty"`
+}
+
+// Started is what Start did with the computers of a request.
+type Started struct {
+	// Sessions are the sessions started (state pending), in request order.
+	Sessions []store.MaintenanceSession
+	// SessionsStarted names them.
+	SessionsStarted []SessionRef
+	// SessionsAlreadyInProgress names, for each computer that already had a queued, waiting or
+	// running session of the same item (the same software, full maintenance, or inventory),
+	// that session; no second one was started.
+	SessionsAlreadyInProgress []SessionRef
+}
+
+// Run starts sessions as Start does and returns, for each computer of in, the session started
+// or the one already in progress for it.
+func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
+	st, err := s.Start(in)
+	out := st.Sessions
+	for _, r := range st.SessionsAlreadyInProgress {
+		m, gerr := s.st.Session(r.SessionID)
+		if gerr != nil {
+			return out, gerr
+		}
+		out = append(out, m)
+	}
+	return out, err
+}
+
+// sessionItem names what a session maintains, to find a session already in progress for the
+// same computer and item: inventory, full maintenance or one software.
+func sessionItem(m store.MaintenanceSession) string {
+	switch {
+	case m.InventoryOnly:
+		return "inventory"
+	case m.FullMaintenance:
+		return "full maintenance"
+	}
+	return "software " + strconv.FormatInt(m.SoftwareID, 10)
+}
+
+// inProgress returns the queued, waiting or running session of item on computer (0: none).
+func (s *Service) inProgress(computer int64, item string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, l := range s.live {
+		if l.computerID == computer && l.item == item {
+			return id
+		}
+	}
+	return 0
+}
+
+// Start starts one session per computer of in (state pending), except for a computer with a
+// session of the same item already queued, waiting or running: that one is named in
+// SessionsAlreadyInProgress instead. What it cannot do is refused with a field error rather
+// than ignored.
 //
 // A session maintains one item (maintenanceParams, or the software of deploymentId), or with
 // fullMaintenance every software that a deployment applies to the computer, each in the state
 // of its winning deployment. useWinningDeployment takes the item's desired state from its
 // winning deployment instead of maintenanceParams (and ignores deploymentId). inventoryOnly
 // sessions run the inventory and identification and stop.
-func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
+func (s *Service) Start(in RunInput) (Started, error) {
 	var fe engine.FieldErrors
 	p := plan{in: in, desired: NewerOrEqualVersion}
 	mp := in.MaintenanceParams
@@ -419,27 +498,32 @@ func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 		fe = append(fe, engine.FieldError{Field: "offlineBehavior", Message: "must be 1 (Skip) or 2 (ApplyOnConnect)"})
 	}
 	if len(in.Tenants) > 0 {
-		fe = append(fe, engine.FieldError{Field: "tenants", Message: "cloud tasks are not implemented; list computers"})
-	}
-	if len(in.Computers) == 0 {
+		fe = append(fe, engine.FieldError{Field: "tenants", Message: "cloud tasks need maintenance tasks, which psbridge does not have; target computers instead"})
+	} else if len(in.Computers) == 0 {
 		fe = append(fe, engine.FieldError{Field: "computers", Message: "needs at least one {computerId}"})
 	}
+	tenantOf := map[int64]int64{}
 	for i, c := range in.Computers {
 		sc, err := s.st.Computer(c.ComputerID)
 		if err != nil {
 			fe = append(fe, engine.FieldError{Field: fmt.Sprintf("computers[%d].computerId", i), Message: "names no computer"})
 			continue
 		}
+		tenantOf[sc.ID] = sc.TenantID
 		if p.pinned != nil && !Applies(*p.pinned, sc) {
 			fe = append(fe, engine.FieldError{Field: fmt.Sprintf("computers[%d].computerId", i),
 				Message: fmt.Sprintf("deployment %d targets %s, not computer %d (tenant %d)", p.pinned.ID, targetText(*p.pinned), sc.ID, sc.TenantID)})
 		}
 	}
+	out := Started{Sessions: []store.MaintenanceSession{}, SessionsStarted: []SessionRef{}, SessionsAlreadyInProgress: []SessionRef{}}
 	if len(fe) > 0 {
-		return nil, fe
+		return out, fe
 	}
 	raw, _ := json.Marshal(in)
-	var out []store.MaintenanceSession
+	// One Start at a time checks for sessions in progress and registers its own, so that two
+	// requests for the same computer and item never both start one.
+	s.startMu.Lock()
+	defer s.startMu.Unlock()
 	for _, c := range in.Computers {
 		m := store.MaintenanceSession{ComputerID: c.ComputerID, SoftwareID: p.sw.ID, State: "pending", Stage: "resolution",
 			FullMaintenance: in.FullMaintenance && !in.InventoryOnly, InventoryOnly: in.InventoryOnly,
@@ -447,14 +531,20 @@ func (s *Service) Run(in RunInput) ([]store.MaintenanceSession, error) {
 		if p.pinned != nil {
 			m.DeploymentID = p.pinned.ID
 		}
+		item := sessionItem(m)
+		if id := s.inProgress(c.ComputerID, item); id != 0 {
+			out.SessionsAlreadyInProgress = append(out.SessionsAlreadyInProgress, SessionRef{ComputerID: c.ComputerID, SessionID: id, TenantID: tenantOf[c.ComputerID]})
+			continue
+		}
 		if err := s.st.PutSession(&m); err != nil {
 			return out, err
 		}
-		l := &live{subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
+		l := &live{computerID: m.ComputerID, item: item, subs: map[chan store.SessionLogEntry]struct{}{}, done: make(chan struct{})}
 		s.mu.Lock()
 		s.live[m.ID] = l
 		s.mu.Unlock()
-		out = append(out, m)
+		out.Sessions = append(out.Sessions, m)
+		out.SessionsStarted = append(out.SessionsStarted, SessionRef{ComputerID: c.ComputerID, SessionID: m.ID, TenantID: tenantOf[c.ComputerID]})
 		s.wg.Add(1)
 		go s.run(m, p, l)
 	}
@@ -579,8 +669,11 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		return
 	}
 	hub := s.eng.Hub()
+	// A cacheOnly detection-only session reads the cached inventory and runs nothing on the
+	// computer, so, like a resolution-only one, it needs no connected agent.
+	offlineOK := in.ResolutionOnly || (in.CacheOnly && in.DetectionOnly)
 	// ApplyOnConnect: wait for the hub's connect event, holding no session slot meanwhile.
-	if in.OfflineBehavior == OfflineApplyOnConnect && !in.ResolutionOnly && !hub.Status(m.ComputerID).Online {
+	if in.OfflineBehavior == OfflineApplyOnConnect && !offlineOK && !hub.Status(m.ComputerID).Online {
 		m.State = "waiting"
 		save() // before the log line, so that a listener that reads it finds the state
 		logf("info", "computer %d is offline: the session runs when its agent connects (offlineBehavior ApplyOnConnect)", m.ComputerID)
@@ -661,12 +754,12 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		end("succeeded", "")
 		return
 	}
-	if len(items) > 0 && offlineSkip() {
+	if len(items) > 0 && !offlineOK && offlineSkip() {
 		end("skipped", "the computer is offline and offlineBehavior is Skip")
 		return
 	}
 
-	var failed []string
+	var failed, undetermined []string
 	var rb rebootNeed
 	for i, it := range items {
 		a := &m.Actions[i]
@@ -674,10 +767,14 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		if errMsg == "" {
 			errMsg = s.maintain(ctx, &m, it, a, in, len(items) > 1, &rb, stage, logf)
 		}
-		if errMsg != "" {
+		switch {
+		case errMsg != "" && a.Action == ActionUndetermined:
+			a.Result, a.Error = ResultUndetermined, errMsg
+			undetermined = append(undetermined, errMsg)
+		case errMsg != "":
 			a.Result, a.Error = "failed", errMsg
 			failed = append(failed, errMsg)
-		} else {
+		default:
 			a.Result = "succeeded"
 		}
 		if single {
@@ -702,8 +799,13 @@ func (s *Service) run(m store.MaintenanceSession, p plan, l *live) {
 		}
 	}
 	switch {
-	case len(failed) == 0:
+	case len(failed) == 0 && len(undetermined) == 0:
 		end("succeeded", "")
+	case len(failed) == 0 && single:
+		// Nothing failed, but the action could not be determined (no cached inventory).
+		end(StateCompletedWithErrors, undetermined[0])
+	case len(failed) == 0:
+		end(StateCompletedWithErrors, fmt.Sprintf("%d of %d actions undetermined; first: %s", len(undetermined), len(items), undetermined[0]))
 	case single:
 		fail(failed[0])
 	default:
@@ -770,8 +872,21 @@ func (s *Service) maintain(ctx context.Context, m *store.MaintenanceSession, it 
 		say = func(level, format string, args ...any) { logf(level, "%s: %s", sw.Name, fmt.Sprintf(format, args...)) }
 	}
 	stage("detection")
-	ver, err := s.detect(ctx, *m, sw, say)
-	if err != nil {
+	var ver string
+	var err error
+	if in.CacheOnly {
+		var found bool
+		if ver, found, err = s.cachedDetect(*m, sw, say); err != nil {
+			return "detection: " + err.Error()
+		} else if !found {
+			a.Action = ActionUndetermined
+			msg := s.noCacheMessage(m.ComputerID, sw)
+			if prefix { // several items: the session's end names only the first
+				logf("warning", "%s", msg)
+			}
+			return msg
+		}
+	} else if ver, err = s.detect(ctx, *m, sw, say); err != nil {
 		return "detection: " + err.Error()
 	}
 	a.DetectedVersion = ver
@@ -850,20 +965,60 @@ func (s *Service) inventory(ctx context.Context, computerID int64, logf func(str
 	}
 	return nil
 }
+
+// detect runs the software's detection script on the session's computer and returns the
+// installed version ("" when not installed); the result is cached for cacheOnly sessions.
 func (s *Service) detect(ctx context.Context, m store.MaintenanceSession, sw store.Software, logf func(string, string, ...any)) (string, error) {
 	res, err := s.runScript(ctx, m, sw, "detection.ps1", sw.DetectionScript, nil, logf)
 	if err != nil {
 		return "", err
 	}
-	for i := len(res.Output) - 1; i >= 0; i-- {
+	ver := ""
+	for i := len(res.Output) - 1; i >= 0 && ver == ""; i-- {
 		var v any
 		if json.Unmarshal(res.Output[i], &v) == nil && v != nil {
-			if str := strings.TrimSpace(fmt.Sprint(v)); str != "" {
-				return str, nil
-			}
+			ver = strings.TrimSpace(fmt.Sprint(v))
 		}
 	}
-	return "", nil
+	d := store.DetectedSoftware{ComputerID: m.ComputerID, SoftwareID: sw.ID, SoftwareScope: sw.Scope, SoftwareName: sw.Name,
+		Installed: ver != "", Version: ver, DetectedAt: time.Now().UTC(), SessionID: m.ID}
+	if err := s.st.PutDetectedSoftware(d); err != nil {
+		logf("warning", "the detected version was not cached: %v", err)
+	}
+	return ver, nil
+}
+
+// cachedDetect reads the version the last detection of sw on the session's computer found
+// (cacheOnly) and logs where it comes from; found is false when nothing is cached.
+func (s *Service) cachedDetect(m store.MaintenanceSession, sw store.Software, logf func(string, string, ...any)) (ver string, found bool, err error) {
+	d, ok, err := s.st.DetectedSoftwareFor(m.ComputerID, sw.ID)
+	if err != nil || !ok {
+		return "", false, err
+	}
+	what := d.Version
+	if !d.Installed {
+		what = "not installed"
+	}
+	logf("info", "detected %s from cached inventory of %s (session %d)", what, d.DetectedAt.Format(time.RFC3339), d.SessionID)
+	return d.Version, true, nil
+}
+
+// noCacheMessage says that software sw has no cached detection on computer id.
+func (s *Service) noCacheMessage(id int64, sw store.Software) string {
+	computer := fmt.Sprintf("computer %d", id)
+	if c, err := s.st.Computer(id); err == nil && c.Name != "" {
+		computer += fmt.Sprintf(" %q", c.Name)
+	}
+	return fmt.Sprintf("no cached inventory for software %d %q on %s; run detection first", sw.ID, sw.Name, computer)
+}
+
+// DetectedSoftware returns the cached software inventory of computer id: the last detected
+// version of each software a session detected there (ErrNotFound for an unknown computer).
+func (s *Service) DetectedSoftware(id int64) ([]store.DetectedSoftware, error) {
+	if _, err := s.st.Computer(id); err != nil {
+		return nil, err
+	}
+	return s.st.DetectedSoftwareOf(id)
 }
 
 // runScript runs one of the software's scripts for the session's computer.

@@ -36,6 +36,7 @@ const (
 	bComputerDevices = "computersByDevice"     // tenant id (8 bytes) + device id -> computer id (8 bytes)
 	bCredsByComputer = "credentialsByComputer" // computer id -> credential hash (hex), the key in bAgentCreds
 	bDeployments     = "deployments"           // id -> Deployment JSON
+	bSoftwareInv     = "softwareInventory"     // computer id (8 bytes) + software id (8 bytes) -> DetectedSoftware JSON
 )
 
 // Keys inside the meta bucket.
@@ -48,7 +49,7 @@ const (
 func allBuckets() []string {
 	return []string{bMeta, bTypes, bInstances, bInstanceSecrets, bContexts, bWebhookSecrets,
 		bTenants, bClients, bAgents, bComputers, bHealth, bCalls, bCallsByInstance, bModules, bTokens,
-		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers, bComputerDevices, bCredsByComputer, bDeployments}
+		bEnrollKeys, bAgentCreds, bApps, bSigningKeys, bSoftware, bSessions, bUsers, bComputerDevices, bCredsByComputer, bDeployments, bSoftwareInv}
 }
 
 // sealedBuckets lists the flat buckets whose every value is sealed.

@@ -82,3 +82,27 @@ func (s *Store) DeleteDeployment(id int64) error {
 	}
 	return nil
 }
+
+// deleteTenantDeployments deletes every deployment that targets tenant id.
+func deleteTenantDeployments(tx *bolt.Tx, id int64) error {
+	b := bucket(tx, bDeployments)
+	var doomed [][]byte
+	if err := b.ForEach(func(k, v []byte) error {
+		var d Deployment
+		if err := decodeJSON(v, &d); err != nil {
+			return err
+		}
+		if d.TenantID == id {
+			doomed = append(doomed, append([]byte(nil), k...))
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("deployments of tenant %d: %w", id, err)
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return fmt.Errorf("delete deployment %d of tenant %d: %w", btoi(k), id, err)
+		}
+	}
+	return nil
+}

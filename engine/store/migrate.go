@@ -27,6 +27,7 @@ func migrations() []migration {
 		{to: 5, name: "users of an external OIDC issuer", apply: createBuckets},
 		{to: 6, name: "index computers by tenant and device id, credentials by computer", apply: buildComputerIndexes},
 		{to: 7, name: "deployments", apply: createBuckets},
+		{to: 8, name: "cached software inventory (detected versions per computer)", apply: createBuckets},
 	}
 }
 

@@ -117,8 +117,8 @@ type MaintenanceAction struct {
 	DeploymentID    int64  `json:"deploymentId,omitempty"` // 0: the request's maintenanceParams
 	DesiredState    int    `json:"desiredSoftwareState"`
 	DetectedVersion string `json:"detectedVersion,omitempty"`
-	Action          string `json:"action,omitempty"` // install, upgrade, uninstall, none
-	Result          string `json:"result"`           // pending, succeeded, failed
+	Action          string `json:"action,omitempty"` // install, upgrade, uninstall, none, undetermined (cacheOnly, nothing cached)
+	Result          string `json:"result"`           // pending, succeeded, failed, undetermined
 	Error           string `json:"error,omitempty"`
 }
 
@@ -129,7 +129,7 @@ type MaintenanceSession struct {
 	ID              int64               `json:"id"`
 	ComputerID      int64               `json:"computerId"`
 	SoftwareID      int64               `json:"softwareId,omitempty"`
-	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, completed with errors (the reboot failed or was refused), failed, skipped, cancelled (the server shut down)
+	State           string              `json:"state"` // pending, waiting (for the computer to connect), running, succeeded, completed with errors (an action undetermined, or the reboot failed or was refused), failed, skipped, cancelled (the server shut down)
 	Stage           string              `json:"stage"` // resolution, inventory, detection, action, verification, reboot, done
 	FullMaintenance bool                `json:"fullMaintenance,omitempty"`
 	InventoryOnly   bool                `json:"inventoryOnly,omitempty"`

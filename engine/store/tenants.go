@@ -104,8 +104,10 @@ func (s *Store) Tenants() ([]Tenant, error) {
 	return out, nil
 }
 
-// DeleteTenant removes a tenant and unlinks every client linked to it. It fails with
-// ErrConflict while computers belong to the tenant.
+// DeleteTenant removes a tenant, unlinks every client linked to it and deletes the deployments
+// that target it (in the same transaction: a deployment of a deleted tenant would never match
+// again). It fails with ErrConflict while computers belong to the tenant, so no computer goes
+// with it and deployments aimed at single computers stay.
 func (s *Store) DeleteTenant(id int64) error {
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		if bucket(tx, bTenants).Get(itob(id)) == nil {
@@ -124,6 +126,9 @@ func (s *Store) DeleteTenant(id int64) error {
 			return err
 		}
 		if err := unlinkTenantClients(tx, id, s.now()); err != nil {
+			return err
+		}
+		if err := deleteTenantDeployments(tx, id); err != nil {
 			return err
 		}
 		return bucket(tx, bTenants).Delete(itob(id))

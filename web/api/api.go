@@ -129,6 +129,7 @@ func (a *API) Routes() []Route {
 		{"POST", v + "/computers/{id}/identification", a.identify},
 		{"POST", v + "/computers/{id}/identify", a.identifyNow},
 		{"POST", v + "/computers/{id}/scripts", a.computerScript},
+		{"GET", v + "/computers/{id}/software", a.computerSoftware},
 
 		{"POST", v + "/scripts/run", a.runScript},
 

@@ -206,22 +206,38 @@ func (a *API) refreshDynamicVersions(w http.ResponseWriter, r *http.Request) {
 	a.fail(w, r, notFound(err))
 }
 
-// runImmyService starts maintenance sessions (202 with them).
+// runImmyService starts maintenance sessions: 202 with ImmyBot's sessionsStarted and
+// sessionsAlreadyInProgress, and psbridge's own sessionIds and sessions (the sessions started).
 func (a *API) runImmyService(w http.ResponseWriter, r *http.Request) {
 	var in software.RunInput
 	if !a.decode(w, r, &in) {
 		return
 	}
-	ss, err := a.sw.Run(in)
+	st, err := a.sw.Start(in)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	ids := make([]int64, len(ss))
-	for i, s := range ss {
+	ids := make([]int64, len(st.Sessions))
+	for i, s := range st.Sessions {
 		ids[i] = s.ID
 	}
-	httpx.JSON(w, http.StatusAccepted, map[string]any{"sessionIds": ids, "sessions": ss})
+	httpx.JSON(w, http.StatusAccepted, map[string]any{"sessionIds": ids, "sessions": st.Sessions,
+		"sessionsStarted": st.SessionsStarted, "sessionsAlreadyInProgress": st.SessionsAlreadyInProgress})
+}
+
+// computerSoftware lists a computer's cached software inventory: the version each session's
+// detection last found there (what cacheOnly sessions read).
+func (a *API) computerSoftware(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r, "id", "computer")
+	if err == nil {
+		var ds []store.DetectedSoftware
+		if ds, err = a.sw.DetectedSoftware(id); err == nil {
+			httpx.JSON(w, http.StatusOK, ds)
+			return
+		}
+	}
+	a.fail(w, r, notFound(err))
 }
 
 func (a *API) listSessions(w http.ResponseWriter, r *http.Request) {

@@ -27,7 +27,7 @@
     var s = JSON.parse(ev.data);
     var state = document.getElementById("state");
     state.textContent = s.state;
-    state.className = "badge " + (s.state === "succeeded" ? "ok" : s.state === "failed" ? "bad" : "muted");
+    state.className = "badge " + (s.state === "succeeded" ? "ok" : s.state === "failed" ? "bad" : s.state === "completed with errors" ? "warn" : "muted");
     document.getElementById("stage").textContent = s.stage;
     if (s.rebootAction) {
       document.getElementById("reboot").textContent = (s.rebootPending ? "pending, " : "not pending, ") + s.rebootAction;
