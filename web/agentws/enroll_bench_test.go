@@ -20,6 +20,58 @@ import (
 	"github.com/psbridge/psbridge/web"
 )
 
+// enrollMany enrolls n computers (LOAD-00000 …, device ids load-00000 …) with key through the
+// real POST /api/v1/agent/enroll endpoint at base, 8 at a time, calling done for each with its
+// answer and how long it took. It returns the first error.
+func enrollMany(base, key string, n int, done func(i int, out wire.Enrolled, took time.Duration)) error {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	fail := func(err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if first == nil {
+			first = err
+		}
+	}
+	next := make(chan int)
+	for range 8 {
+		wg.Go(func() {
+			for i := range next {
+				body, _ := json.Marshal(wire.EnrollRequest{Key: key, Inventory: wire.Inventory{
+					ComputerName: fmt.Sprintf("LOAD-%05d", i), DeviceID: fmt.Sprintf("load-%05d", i), OSName: "Linux", Platform: "linux"}})
+				start := time.Now()
+				resp, err := http.Post(base+wire.EnrollPath, "application/json", bytes.NewReader(body))
+				if err != nil {
+					fail(fmt.Errorf("enroll %d: %w", i, err))
+					continue
+				}
+				var out wire.Enrolled
+				err = json.NewDecoder(resp.Body).Decode(&out)
+				resp.Body.Close()
+				took := time.Since(start)
+				if err != nil || resp.StatusCode != http.StatusCreated {
+					fail(fmt.Errorf("enroll %d: %d %v", i, resp.StatusCode, err))
+					continue
+				}
+				done(i, out, took)
+			}
+		})
+	}
+	for i := range n {
+		mu.Lock()
+		stop := first != nil
+		mu.Unlock()
+		if stop {
+			break
+		}
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
+
 // enrollAgents is how many computers BenchmarkEnroll5000 enrolls.
 const enrollAgents = 5000
 
@@ -55,46 +107,11 @@ func BenchmarkEnroll5000(b *testing.B) {
 		b.StartTimer()
 		t0 := time.Now()
 		took := make([]time.Duration, enrollAgents)
-		var wg sync.WaitGroup
-		errc := make(chan error, 8)
-		next := make(chan int)
-		for range 8 {
-			wg.Go(func() {
-				for i := range next {
-					body, _ := json.Marshal(wire.EnrollRequest{Key: key.Key, Inventory: wire.Inventory{
-						ComputerName: fmt.Sprintf("LOAD-%05d", i), DeviceID: fmt.Sprintf("load-%05d", i), OSName: "Linux", Platform: "linux"}})
-					start := time.Now()
-					resp, err := http.Post(srv.URL+wire.EnrollPath, "application/json", bytes.NewReader(body))
-					if err != nil {
-						errc <- err
-						continue
-					}
-					var out wire.Enrolled
-					err = json.NewDecoder(resp.Body).Decode(&out)
-					resp.Body.Close()
-					took[i] = time.Since(start)
-					if err != nil || resp.StatusCode != http.StatusCreated {
-						errc <- fmt.Errorf("enroll %d: %d %v", i, resp.StatusCode, err)
-					}
-				}
-			})
+		if err := enrollMany(srv.URL, key.Key, enrollAgents, func(i int, _ wire.Enrolled, d time.Duration) { took[i] = d }); err != nil {
+			b.Fatal(err)
 		}
-		for i := range enrollAgents {
-			select {
-			case next <- i:
-			case err := <-errc:
-				b.Fatal(err)
-			}
-		}
-		close(next)
-		wg.Wait()
 		total := time.Since(t0)
 		b.StopTimer()
-		select {
-		case err := <-errc:
-			b.Fatal(err)
-		default:
-		}
 		mean := func(d []time.Duration) float64 {
 			var sum time.Duration
 			for _, x := range d {

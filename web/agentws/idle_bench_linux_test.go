@@ -4,7 +4,6 @@ package agentws_test
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -138,43 +137,10 @@ func BenchmarkIdleAgents5000(b *testing.B) {
 	// Enroll through the real endpoint, 8 at a time.
 	t0 := time.Now()
 	creds := make([]idleCred, idleAgents)
-	var wg sync.WaitGroup
-	errc := make(chan error, 8)
-	next := make(chan int)
-	for range 8 {
-		wg.Go(func() {
-			for i := range next {
-				body, _ := json.Marshal(wire.EnrollRequest{Key: key.Key, Inventory: wire.Inventory{
-					ComputerName: fmt.Sprintf("LOAD-%05d", i), DeviceID: fmt.Sprintf("load-%05d", i), OSName: "Linux", Platform: "linux"}})
-				resp, err := http.Post(srv.URL+wire.EnrollPath, "application/json", bytes.NewReader(body))
-				if err != nil {
-					errc <- err
-					continue
-				}
-				var out wire.Enrolled
-				err = json.NewDecoder(resp.Body).Decode(&out)
-				resp.Body.Close()
-				if err != nil || resp.StatusCode != http.StatusCreated {
-					errc <- fmt.Errorf("enroll %d: %d %v", i, resp.StatusCode, err)
-					continue
-				}
-				creds[i] = idleCred{ID: out.ComputerID, Cred: out.Credential}
-			}
-		})
-	}
-	for i := range idleAgents {
-		select {
-		case next <- i:
-		case err := <-errc:
-			b.Fatal(err)
-		}
-	}
-	close(next)
-	wg.Wait()
-	select {
-	case err := <-errc:
+	if err := enrollMany(srv.URL, key.Key, idleAgents, func(i int, out wire.Enrolled, _ time.Duration) {
+		creds[i] = idleCred{ID: out.ComputerID, Cred: out.Credential}
+	}); err != nil {
 		b.Fatal(err)
-	default:
 	}
 	enrollTime := time.Since(t0)
 	http.DefaultClient.CloseIdleConnections()
