@@ -13,6 +13,7 @@ using System.Linq;
 using System.Management.Automation;
 using System.Management.Automation.Language;
 using System.Management.Automation.Runspaces;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -192,7 +193,7 @@ namespace PSBridge.Host
     internal sealed class CallState
     {
         public string Id;
-        public PowerShell Shell;
+        public PowerShell Shell { get; private set; }
         public Masker Masker;
         public Hashtable Context;
         public Instance Instance;
@@ -204,11 +205,24 @@ namespace PSBridge.Host
         public volatile bool Cancelled;
         public readonly CancellationTokenSource Cts = new CancellationTokenSource();
 
+        // _shellLock orders Stop against the end of the call: the PowerShell object outlives
+        // the call (Dispatcher), so a late timer or cancel must not stop the next call in it.
+        private readonly object _shellLock = new object();
+
         public void Stop(bool timedOut)
         {
             if (timedOut) TimedOut = true; else Cancelled = true;
             try { Cts.Cancel(); } catch { }
-            try { Shell?.BeginStop(null, null); } catch { }
+            lock (_shellLock)
+            {
+                try { Shell?.BeginStop(null, null); } catch { }
+            }
+        }
+
+        // SetShell names the PowerShell object running this call (null once it ended).
+        public void SetShell(PowerShell ps)
+        {
+            lock (_shellLock) Shell = ps;
         }
 
         public string MaskText(string text)
@@ -218,6 +232,26 @@ namespace PSBridge.Host
                 try { Masker.AddContextLeaves(Context); } catch { }
             }
             return Masker.Apply(text);
+        }
+    }
+
+    /// <summary>
+    /// The PowerShell object a runspace's pipelines reuse: created, with its stream handlers
+    /// attached, once per runspace rather than once per call. A runspace runs one pipeline at a
+    /// time; the handlers route each record to the call in State.
+    /// </summary>
+    internal sealed class Dispatcher
+    {
+        public readonly PowerShell Shell;
+        // Kept is false for a one-off object (disposed after its call).
+        public readonly bool Kept;
+        public CallState State;
+        public string FirstError;
+
+        public Dispatcher(PowerShell shell, bool kept)
+        {
+            Shell = shell;
+            Kept = kept;
         }
     }
 
@@ -416,9 +450,9 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
         {
             _stopWarmUp = true;
             lock (_spareLock) { }
-            foreach (var inst in _instances.Values) { try { inst.Runspace.Dispose(); } catch { } }
+            foreach (var inst in _instances.Values) DisposeRunspace(inst.Runspace);
             _instances.Clear();
-            try { _spare?.Dispose(); } catch { }
+            DisposeRunspace(_spare);
             try { Directory.Delete(_workDir, true); } catch { }
         }
 
@@ -526,6 +560,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             {
                 var block = ScriptBlock.Create("param($Value) 1");
                 var empty = new Hashtable(StringComparer.OrdinalIgnoreCase);
+                var warmState = new CallState { Id = "warm-up", Masker = new Masker() };
                 while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
                 {
                     if (_current != null || _requests.Count > 0)
@@ -538,17 +573,18 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                         if (_stopWarmUp) return;
                         var rs = _spare;
                         if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
-                        using var ps = PowerShell.Create();
-                        ps.Runspace = rs;
-                        AddInvocation(ps, block, empty, empty);
-                        ps.Streams.Error.DataAdded += (s, e) => { };
-                        ps.Streams.Warning.DataAdded += (s, e) => { };
-                        ps.Streams.Verbose.DataAdded += (s, e) => { };
-                        ps.Streams.Debug.DataAdded += (s, e) => { };
-                        ps.Streams.Information.DataAdded += (s, e) => { };
-                        ps.Streams.Progress.DataAdded += (s, e) => { };
-                        var output = ps.Invoke();
-                        OutputToResult(output);
+                        // The runspace's own reusable PowerShell object, as a call would use it
+                        // (a trivial block writes no records, so none reach the supervisor).
+                        var d = AcquireDispatcher(rs, warmState);
+                        bool ok = false;
+                        try
+                        {
+                            AddInvocation(d.Shell, block, empty, empty);
+                            var output = d.Shell.Invoke();
+                            OutputToResult(output);
+                            ok = true;
+                        }
+                        finally { ReleaseDispatcher(rs, d, ok); }
                         HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
                         Interlocked.Increment(ref _invocations);
                     }
@@ -619,13 +655,13 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             }
             catch
             {
-                rs.Dispose();
+                DisposeRunspace(rs);
                 throw;
             }
             DynamicIntegration integration = output.Select(o => o?.BaseObject as DynamicIntegration).LastOrDefault(o => o != null);
             if (integration == null)
             {
-                rs.Dispose();
+                DisposeRunspace(rs);
                 throw new RpcException(RpcCodes.NoIntegration,
                     scriptName + " did not produce an integration: create it with New-DynamicIntegration and either return it, emit it, or assign it to $Integration");
             }
@@ -635,7 +671,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             try { DescribeDynamicParams(rs, state, inst, scriptName); }
             catch
             {
-                rs.Dispose();
+                DisposeRunspace(rs);
                 throw;
             }
             _instances[id] = inst;
@@ -700,7 +736,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
         {
             if (id != null && _instances.Remove(id, out var inst))
             {
-                try { inst.Runspace.Dispose(); } catch { }
+                DisposeRunspace(inst.Runspace);
             }
         }
 
@@ -950,7 +986,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             }
             finally
             {
-                rs.Dispose();
+                DisposeRunspace(rs);
                 RefillSpare();
             }
         }
@@ -971,16 +1007,63 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
 
         // ---- running a pipeline with live streams -----------------------------------------
 
-        private Collection<PSObject> RunPipeline(Runspace rs, CallState state, Action<PowerShell> build, int timeoutMs,
-            out bool hadErrors, out string firstError)
+        // _dispatchers holds each runspace's reusable PowerShell object (DisposeRunspace drops it).
+        private readonly ConditionalWeakTable<Runspace, Dispatcher> _dispatchers = new ConditionalWeakTable<Runspace, Dispatcher>();
+
+        // AcquireDispatcher returns rs's PowerShell object, its commands and streams cleared, for
+        // the call in state; a new one-off object if rs's own is somehow still running.
+        private Dispatcher AcquireDispatcher(Runspace rs, CallState state)
         {
-            using var ps = PowerShell.Create();
-            ps.Runspace = rs;
-            build(ps);
-            state.Shell = ps;
-            string first = null;
+            Dispatcher d;
+            if (_dispatchers.TryGetValue(rs, out d) && d.Shell.InvocationStateInfo.State != PSInvocationState.Running)
+            {
+                d.Shell.Commands.Clear();
+                d.Shell.Streams.ClearStreams();
+            }
+            else
+            {
+                var ps = PowerShell.Create();
+                ps.Runspace = rs;
+                bool keep = d == null;
+                d = new Dispatcher(ps, keep);
+                AttachStreams(d);
+                if (keep) _dispatchers.AddOrUpdate(rs, d);
+            }
+            d.State = state;
+            d.FirstError = null;
+            return d;
+        }
+
+        // ReleaseDispatcher ends d's call; a PowerShell object that was stopped or failed
+        // outside the script is not reused (a fresh one is made for the next call).
+        private void ReleaseDispatcher(Runspace rs, Dispatcher d, bool reuse)
+        {
+            d.State = null;
+            if (d.Kept && reuse) return;
+            if (d.Kept && _dispatchers.TryGetValue(rs, out var kept) && kept == d) _dispatchers.Remove(rs);
+            try { d.Shell.Dispose(); } catch { }
+        }
+
+        // DisposeRunspace closes rs and its reusable PowerShell object.
+        private void DisposeRunspace(Runspace rs)
+        {
+            if (rs == null) return;
+            if (_dispatchers.TryGetValue(rs, out var d))
+            {
+                _dispatchers.Remove(rs);
+                try { d.Shell.Dispose(); } catch { }
+            }
+            try { rs.Dispose(); } catch { }
+        }
+
+        // AttachStreams sends d's stream records, as they come, to the call in d.State.
+        private void AttachStreams(Dispatcher d)
+        {
+            var ps = d.Shell;
             ps.Streams.Error.DataAdded += (s, e) =>
             {
+                var state = d.State;
+                if (state == null) return;
                 var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
                 var n = ErrorRecordNode(rec, state);
                 if (state.BindingError == null && IsWrapperBindingError(rec, state))
@@ -991,17 +1074,31 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                     PositionAtBlock(n, rec, state.Block, state);
                     state.BindingError = n;
                 }
-                if (first == null) first = Positioned(n);
+                if (d.FirstError == null) d.FirstError = Positioned(n);
                 SendRecord(state, "error", n);
             };
             ps.Streams.Warning.DataAdded += (s, e) =>
+            {
+                var state = d.State;
+                if (state == null) return;
                 SendRecord(state, "warning", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<WarningRecord>)s)[e.Index].Message) });
+            };
             ps.Streams.Verbose.DataAdded += (s, e) =>
+            {
+                var state = d.State;
+                if (state == null) return;
                 SendRecord(state, "verbose", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<VerboseRecord>)s)[e.Index].Message) });
+            };
             ps.Streams.Debug.DataAdded += (s, e) =>
+            {
+                var state = d.State;
+                if (state == null) return;
                 SendRecord(state, "debug", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<DebugRecord>)s)[e.Index].Message) });
+            };
             ps.Streams.Information.DataAdded += (s, e) =>
             {
+                var state = d.State;
+                if (state == null) return;
                 var rec = ((PSDataCollection<InformationRecord>)s)[e.Index];
                 var tags = new JsonArray();
                 foreach (var t in rec.Tags) tags.Add(t);
@@ -1010,6 +1107,8 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             };
             ps.Streams.Progress.DataAdded += (s, e) =>
             {
+                var state = d.State;
+                if (state == null) return;
                 var rec = ((PSDataCollection<ProgressRecord>)s)[e.Index];
                 SendRecord(state, "progress", new JsonObject
                 {
@@ -1020,7 +1119,43 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                     ["completed"] = rec.RecordType == ProgressRecordType.Completed,
                 });
             };
+        }
 
+        private Collection<PSObject> RunPipeline(Runspace rs, CallState state, Action<PowerShell> build, int timeoutMs,
+            out bool hadErrors, out string firstError)
+        {
+            var d = AcquireDispatcher(rs, state);
+            var ps = d.Shell;
+            bool reuse = false;
+            try
+            {
+                build(ps);
+                state.SetShell(ps);
+                var output = RunShell(ps, state, timeoutMs, out hadErrors);
+                firstError = d.FirstError;
+                reuse = !state.TimedOut && !state.Cancelled;
+                if (state.BindingError != null)
+                {
+                    var data = (JsonObject)state.BindingError.DeepClone();
+                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
+                }
+                return output;
+            }
+            catch (RpcException ex) when (ex.Code == RpcCodes.ScriptFailed && !state.TimedOut && !state.Cancelled)
+            {
+                // The script failed: the PowerShell object itself is fine.
+                reuse = true;
+                throw;
+            }
+            finally
+            {
+                state.SetShell(null);
+                ReleaseDispatcher(rs, d, reuse);
+            }
+        }
+
+        private Collection<PSObject> RunShell(PowerShell ps, CallState state, int timeoutMs, out bool hadErrors)
+        {
             Timer timer = null;
             _current = state;
             try
@@ -1029,13 +1164,7 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
                 Interlocked.Increment(ref _invocations);
                 var output = ps.Invoke();
                 hadErrors = ps.HadErrors;
-                firstError = first;
                 if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
-                if (state.BindingError != null)
-                {
-                    var data = (JsonObject)state.BindingError.DeepClone();
-                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
-                }
                 return output;
             }
             catch (RpcException) { throw; }
@@ -1055,7 +1184,6 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
             {
                 timer?.Dispose();
                 _current = null;
-                state.Shell = null;
             }
         }
 
