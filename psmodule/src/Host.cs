@@ -13,7 +13,6 @@ using System.Linq;
 using System.Management.Automation;
 using System.Management.Automation.Language;
 using System.Management.Automation.Runspaces;
-using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Security.Cryptography;
 using System.Text;
@@ -193,7 +192,7 @@ namespace PSBridge.Host
     internal sealed class CallState
     {
         public string Id;
-        public PowerShell Shell { get; private set; }
+        public PowerShell Shell;
         public Masker Masker;
         public Hashtable Context;
         public Instance Instance;
@@ -205,24 +204,11 @@ namespace PSBridge.Host
         public volatile bool Cancelled;
         public readonly CancellationTokenSource Cts = new CancellationTokenSource();
 
-        // _shellLock orders Stop against the end of the call: the PowerShell object outlives
-        // the call (Dispatcher), so a late timer or cancel must not stop the next call in it.
-        private readonly object _shellLock = new object();
-
         public void Stop(bool timedOut)
         {
             if (timedOut) TimedOut = true; else Cancelled = true;
             try { Cts.Cancel(); } catch { }
-            lock (_shellLock)
-            {
-                try { Shell?.BeginStop(null, null); } catch { }
-            }
-        }
-
-        // SetShell names the PowerShell object running this call (null once it ended).
-        public void SetShell(PowerShell ps)
-        {
-            lock (_shellLock) Shell = ps;
+            try { Shell?.BeginStop(null, null); } catch { }
         }
 
         public string MaskText(string text)
@@ -232,26 +218,6 @@ namespace PSBridge.Host
                 try { Masker.AddContextLeaves(Context); } catch { }
             }
             return Masker.Apply(text);
-        }
-    }
-
-    /// <summary>
-    /// The PowerShell object a runspace's pipelines reuse: created, with its stream handlers
-    /// attached, once per runspace rather than once per call. A runspace runs one pipeline at a
-    /// time; the handlers route each record to the call in State.
-    /// </summary>
-    internal sealed class Dispatcher
-    {
-        public readonly PowerShell Shell;
-        // Kept is false for a one-off object (disposed after its call).
-        public readonly bool Kept;
-        public CallState State;
-        public string FirstError;
-
-        public Dispatcher(PowerShell shell, bool kept)
-        {
-            Shell = shell;
-            Kept = kept;
         }
     }
 
@@ -452,9 +418,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         {
             _stopWarmUp = true;
             lock (_spareLock) { }
-            foreach (var inst in _instances.Values) DisposeRunspace(inst.Runspace);
+            foreach (var inst in _instances.Values) { try { inst.Runspace.Dispose(); } catch { } }
             _instances.Clear();
-            DisposeRunspace(_spare);
+            try { _spare?.Dispose(); } catch { }
             try { Directory.Delete(_workDir, true); } catch { }
         }
 
@@ -562,7 +528,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 var block = ScriptBlock.Create("param($Value) 1");
                 var empty = new Hashtable(StringComparer.OrdinalIgnoreCase);
-                var warmState = new CallState { Id = "warm-up", Masker = new Masker() };
                 while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
                 {
                     if (_current != null || _requests.Count > 0)
@@ -575,18 +540,17 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                         if (_stopWarmUp) return;
                         var rs = _spare;
                         if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
-                        // The runspace's own reusable PowerShell object, as a call would use it
-                        // (a trivial block writes no records, so none reach the supervisor).
-                        var d = AcquireDispatcher(rs, warmState);
-                        bool ok = false;
-                        try
-                        {
-                            AddInvocation(d.Shell, block, empty, empty);
-                            var output = d.Shell.Invoke();
-                            OutputToResult(output);
-                            ok = true;
-                        }
-                        finally { ReleaseDispatcher(rs, d, ok); }
+                        using var ps = PowerShell.Create();
+                        ps.Runspace = rs;
+                        AddInvocation(ps, block, empty, empty);
+                        ps.Streams.Error.DataAdded += (s, e) => { };
+                        ps.Streams.Warning.DataAdded += (s, e) => { };
+                        ps.Streams.Verbose.DataAdded += (s, e) => { };
+                        ps.Streams.Debug.DataAdded += (s, e) => { };
+                        ps.Streams.Information.DataAdded += (s, e) => { };
+                        ps.Streams.Progress.DataAdded += (s, e) => { };
+                        var output = ps.Invoke();
+                        OutputToResult(output);
                         HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
                         Interlocked.Increment(ref _invocations);
                     }
@@ -657,13 +621,13 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             }
             catch
             {
-                DisposeRunspace(rs);
+                rs.Dispose();
                 throw;
             }
             DynamicIntegration integration = output.Select(o => o?.BaseObject as DynamicIntegration).LastOrDefault(o => o != null);
             if (integration == null)
             {
-                DisposeRunspace(rs);
+                rs.Dispose();
                 throw new RpcException(RpcCodes.NoIntegration,
                     scriptName + " did not produce an integration: create it with New-DynamicIntegration and either return it, emit it, or assign it to $Integration");
             }
@@ -673,7 +637,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             try { DescribeDynamicParams(rs, state, inst, scriptName); }
             catch
             {
-                DisposeRunspace(rs);
+                rs.Dispose();
                 throw;
             }
             _instances[id] = inst;
@@ -738,7 +702,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         {
             if (id != null && _instances.Remove(id, out var inst))
             {
-                DisposeRunspace(inst.Runspace);
+                try { inst.Runspace.Dispose(); } catch { }
             }
         }
 
@@ -988,7 +952,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             }
             finally
             {
-                DisposeRunspace(rs);
+                rs.Dispose();
                 RefillSpare();
             }
         }
@@ -1009,63 +973,16 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
 
         // ---- running a pipeline with live streams -----------------------------------------
 
-        // _dispatchers holds each runspace's reusable PowerShell object (DisposeRunspace drops it).
-        private readonly ConditionalWeakTable<Runspace, Dispatcher> _dispatchers = new ConditionalWeakTable<Runspace, Dispatcher>();
-
-        // AcquireDispatcher returns rs's PowerShell object, its commands and streams cleared, for
-        // the call in state; a new one-off object if rs's own is somehow still running.
-        private Dispatcher AcquireDispatcher(Runspace rs, CallState state)
+        private Collection<PSObject> RunPipeline(Runspace rs, CallState state, Action<PowerShell> build, int timeoutMs,
+            out bool hadErrors, out string firstError)
         {
-            Dispatcher d;
-            if (_dispatchers.TryGetValue(rs, out d) && d.Shell.InvocationStateInfo.State != PSInvocationState.Running)
-            {
-                d.Shell.Commands.Clear();
-                d.Shell.Streams.ClearStreams();
-            }
-            else
-            {
-                var ps = PowerShell.Create();
-                ps.Runspace = rs;
-                bool keep = d == null;
-                d = new Dispatcher(ps, keep);
-                AttachStreams(d);
-                if (keep) _dispatchers.AddOrUpdate(rs, d);
-            }
-            d.State = state;
-            d.FirstError = null;
-            return d;
-        }
-
-        // ReleaseDispatcher ends d's call; a PowerShell object that was stopped or failed
-        // outside the script is not reused (a fresh one is made for the next call).
-        private void ReleaseDispatcher(Runspace rs, Dispatcher d, bool reuse)
-        {
-            d.State = null;
-            if (d.Kept && reuse) return;
-            if (d.Kept && _dispatchers.TryGetValue(rs, out var kept) && kept == d) _dispatchers.Remove(rs);
-            try { d.Shell.Dispose(); } catch { }
-        }
-
-        // DisposeRunspace closes rs and its reusable PowerShell object.
-        private void DisposeRunspace(Runspace rs)
-        {
-            if (rs == null) return;
-            if (_dispatchers.TryGetValue(rs, out var d))
-            {
-                _dispatchers.Remove(rs);
-                try { d.Shell.Dispose(); } catch { }
-            }
-            try { rs.Dispose(); } catch { }
-        }
-
-        // AttachStreams sends d's stream records, as they come, to the call in d.State.
-        private void AttachStreams(Dispatcher d)
-        {
-            var ps = d.Shell;
+            using var ps = PowerShell.Create();
+            ps.Runspace = rs;
+            build(ps);
+            state.Shell = ps;
+            string first = null;
             ps.Streams.Error.DataAdded += (s, e) =>
             {
-                var state = d.State;
-                if (state == null) return;
                 var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
                 var n = ErrorRecordNode(rec, state);
                 if (state.BindingError == null && IsWrapperBindingError(rec, state))
@@ -1076,31 +993,17 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     PositionAtBlock(n, rec, state.Block, state);
                     state.BindingError = n;
                 }
-                if (d.FirstError == null) d.FirstError = Positioned(n);
+                if (first == null) first = Positioned(n);
                 SendRecord(state, "error", n);
             };
             ps.Streams.Warning.DataAdded += (s, e) =>
-            {
-                var state = d.State;
-                if (state == null) return;
                 SendRecord(state, "warning", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<WarningRecord>)s)[e.Index].Message) });
-            };
             ps.Streams.Verbose.DataAdded += (s, e) =>
-            {
-                var state = d.State;
-                if (state == null) return;
                 SendRecord(state, "verbose", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<VerboseRecord>)s)[e.Index].Message) });
-            };
             ps.Streams.Debug.DataAdded += (s, e) =>
-            {
-                var state = d.State;
-                if (state == null) return;
                 SendRecord(state, "debug", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<DebugRecord>)s)[e.Index].Message) });
-            };
             ps.Streams.Information.DataAdded += (s, e) =>
             {
-                var state = d.State;
-                if (state == null) return;
                 var rec = ((PSDataCollection<InformationRecord>)s)[e.Index];
                 var tags = new JsonArray();
                 foreach (var t in rec.Tags) tags.Add(t);
@@ -1109,8 +1012,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             };
             ps.Streams.Progress.DataAdded += (s, e) =>
             {
-                var state = d.State;
-                if (state == null) return;
                 var rec = ((PSDataCollection<ProgressRecord>)s)[e.Index];
                 SendRecord(state, "progress", new JsonObject
                 {
@@ -1121,43 +1022,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     ["completed"] = rec.RecordType == ProgressRecordType.Completed,
                 });
             };
-        }
 
-        private Collection<PSObject> RunPipeline(Runspace rs, CallState state, Action<PowerShell> build, int timeoutMs,
-            out bool hadErrors, out string firstError)
-        {
-            var d = AcquireDispatcher(rs, state);
-            var ps = d.Shell;
-            bool reuse = false;
-            try
-            {
-                build(ps);
-                state.SetShell(ps);
-                var output = RunShell(ps, state, timeoutMs, out hadErrors);
-                firstError = d.FirstError;
-                reuse = !state.TimedOut && !state.Cancelled;
-                if (state.BindingError != null)
-                {
-                    var data = (JsonObject)state.BindingError.DeepClone();
-                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
-                }
-                return output;
-            }
-            catch (RpcException ex) when (ex.Code == RpcCodes.ScriptFailed && !state.TimedOut && !state.Cancelled)
-            {
-                // The script failed: the PowerShell object itself is fine.
-                reuse = true;
-                throw;
-            }
-            finally
-            {
-                state.SetShell(null);
-                ReleaseDispatcher(rs, d, reuse);
-            }
-        }
-
-        private Collection<PSObject> RunShell(PowerShell ps, CallState state, int timeoutMs, out bool hadErrors)
-        {
             Timer timer = null;
             _current = state;
             try
@@ -1166,7 +1031,13 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 Interlocked.Increment(ref _invocations);
                 var output = ps.Invoke();
                 hadErrors = ps.HadErrors;
+                firstError = first;
                 if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
+                if (state.BindingError != null)
+                {
+                    var data = (JsonObject)state.BindingError.DeepClone();
+                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
+                }
                 return output;
             }
             catch (RpcException) { throw; }
@@ -1186,6 +1057,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 timer?.Dispose();
                 _current = null;
+                state.Shell = null;
             }
         }
 
