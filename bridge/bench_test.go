@@ -100,6 +100,8 @@ func BenchmarkWarmTrivialCall(b *testing.B) {
 		}
 	}
 	lat := make([]time.Duration, 0, b.N)
+	pids := workerPIDs(p)
+	cpu := treeCPU(pids)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -110,6 +112,24 @@ func BenchmarkWarmTrivialCall(b *testing.B) {
 	}
 	b.StopTimer()
 	reportLatency(b, "", lat)
+	reportWorkerCPU(b, treeCPU(pids)-cpu)
+}
+
+// workerPIDs are the processes of p's workers (their launchers; treeCPU adds their pwsh).
+func workerPIDs(p *bridge.Pool) []int {
+	var pids []int
+	for _, w := range p.Stats().PerWorker {
+		pids = append(pids, w.PID)
+	}
+	return pids
+}
+
+// reportWorkerCPU reports the workers' CPU time per op (user and system, all their threads:
+// steadier than wall time on a shared machine; 10 ms resolution in all).
+func reportWorkerCPU(b *testing.B, cpu time.Duration) {
+	if cpu > 0 {
+		b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "worker-µs/op")
+	}
 }
 
 // BenchmarkYoungWorkerFirst100 is a fresh worker's first 100 calls (after the one that loads
@@ -158,10 +178,12 @@ func BenchmarkYoungWorkerFirst100(b *testing.B) {
 }
 
 // BenchmarkColdWorkerStart starts a pool of one worker (launcher, pwsh start, module import,
-// handshake) and serves its first call; stopping the pool is not timed.
+// handshake) and serves its first call; stopping the pool is not timed. worker-µs/op is the
+// CPU the worker (launcher and pwsh, all threads) used until then.
 func BenchmarkColdWorkerStart(b *testing.B) {
 	m := testpwsh.Module(b)
 	pwsh := testpwsh.Pwsh(b)
+	var cpu time.Duration
 	for i := 0; i < b.N; i++ {
 		p, err := bridge.New(context.Background(), bridge.Config{Pwsh: pwsh, WorkerScript: m.WorkerScript(), MinWorkers: 1, MaxWorkers: 1})
 		if err != nil {
@@ -171,11 +193,13 @@ func BenchmarkColdWorkerStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
+		cpu += treeCPU(workerPIDs(p))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = p.Close(ctx)
 		cancel()
 		b.StartTimer()
 	}
+	reportWorkerCPU(b, cpu)
 }
 
 // BenchmarkThroughput runs many concurrent trivial calls of one integration on pools of 1, 2
@@ -204,6 +228,8 @@ func BenchmarkThroughput(b *testing.B) {
 				b.SetParallelism(4)
 				var failed sync.Once
 				var firstErr error
+				pids := workerPIDs(p)
+				cpu := treeCPU(pids)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -218,6 +244,7 @@ func BenchmarkThroughput(b *testing.B) {
 					b.Fatal(firstErr)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+				reportWorkerCPU(b, treeCPU(pids)-cpu)
 			})
 		}
 	}

@@ -9,5 +9,8 @@ worker host and serves requests until the supervisor closes the pipe or asks it 
 #>
 Set-StrictMode -Version 3.0
 $ErrorActionPreference = 'Stop'
-Add-Type -LiteralPath (Join-Path $PSScriptRoot 'PSBridge.dll')
-exit [PSBridge.Host.Worker]::Run((Join-Path $PSScriptRoot 'PSBridge.psd1'))
+# .NET calls rather than Add-Type and Join-Path: those cmdlets would make this runspace import
+# the Microsoft.PowerShell.Utility and .Management modules first, and every cold start wait
+# for that (docs/performance.md). The worker never uses this runspace for anything else.
+$null = [System.Reflection.Assembly]::LoadFrom([System.IO.Path]::Combine($PSScriptRoot, 'PSBridge.dll'))
+exit [PSBridge.Host.Worker]::Run([System.IO.Path]::Combine($PSScriptRoot, 'PSBridge.psd1'))

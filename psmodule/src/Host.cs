@@ -276,12 +276,14 @@ param($__psbBlock, $__psbBind, $__psbVars)
             else
                 ps.AddScript(InvokeWrapper, true).AddArgument(block).AddArgument(bind).AddArgument(vars);
         }
+        // LoadWrapper reads $Integration through $ExecutionContext, not Test-Path: that cmdlet
+        // would import Microsoft.PowerShell.Management into the runspace on a worker's first load.
         private const string LoadWrapper = @"
 param($__psbScript)
 $__psbOut = @(. $__psbScript)
 $__psbFound = @($__psbOut | Where-Object { $_ -is [PSBridge.DynamicIntegration] })
 if ($__psbFound.Count -gt 0) { $__psbFound[-1] }
-elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PSBridge.DynamicIntegration])) { $Integration }
+elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration')) -and ($__psbVar.Value -is [PSBridge.DynamicIntegration])) { $__psbVar.Value }
 ";
 
         private readonly Channel _channel;
