@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/psbridge/psbridge/internal/cputime"
 	"io"
 	"os"
 	"os/exec"
@@ -101,7 +102,7 @@ func BenchmarkWarmTrivialCall(b *testing.B) {
 	}
 	lat := make([]time.Duration, 0, b.N)
 	pids := workerPIDs(p)
-	cpu := treeCPU(pids)
+	cpu := cputime.Tree(pids)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -112,7 +113,7 @@ func BenchmarkWarmTrivialCall(b *testing.B) {
 	}
 	b.StopTimer()
 	reportLatency(b, "", lat)
-	reportWorkerCPU(b, treeCPU(pids)-cpu)
+	reportWorkerCPU(b, cputime.Tree(pids)-cpu)
 }
 
 // workerPIDs are the processes of p's workers (their launchers; treeCPU adds their pwsh).
@@ -193,7 +194,7 @@ func BenchmarkColdWorkerStart(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		cpu += treeCPU(workerPIDs(p))
+		cpu += cputime.Tree(workerPIDs(p))
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = p.Close(ctx)
 		cancel()
@@ -229,7 +230,7 @@ func BenchmarkThroughput(b *testing.B) {
 				var failed sync.Once
 				var firstErr error
 				pids := workerPIDs(p)
-				cpu := treeCPU(pids)
+				cpu := cputime.Tree(pids)
 				b.ResetTimer()
 				b.RunParallel(func(pb *testing.PB) {
 					for pb.Next() {
@@ -244,7 +245,7 @@ func BenchmarkThroughput(b *testing.B) {
 					b.Fatal(firstErr)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
-				reportWorkerCPU(b, treeCPU(pids)-cpu)
+				reportWorkerCPU(b, cputime.Tree(pids)-cpu)
 			})
 		}
 	}

@@ -3,6 +3,7 @@ package web
 import (
 	"context"
 	"fmt"
+	"github.com/psbridge/psbridge/internal/cputime"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -79,7 +80,7 @@ func BenchmarkPlugin(b *testing.B) {
 			b.SetParallelism(4)
 			var failed sync.Once
 			var firstErr error
-			w0, s0 := treeCPU(s.eng.Pool().Stats().WorkerPID), selfCPUTime()
+			w0, s0 := cputime.Tree(s.eng.Pool().Stats().WorkerPID), cputime.Self()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
@@ -96,8 +97,8 @@ func BenchmarkPlugin(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "req/s")
 			// CPU per request is steadier than req/s on a shared machine, and on an otherwise
 			// idle 2-core machine bounds it: 2 s of CPU per second / (worker + Go) CPU per request.
-			b.ReportMetric(float64((treeCPU(s.eng.Pool().Stats().WorkerPID)-w0).Microseconds())/float64(b.N), "worker-cpu-µs/req")
-			b.ReportMetric(float64((selfCPUTime()-s0).Microseconds())/float64(b.N), "go-cpu-µs/req")
+			b.ReportMetric(float64((cputime.Tree(s.eng.Pool().Stats().WorkerPID)-w0).Microseconds())/float64(b.N), "worker-cpu-µs/req")
+			b.ReportMetric(float64((cputime.Self()-s0).Microseconds())/float64(b.N), "go-cpu-µs/req")
 		})
 	}
 }
@@ -220,13 +221,13 @@ func BenchmarkAgentSync10000(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		w0, s0 := treeCPU(s.eng.Pool().Stats().WorkerPID), selfCPUTime()
+		w0, s0 := cputime.Tree(s.eng.Pool().Stats().WorkerPID), cputime.Self()
 		r, err := e.SyncAgents(ctx, inst.ID)
 		if err != nil {
 			b.Fatal(err)
 		}
-		workerCPU += treeCPU(s.eng.Pool().Stats().WorkerPID) - w0
-		selfCPU += selfCPUTime() - s0
+		workerCPU += cputime.Tree(s.eng.Pool().Stats().WorkerPID) - w0
+		selfCPU += cputime.Self() - s0
 		if r.Agents != 10000 {
 			b.Fatalf("synced %d agents", r.Agents)
 		}

@@ -1,6 +1,6 @@
 //go:build linux
 
-package bridge_test
+package cputime
 
 import (
 	"bytes"
@@ -8,12 +8,22 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
-// treeCPU is the user and system CPU time used so far by the processes pids and their
+// Self is the user and system CPU time this process has used.
+func Self() time.Duration {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// Tree is the user and system CPU time used so far by the processes pids and their
 // descendants (a worker's launcher and its pwsh), read from /proc; 0 where /proc is missing.
-func treeCPU(pids []int) time.Duration {
+func Tree(pids []int) time.Duration {
 	children := map[int][]int{}
 	ticks := map[int]int64{}
 	entries, _ := os.ReadDir("/proc")
