@@ -1166,15 +1166,17 @@ func TestCompatHelpAndManifest(t *testing.T) {
 	r, err := p.Exec(ctx, bridge.Exec{Name: "help.ps1", Text: `
 $m = Get-Module PSBridge
 $manifest = Test-ModuleManifest -Path (Join-Path $m.ModuleBase 'PSBridge.psd1') -ErrorAction Stop
-$commands = @($m.ExportedFunctions.Keys) + @($m.ExportedAliases.Keys)
+$commands = @($m.ExportedFunctions.Keys) + @($m.ExportedCmdlets.Keys) + @($m.ExportedAliases.Keys)
 [pscustomobject]@{
-    exportedFunctions = @($m.ExportedFunctions.Keys | Sort-Object)
-    manifestFunctions = @($manifest.ExportedFunctions.Keys | Sort-Object)
+    exportedFunctions = @(@($m.ExportedFunctions.Keys) + @($m.ExportedCmdlets.Keys) | Sort-Object)
+    manifestFunctions = @(@($manifest.ExportedFunctions.Keys) + @($manifest.ExportedCmdlets.Keys) | Sort-Object)
     exportedAliases   = @($m.ExportedAliases.Keys | Sort-Object)
     manifestAliases   = @($manifest.ExportedAliases.Keys | Sort-Object)
     help              = @(foreach ($c in $commands) {
         # -Category: Import-Module is also the name of PowerShell's own cmdlet.
-        $h = if ($m.ExportedFunctions.ContainsKey($c)) { Get-Help $c -Full -Category Function } else { Get-Help $c -Full }
+        # New-IntegrationClient and New-IntegrationAgent are compiled cmdlets (help from MAML).
+        $h = if ($m.ExportedFunctions.ContainsKey($c)) { Get-Help $c -Full -Category Function }
+             elseif ($m.ExportedCmdlets.ContainsKey($c)) { Get-Help $c -Full -Category Cmdlet } else { Get-Help $c -Full }
         [pscustomobject]@{
             name     = $c
             synopsis = "$($h.Synopsis)".Trim()
