@@ -885,6 +885,13 @@ $b = New-IntegrationAgent -AgentId b -Name n -IsOnline:$y -SupportsOnlineStatus:
 "$($a.IsOnline) $($a.SupportsRunningScripts) $($b.IsOnline) $($b.SupportsOnlineStatus)"`, texts("False True True False")},
 		{"New-IntegrationClient-positional", `New-IntegrationClient 7 'Seven' | ForEach-Object { "$($_.ClientId)=$($_.ClientName)" }`, texts("7=Seven")},
 		{"New-IntegrationClient-stray-argument", `New-IntegrationClient -ClientId 1 -ClientName 'x' 'stray'`, fails("stray")},
+		// A compiled cmdlet since issue 13: a stray value still ends the script (like the
+		// function's throw did), and a string for a [bool] parameter gets the function's message.
+		{"New-IntegrationAgent-stray-argument-stops-the-script", "New-IntegrationAgent -AgentId a -Name n 'stray'\n'not reached'",
+			fails("New-IntegrationAgent: unexpected positional argument 'stray'")},
+		{"New-IntegrationAgent-string-for-bool", `
+try { New-IntegrationAgent -AgentId a -IsOnline 'true' -ErrorAction Stop } catch { "$($_.FullyQualifiedErrorId -replace ',.*'): $_" }`,
+			texts(`ParameterArgumentTransformationError: Cannot process argument transformation on parameter 'IsOnline'. Cannot convert value "System.String" to type "System.Boolean". Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0.`)},
 		{"New-IntegrationAgent-only-id-and-name", `
 $a = New-IntegrationAgent -AgentId 'x1' -Name 'x1'
 "$($a.AgentId) $($a.Name) [$($a.ClientId)] $($a.IsOnline) $($a -is [IProviderAgentDetails]) $($a.ExternalAgentId)"`, texts("x1 x1 [] False True x1")},

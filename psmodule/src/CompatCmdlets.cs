@@ -55,7 +55,7 @@ namespace PSBridge
             if (bound.ContainsKey("Status")) client.Status = Status ?? "";
             if (bound.ContainsKey("Types")) client.Types = Types;
             if (bound.ContainsKey("InternalData")) client.InternalData = InternalData;
-            UnboundArguments.CopyTo(this, ExtraParameters, "New-IntegrationClient", client.Extra);
+            UnboundArguments.CopyTo(ExtraParameters, "New-IntegrationClient", client.Extra);
             WriteObject(client);
         }
     }
@@ -95,6 +95,7 @@ namespace PSBridge
 
         /// <summary>Whether the agent is online now.</summary>
         [Parameter]
+        [ScriptBoolTransformation]
         public bool IsOnline { get; set; }
 
         /// <summary>The agent's version.</summary>
@@ -104,10 +105,12 @@ namespace PSBridge
 
         /// <summary>Whether the integration can run scripts on this agent.</summary>
         [Parameter]
+        [ScriptBoolTransformation]
         public bool SupportsRunningScripts { get; set; }
 
         /// <summary>Whether IsOnline is meaningful (default $true).</summary>
         [Parameter]
+        [ScriptBoolTransformation]
         public bool SupportsOnlineStatus { get; set; } = true;
 
         /// <summary>Anything the integration wants back later.</summary>
@@ -137,8 +140,30 @@ namespace PSBridge
                 SupportsOnlineStatus = SupportsOnlineStatus,
             };
             if (MyInvocation.BoundParameters.ContainsKey("InternalData")) agent.InternalData = InternalData;
-            UnboundArguments.CopyTo(this, ExtraParameters, "New-IntegrationAgent", agent.Extra);
+            UnboundArguments.CopyTo(ExtraParameters, "New-IntegrationAgent", agent.Extra);
             WriteObject(agent);
+        }
+    }
+
+    /// <summary>Binds a [bool] parameter of a cmdlet the way a function's [bool] parameter binds:
+    /// Booleans and numbers only, with the function's message for anything else (a string such
+    /// as 'true', or $null).</summary>
+    [AttributeUsage(AttributeTargets.Field | AttributeTargets.Property)]
+    internal sealed class ScriptBoolTransformationAttribute : ArgumentTransformationAttribute
+    {
+        public override object Transform(EngineIntrinsics engineIntrinsics, object inputData)
+        {
+            object v = Compat.Unwrap(inputData);
+            switch (v)
+            {
+                case bool b: return b;
+                case SwitchParameter sw: return sw.IsPresent;
+                case sbyte or byte or short or ushort or int or uint or long or ulong or float or double or decimal or System.Numerics.BigInteger:
+                    return LanguagePrimitives.IsTrue(v);
+            }
+            string shown = v == null ? "" : v.GetType().FullName;
+            throw new ArgumentTransformationMetadataException(
+                "Cannot convert value \"" + shown + "\" to type \"System.Boolean\". Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0.");
         }
     }
 
@@ -151,7 +176,7 @@ namespace PSBridge
         // -Name:value arrives as one "-Name:" token followed by the value; a bare -Switch
         // becomes $true) into entries of extra. A positional value ends the script, like the
         // functions' throw did, at the caller's line.
-        internal static void CopyTo(PSCmdlet cmdlet, object[] args, string command, Hashtable extra)
+        internal static void CopyTo(object[] args, string command, Hashtable extra)
         {
             if (args == null || args.Length == 0) return;
             int i = 0;
@@ -166,7 +191,7 @@ namespace PSBridge
                 }
                 if (name == null)
                 {
-                    Stop(cmdlet, new ArgumentException(command + ": unexpected positional argument '" + Compat.Str(token) + "'. Pass values as -Name value."));
+                    Stop(command, new ArgumentException(command + ": unexpected positional argument '" + Compat.Str(token) + "'. Pass values as -Name value."));
                 }
                 bool hasValue = i + 1 < args.Length && !(Compat.Unwrap(args[i + 1]) is string next && NameToken.IsMatch(next));
                 if (((string)Compat.Unwrap(token)).EndsWith(":", StringComparison.Ordinal) || hasValue)
@@ -187,9 +212,10 @@ namespace PSBridge
 
         // Stop ends the script like the throw statement of a function would (script-terminating,
         // not only the statement), with an error record placed at the caller's line.
-        private static void Stop(PSCmdlet cmdlet, Exception exception)
+        private static void Stop(string command, Exception exception)
         {
-            var record = new ErrorRecord(exception, "PositionalArgument", ErrorCategory.InvalidArgument, null);
+            // The fully qualified id the function's error had ("PositionalArgument,<command>").
+            var record = new ErrorRecord(exception, "PositionalArgument," + command, ErrorCategory.InvalidArgument, null);
             var rte = new RuntimeException(exception.Message, exception, record);
             try { ThrownFromThrowStatement?.SetValue(rte, true); } catch { }
             throw rte;
