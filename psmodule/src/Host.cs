@@ -308,22 +308,6 @@ elseif ((Test-Path -LiteralPath variable:Integration) -and ($Integration -is [PS
         // worker's first callers, instead of during their calls.
         private const int WarmUpInvocations = 2000;
 
-        // WarmUpDataEvery: one warm-up invocation in this many runs WarmUpDataBlock instead of
-        // the trivial block (100 of the 2,000 when no call comes in between).
-        private const int WarmUpDataEvery = 20;
-
-        // WarmUpDataBlock is what a listing call does with a vendor's answer, on a canned
-        // document (no network): parse JSON, expand, sort and format it, make agents and
-        // clients. Nothing it defines outlives the invocation.
-        private const string WarmUpDataBlock = @"
-$page = ConvertFrom-Json -InputObject '{""data"":[{""uuid"":""b2"",""computerName"":""PC-2"",""siteId"":7,""agentVersion"":""23.1.2.400"",""isActive"":true},{""uuid"":""a1"",""computerName"":""PC-1"",""siteId"":7,""agentVersion"":""22.3"",""isActive"":false}],""pagination"":{""nextCursor"":null,""totalItems"":2}}'
-$null = $page | Format-List * | Out-String
-$page | Select-Object -ExpandProperty data | Sort-Object computerName | ForEach-Object {
-    New-IntegrationAgent -AgentId $_.uuid -Name $_.computerName -ClientId $_.siteId -IsOnline $_.isActive -AgentVersion $_.agentVersion -SupportsRunningScripts $false
-}
-New-IntegrationClient -ClientId 7 -ClientName 'Site'
-";
-
         internal static Worker Current;
 
         private Worker(Channel channel, string modulePath, string workDir)
@@ -541,7 +525,6 @@ New-IntegrationClient -ClientId 7 -ClientName 'Site'
             try
             {
                 var block = ScriptBlock.Create("param($Value) 1");
-                var data = ScriptBlock.Create(WarmUpDataBlock);
                 var empty = new Hashtable(StringComparer.OrdinalIgnoreCase);
                 while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
                 {
@@ -557,11 +540,7 @@ New-IntegrationClient -ClientId 7 -ClientName 'Site'
                         if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
                         using var ps = PowerShell.Create();
                         ps.Runspace = rs;
-                        // Every WarmUpDataEvery-th invocation also takes the path of a listing
-                        // call (JSON parsing, the pipeline cmdlets, New-IntegrationAgent and the
-                        // agents' conversion), which a first GetAgents otherwise runs cold.
-                        bool withData = Interlocked.Read(ref _invocations) % WarmUpDataEvery == 0;
-                        AddInvocation(ps, withData ? data : block, empty, empty);
+                        AddInvocation(ps, block, empty, empty);
                         ps.Streams.Error.DataAdded += (s, e) => { };
                         ps.Streams.Warning.DataAdded += (s, e) => { };
                         ps.Streams.Verbose.DataAdded += (s, e) => { };
