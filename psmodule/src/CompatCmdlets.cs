@@ -1,11 +1,11 @@
 // Compiled cmdlets of the PSBridge module: New-IntegrationAgent and New-IntegrationClient.
 // A GetAgents block calls New-IntegrationAgent once per agent (10,000 times for a large
-// tenant); as an advanced function each call cost ~100 µs of parameter binding and scope
-// set-up, as a cmdlet a fraction of that. Parameters, transformations, defaults, the Extra
-// table and the error ids are the ones the functions had; their help is PSBridge.dll-Help.xml.
+// tenant); as an advanced function each call cost ~50 µs of parameter binding and scope set-up
+// in a warm process and several times that in a new one, as a cmdlet about half of that warm
+// (docs/performance.md). Parameters, transformations, defaults, the Extra table and the error
+// messages are the ones the functions had; their help is PSBridge.dll-Help.xml.
 using System;
 using System.Collections;
-using System.Collections.Generic;
 using System.Management.Automation;
 using System.Reflection;
 using System.Text.RegularExpressions;
