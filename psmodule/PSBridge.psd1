@@ -10,7 +10,6 @@
     CompatiblePSEditions = @('Core')
     FunctionsToExport    = @(
         'New-DynamicIntegration', 'Add-DynamicIntegrationCapability',
-        'New-IntegrationClient', 'New-IntegrationAgent',
         'New-HealthyResult', 'New-UnhealthyResult', 'New-DegradedResult',
         'New-DynamicVersion', 'New-SupportFormBranding',
         'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
@@ -21,7 +20,7 @@
         'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
         'New-ParameterCollection', 'Update-OAuthConsentToken', 'Clear-Error', 'Get-WindowsRegistryValue'
     )
-    CmdletsToExport      = @()
+    CmdletsToExport      = @('New-IntegrationClient', 'New-IntegrationAgent')
     VariablesToExport    = @()
     AliasesToExport      = @(
         'ShouldHave-One',

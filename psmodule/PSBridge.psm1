@@ -13,6 +13,9 @@ if (-not ('PSBridge.DynamicIntegration' -as [type])) {
     Add-Type -LiteralPath $assembly
 }
 [PSBridge.TypeNames]::Register()
+# The compiled cmdlets (New-IntegrationClient, New-IntegrationAgent) as a nested module, so this
+# module exports them (Export-ModuleMember -Cmdlet below); Get-Help reads PSBridge.dll-Help.xml.
+Microsoft.PowerShell.Core\Import-Module -Assembly ([PSBridge.NewIntegrationAgentCommand].Assembly) -Verbose:$false
 
 # --- private helpers --------------------------------------------------------------------------
 
@@ -275,127 +278,10 @@ function Add-DynamicIntegrationCapability {
 
 # --- results ----------------------------------------------------------------------------------
 
-function New-IntegrationClient {
-    <#
-    .SYNOPSIS
-    Creates a client (customer) of the remote system for a GetClients block.
-    .DESCRIPTION
-    Ids of any type (int, Guid, string) become strings. Named parameters the command does not
-    know are kept in the client's Extra table instead of failing the script.
-    .PARAMETER ClientId
-    The vendor's id for the client. Becomes the external client id that tenants map to.
-    .PARAMETER ClientName
-    The display name.
-    .PARAMETER Status
-    Optional status text (e.g. Active).
-    .PARAMETER Types
-    Optional client types.
-    .PARAMETER InternalData
-    Anything the integration wants back later.
-    .PARAMETER ExtraParameters
-    Any other -Name value pairs; kept in the Extra table instead of failing the script.
-    .EXAMPLE
-    Get-S1Site | ForEach-Object { New-IntegrationClient -ClientId $_.id -ClientName $_.name }
-    .OUTPUTS
-    PSBridge.IntegrationClient
-    #>
-    [CmdletBinding(PositionalBinding = $false)]
-    [OutputType([PSBridge.IntegrationClient])]
-    param(
-        [Parameter(Mandatory, Position = 0)][PSBridge.StringTransformation()][string]$ClientId,
-        [Parameter(Position = 1)][PSBridge.StringTransformation()][string]$ClientName,
-        [string]$Status,
-        [string[]]$Types,
-        [object]$InternalData,
-        [Parameter(ValueFromRemainingArguments)][object[]]$ExtraParameters
-    )
-    $client = [PSBridge.IntegrationClient]::new()
-    $client.ClientId = $ClientId
-    $client.ClientName = if ($PSBoundParameters.ContainsKey('ClientName')) { $ClientName } else { $ClientId }
-    if ($PSBoundParameters.ContainsKey('Status')) { $client.Status = $Status }
-    if ($PSBoundParameters.ContainsKey('Types')) { $client.Types = $Types }
-    if ($PSBoundParameters.ContainsKey('InternalData')) { $client.InternalData = $InternalData }
-    try { $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationClient' }
-    catch { Stop-Command -Invocation $MyInvocation -Exception $_.Exception -ErrorId 'PositionalArgument' -Category InvalidArgument }
-    foreach ($k in $extra.Keys) { $client.Extra[$k] = $extra[$k] }
-    $client
-}
-
-function New-IntegrationAgent {
-    <#
-    .SYNOPSIS
-    Creates an agent (device) of the remote system for a GetAgents block.
-    .DESCRIPTION
-    Agents are matched to computers by AgentId: the GetInventoryScript block returns the same id
-    from the machine itself. -AgentVersion is a version: vendor strings such as 23.1.2.400 and
-    SemVer labels are accepted, anything else (e.g. 'Unknown') fails like it does in ImmyBot.
-    Named parameters the command does not know are kept in Extra instead of failing the script.
-    .PARAMETER AgentId
-    The vendor's id for the agent (any type; becomes a string).
-    .PARAMETER Name
-    The device name.
-    .PARAMETER ClientId
-    The external client id the agent belongs to (one of the $ClientIds GetAgents received).
-    .PARAMETER SerialNumber
-    The device serial number, used to match computers.
-    .PARAMETER OSName
-    Operating system name.
-    .PARAMETER Manufacturer
-    Device manufacturer.
-    .PARAMETER IsOnline
-    Whether the agent is online now ([bool]: -IsOnline $true or -IsOnline:$x).
-    .PARAMETER AgentVersion
-    The agent's version.
-    .PARAMETER SupportsRunningScripts
-    $true when the integration can run scripts on this agent (IRunScriptProvider).
-    .PARAMETER SupportsOnlineStatus
-    $true when IsOnline is meaningful.
-    .PARAMETER InternalData
-    Anything the integration wants back later.
-    .PARAMETER ExtraParameters
-    Any other -Name value pairs; kept in the Extra table instead of failing the script.
-    .EXAMPLE
-    New-IntegrationAgent -AgentId $a.uuid -Name $a.computerName -ClientId $a.siteId -IsOnline ($a.networkStatus -eq 'connected') -AgentVersion $a.agentVersion -SupportsRunningScripts $false
-    .OUTPUTS
-    PSBridge.IntegrationAgent
-    #>
-    [CmdletBinding(PositionalBinding = $false)]
-    [OutputType([PSBridge.IntegrationAgent])]
-    param(
-        [Parameter(Mandatory)][PSBridge.StringTransformation()][string]$AgentId,
-        [PSBridge.StringTransformation()][string]$Name,
-        [PSBridge.StringTransformation()][string]$ClientId,
-        [PSBridge.StringTransformation()][string]$SerialNumber,
-        [string]$OSName,
-        [string]$Manufacturer,
-        [bool]$IsOnline,
-        [PSBridge.VersionTransformation()][Version]$AgentVersion,
-        [bool]$SupportsRunningScripts,
-        [bool]$SupportsOnlineStatus = $true,
-        [object]$InternalData,
-        [Parameter(ValueFromRemainingArguments)][object[]]$ExtraParameters
-    )
-    $agent = [PSBridge.IntegrationAgent]::new()
-    $agent.AgentId = $AgentId
-    $agent.Name = $Name
-    $agent.ClientId = $ClientId
-    $agent.SerialNumber = $SerialNumber
-    $agent.OSName = $OSName
-    $agent.Manufacturer = $Manufacturer
-    $agent.IsOnline = $IsOnline
-    $agent.AgentVersion = $AgentVersion
-    $agent.SupportsRunningScripts = $SupportsRunningScripts
-    $agent.SupportsOnlineStatus = $SupportsOnlineStatus
-    if ($PSBoundParameters.ContainsKey('InternalData')) { $agent.InternalData = $InternalData }
-    # Most calls have no extra parameters: skip the helper (a GetAgents of 10,000 agents calls
-    # this 10,000 times).
-    if ($null -ne $ExtraParameters -and $ExtraParameters.Count -gt 0) {
-        try { $extra = ConvertFrom-UnboundArgument -Arguments $ExtraParameters -Command 'New-IntegrationAgent' }
-        catch { Stop-Command -Invocation $MyInvocation -Exception $_.Exception -ErrorId 'PositionalArgument' -Category InvalidArgument }
-        foreach ($k in $extra.Keys) { $agent.Extra[$k] = $extra[$k] }
-    }
-    $agent
-}
+# New-IntegrationClient and New-IntegrationAgent are compiled cmdlets (src/CompatCmdlets.cs,
+# help in PSBridge.dll-Help.xml): a GetAgents block calls New-IntegrationAgent once per agent,
+# and a cmdlet binds its parameters in a fraction of an advanced function's time. They are
+# imported above and exported below.
 
 function New-HealthyResult {
     <#
@@ -1531,7 +1417,6 @@ function Import-Module {
 
 Export-ModuleMember -Function @(
     'New-DynamicIntegration', 'Add-DynamicIntegrationCapability',
-    'New-IntegrationClient', 'New-IntegrationAgent',
     'New-HealthyResult', 'New-UnhealthyResult', 'New-DegradedResult',
     'New-DynamicVersion', 'New-SupportFormBranding',
     'Write-Variable', 'Should-HaveOne', 'Add-UriQueryParameter',
@@ -1541,7 +1426,7 @@ Export-ModuleMember -Function @(
     'Get-DynamicVersionsFromGitHubUrl', 'Get-DynamicVersionFromInstallerURL',
     'New-Parameter', 'New-DateTimeParameter', 'New-HelpText', 'New-OAuthConsentParameter',
     'New-ParameterCollection', 'Update-OAuthConsentToken', 'Clear-Error', 'Get-WindowsRegistryValue'
-) -Alias @(
+) -Cmdlet @('New-IntegrationClient', 'New-IntegrationAgent') -Alias @(
     'ShouldHave-One',
     'Get-IntegrationAgentInstallTokenCmdlet', 'Get-IntegrationTenantUninstallTokenCmdlet',
     'Get-IntegrationAgentUninstallTokenCmdlet', 'Get-IntegrationAuthenticatedDownloadCmdlet'

@@ -885,6 +885,13 @@ $b = New-IntegrationAgent -AgentId b -Name n -IsOnline:$y -SupportsOnlineStatus:
 "$($a.IsOnline) $($a.SupportsRunningScripts) $($b.IsOnline) $($b.SupportsOnlineStatus)"`, texts("False True True False")},
 		{"New-IntegrationClient-positional", `New-IntegrationClient 7 'Seven' | ForEach-Object { "$($_.ClientId)=$($_.ClientName)" }`, texts("7=Seven")},
 		{"New-IntegrationClient-stray-argument", `New-IntegrationClient -ClientId 1 -ClientName 'x' 'stray'`, fails("stray")},
+		// A compiled cmdlet since issue 13: a stray value still ends the script (like the
+		// function's throw did), and a string for a [bool] parameter gets the function's message.
+		{"New-IntegrationAgent-stray-argument-stops-the-script", "New-IntegrationAgent -AgentId a -Name n 'stray'\n'not reached'",
+			fails("New-IntegrationAgent: unexpected positional argument 'stray'")},
+		{"New-IntegrationAgent-string-for-bool", `
+try { New-IntegrationAgent -AgentId a -IsOnline 'true' -ErrorAction Stop } catch { "$($_.FullyQualifiedErrorId -replace ',.*'): $_" }`,
+			texts(`ParameterArgumentTransformationError: Cannot process argument transformation on parameter 'IsOnline'. Cannot convert value "System.String" to type "System.Boolean". Boolean parameters accept only Boolean values and numbers, such as $True, $False, 1 or 0.`)},
 		{"New-IntegrationAgent-only-id-and-name", `
 $a = New-IntegrationAgent -AgentId 'x1' -Name 'x1'
 "$($a.AgentId) $($a.Name) [$($a.ClientId)] $($a.IsOnline) $($a -is [IProviderAgentDetails]) $($a.ExternalAgentId)"`, texts("x1 x1 [] False True x1")},
@@ -1166,15 +1173,17 @@ func TestCompatHelpAndManifest(t *testing.T) {
 	r, err := p.Exec(ctx, bridge.Exec{Name: "help.ps1", Text: `
 $m = Get-Module PSBridge
 $manifest = Test-ModuleManifest -Path (Join-Path $m.ModuleBase 'PSBridge.psd1') -ErrorAction Stop
-$commands = @($m.ExportedFunctions.Keys) + @($m.ExportedAliases.Keys)
+$commands = @($m.ExportedFunctions.Keys) + @($m.ExportedCmdlets.Keys) + @($m.ExportedAliases.Keys)
 [pscustomobject]@{
-    exportedFunctions = @($m.ExportedFunctions.Keys | Sort-Object)
-    manifestFunctions = @($manifest.ExportedFunctions.Keys | Sort-Object)
+    exportedFunctions = @(@($m.ExportedFunctions.Keys) + @($m.ExportedCmdlets.Keys) | Sort-Object)
+    manifestFunctions = @(@($manifest.ExportedFunctions.Keys) + @($manifest.ExportedCmdlets.Keys) | Sort-Object)
     exportedAliases   = @($m.ExportedAliases.Keys | Sort-Object)
     manifestAliases   = @($manifest.ExportedAliases.Keys | Sort-Object)
     help              = @(foreach ($c in $commands) {
         # -Category: Import-Module is also the name of PowerShell's own cmdlet.
-        $h = if ($m.ExportedFunctions.ContainsKey($c)) { Get-Help $c -Full -Category Function } else { Get-Help $c -Full }
+        # New-IntegrationClient and New-IntegrationAgent are compiled cmdlets (help from MAML).
+        $h = if ($m.ExportedFunctions.ContainsKey($c)) { Get-Help $c -Full -Category Function }
+             elseif ($m.ExportedCmdlets.ContainsKey($c)) { Get-Help $c -Full -Category Cmdlet } else { Get-Help $c -Full }
         [pscustomobject]@{
             name     = $c
             synopsis = "$($h.Synopsis)".Trim()

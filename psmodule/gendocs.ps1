@@ -4,7 +4,8 @@ Writes docs/interfaces.md: the capability interfaces and the public commands of 
 .DESCRIPTION
 Run by psmodule.GenerateInterfacesDoc (and so by TestInterfacesDocIsCurrent) with the installed
 module. The interfaces come from [PSBridge.CapabilityCatalog]; each command's text comes from its
-comment-based help and its parameters from PowerShell's own command metadata. A public command
+comment-based help (a compiled cmdlet's: its MAML help file) and its parameters from PowerShell's
+own command metadata. A public command
 without a synopsis, or a parameter without a .PARAMETER description, stops the generator with
 a list of what is missing.
 .PARAMETER OutFile
@@ -50,6 +51,26 @@ function Format-Block {
     while ($out.Count -gt 0 -and -not $out[0]) { $out = @($out | Select-Object -Skip 1) }
     while ($out.Count -gt 0 -and -not $out[-1]) { $out = @($out | Select-Object -SkipLast 1) }
     $out
+}
+
+function Get-CmdletHelp {
+    # A compiled cmdlet's MAML help (e.g. PSBridge.dll-Help.xml) in the shape of the comment-based
+    # help of a function (Synopsis, Description, Parameters by upper-case name, Examples), or
+    # $null when the cmdlet has none (Get-Help then makes the synopsis from the syntax).
+    param([System.Management.Automation.CmdletInfo]$Command)
+    $h = Get-Help -Name $Command.Name -Category Cmdlet -Full
+    $synopsis = "$($h.Synopsis)".Trim()
+    if (-not $synopsis -or $synopsis.StartsWith($Command.Name) -or $synopsis.Contains('[<CommonParameters>]')) { return $null }
+    $parameters = @{}
+    foreach ($p in @($h.parameters.parameter)) {
+        if ($p) { $parameters[$p.name.ToUpperInvariant()] = (@($p.description | ForEach-Object Text) -join "`n") }
+    }
+    [pscustomobject]@{
+        Synopsis    = $synopsis
+        Description = (@($h.description | ForEach-Object Text) -join "`n`n")
+        Parameters  = $parameters
+        Examples    = @($h.examples.example | Where-Object { $_ } | ForEach-Object { "$($_.code)".Trim() })
+    }
 }
 
 function Get-TypeText {
@@ -114,7 +135,7 @@ foreach ($module in $modules) {
     $title = $module.Name
     Add-Line @("## $title module commands", '')
     if ($module.Description) { Add-Line @($module.Description, '') }
-    $names = @($module.ExportedFunctions.Keys | Sort-Object)
+    $names = @(@($module.ExportedFunctions.Keys) + @($module.ExportedCmdlets.Keys) | Sort-Object)
     foreach ($n in $names) { Add-Line ('- [' + $n + '](#' + $n.ToLowerInvariant() + ')') }
     $aliases = @($module.ExportedAliases.Values | Sort-Object Name)
     if ($aliases.Count -gt 0) {
@@ -122,8 +143,13 @@ foreach ($module in $modules) {
     }
     Add-Line ''
     foreach ($n in $names) {
-        $cmd = $module.ExportedFunctions[$n]
-        $help = $cmd.ScriptBlock.Ast.GetHelpContent()
+        if ($module.ExportedFunctions.ContainsKey($n)) {
+            $cmd = $module.ExportedFunctions[$n]
+            $help = $cmd.ScriptBlock.Ast.GetHelpContent()
+        } else {
+            $cmd = $module.ExportedCmdlets[$n]
+            $help = Get-CmdletHelp -Command $cmd
+        }
         if ($null -eq $help -or [string]::IsNullOrWhiteSpace($help.Synopsis)) { $missing.Add("${n}: no .SYNOPSIS"); continue }
         Add-Line @("### $n", '')
         Add-Line (Format-Block $help.Synopsis)

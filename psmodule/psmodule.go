@@ -21,7 +21,7 @@ import (
 	"time"
 )
 
-//go:embed PSBridge.psd1 PSBridge.psm1 worker.ps1 build.ps1 src/*.cs PSBridge.Testing/*
+//go:embed PSBridge.psd1 PSBridge.psm1 PSBridge.dll-Help.xml worker.ps1 build.ps1 src/*.cs PSBridge.Testing/*
 var files embed.FS
 
 // Version is the module version written in PSBridge.psd1 and reported by workers.
@@ -29,8 +29,8 @@ const Version = "0.1.0"
 
 // Installed describes a materialised, compiled copy of the module.
 type Installed struct {
-	// Dir holds PSBridge.psd1, PSBridge.psm1, worker.ps1, PSBridge.dll and the
-	// PSBridge.Testing module folder.
+	// Dir holds PSBridge.psd1, PSBridge.psm1, worker.ps1, PSBridge.dll and its help
+	// (PSBridge.dll-Help.xml), and the PSBridge.Testing module folder.
 	Dir string
 	// Hash identifies the embedded sources (and the pwsh binary that compiled them).
 	Hash string
