@@ -18,7 +18,7 @@ func (s *Store) AppendCall(entry *CallLogEntry) error {
 		err error
 	}
 	ch := make(chan result, 1)
-	s.calls.queue(s, *entry, func(rec CallLogEntry, err error) { ch <- result{rec, err} })
+	s.calls.queue(s, *entry, func(rec CallLogEntry, err error) { ch <- result{rec, err} }, true)
 	r := <-ch
 	if r.err != nil {
 		return r.err
@@ -29,8 +29,9 @@ func (s *Store) AppendCall(entry *CallLogEntry) error {
 
 // QueueCall adds an entry to the call log like AppendCall, but returns as soon as the entry is
 // queued instead of once it is on disk: the call log writer writes queued entries in order,
-// as many as have accumulated in one transaction, so a request that logs a call does not wait
-// for an fsync. Calls, Backup, BackupToFile and Close wait for every entry queued before them,
+// as many as have accumulated in one transaction (it lets a batch gather for up to 10 ms
+// unless somebody waits for the write), so a request that logs a call does not wait for an
+// fsync. Calls, Backup, BackupToFile and Close wait for every entry queued before them,
 // so a reader sees every entry whose QueueCall returned, and a clean Close loses none. When
 // the queue is full QueueCall waits for room; it never drops an entry.
 //
@@ -38,7 +39,7 @@ func (s *Store) AppendCall(entry *CallLogEntry) error {
 // error that kept it out of the log (ErrNotFound when its instance was deleted meanwhile, an
 // error wrapping bbolt's ErrDatabaseNotOpen after Close). It must not use the call log itself.
 func (s *Store) QueueCall(entry CallLogEntry, done func(CallLogEntry, error)) {
-	s.calls.queue(s, entry, done)
+	s.calls.queue(s, entry, done, false)
 }
 
 // appendCalls writes a batch of queued entries in one transaction and reports each entry's
