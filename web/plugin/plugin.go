@@ -73,8 +73,69 @@ type Handler struct {
 	opts Options
 	log  zerolog.Logger
 
-	mu       sync.Mutex
-	limiters map[int64]*rate.Limiter // per integration; only ids PluginTarget accepted
+	limits *rateLimits // per integration; only ids PluginTarget accepted
+}
+
+// minLimitsPrune is the size of the rate limiter set at which full buckets are first dropped.
+const minLimitsPrune = 1024
+
+// rateLimits holds the token bucket of each integration's endpoint. A bucket that has refilled
+// to its burst carries no state, so full buckets are dropped whenever the set has doubled, and
+// a deleted integration's bucket at its next request: the set stays about as large as the
+// integrations sending webhooks now, not every integration that ever received one.
+type rateLimits struct {
+	limit   rate.Limit
+	burst   int
+	mu      sync.Mutex
+	m       map[int64]*rate.Limiter
+	pruneAt int
+}
+
+func newRateLimits(perSecond float64, burst int) *rateLimits {
+	return &rateLimits{limit: rate.Limit(perSecond), burst: burst, m: map[int64]*rate.Limiter{}, pruneAt: minLimitsPrune}
+}
+
+// allow takes one request from id's bucket at now; when it is empty it returns how long until
+// the next request would be accepted.
+func (l *rateLimits) allow(id int64, now time.Time) (bool, time.Duration) {
+	l.mu.Lock()
+	lim := l.m[id]
+	if lim == nil {
+		if len(l.m) >= l.pruneAt {
+			for k, v := range l.m {
+				if v.TokensAt(now) >= float64(l.burst) {
+					delete(l.m, k)
+				}
+			}
+			l.pruneAt = max(minLimitsPrune, 2*len(l.m))
+		}
+		lim = rate.NewLimiter(l.limit, l.burst)
+		l.m[id] = lim
+	}
+	l.mu.Unlock()
+	res := lim.ReserveN(now, 1)
+	if !res.OK() {
+		return false, time.Second
+	}
+	if d := res.DelayFrom(now); d > 0 {
+		res.CancelAt(now)
+		return false, d
+	}
+	return true, 0
+}
+
+// forget drops id's bucket (its integration no longer exists).
+func (l *rateLimits) forget(id int64) {
+	l.mu.Lock()
+	delete(l.m, id)
+	l.mu.Unlock()
+}
+
+// len is how many buckets are kept.
+func (l *rateLimits) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.m)
 }
 
 // New returns the endpoint for eng.
@@ -95,7 +156,7 @@ func New(eng *engine.Engine, opts Options) *Handler {
 	if opts.Logger != nil {
 		log = opts.Logger.With().Str("component", "plugin").Logger()
 	}
-	return &Handler{eng: eng, opts: opts, log: log, limiters: map[int64]*rate.Limiter{}}
+	return &Handler{eng: eng, opts: opts, log: log, limits: newRateLimits(opts.Rate, opts.Burst)}
 }
 
 // allow takes one request from the integration's token bucket; when it is empty it returns
@@ -104,23 +165,7 @@ func (h *Handler) allow(id int64) (bool, time.Duration) {
 	if h.opts.Rate < 0 {
 		return true, 0
 	}
-	h.mu.Lock()
-	lim := h.limiters[id]
-	if lim == nil {
-		lim = rate.NewLimiter(rate.Limit(h.opts.Rate), h.opts.Burst)
-		h.limiters[id] = lim
-	}
-	h.mu.Unlock()
-	now := time.Now()
-	res := lim.ReserveN(now, 1)
-	if !res.OK() {
-		return false, time.Second
-	}
-	if d := res.DelayFrom(now); d > 0 {
-		res.CancelAt(now)
-		return false, d
-	}
-	return true, 0
+	return h.limits.allow(id, time.Now())
 }
 
 // retryAfter is a Retry-After value in whole seconds, at least 1.
@@ -151,7 +196,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	secret, hasSecret, err := h.eng.PluginTarget(id)
 	var ce *engine.CapabilityError
 	switch {
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, engine.ErrDisabled), errors.As(err, &ce):
+	case errors.Is(err, engine.ErrNotFound):
+		h.limits.forget(id) // deleted: its bucket is garbage
+		notFound(w, r)
+		return
+	case errors.Is(err, engine.ErrDisabled), errors.As(err, &ce):
 		notFound(w, r)
 		return
 	case err != nil:
