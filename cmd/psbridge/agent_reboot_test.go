@@ -1,11 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,33 +69,14 @@ func TestAgentRebootEndToEnd(t *testing.T) {
 		"computers":         []map[string]any{{"computerId": cs[0].ID}}}, &started)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/maintenance-sessions/%d/log", srv.base, started.SessionIDs[0]), nil)
-	req.Header.Set("Authorization", "Bearer "+srv.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var end struct {
 		State         string `json:"state"`
 		RebootPending bool   `json:"rebootPending"`
 		RebootAction  string `json:"rebootAction"`
 	}
-	var log strings.Builder
-	event := ""
-	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: ") && event == "log":
-			log.WriteString(strings.TrimPrefix(line, "data: ") + "\n")
-		case strings.HasPrefix(line, "data: ") && event == "end":
-			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &end)
-		}
-	}
+	log := followSessionLog(ctx, t, srv.base, srv.token, started.SessionIDs[0], &end)
 	got, _ := os.ReadFile(marker)
 	if end.State != "succeeded" || !end.RebootPending || end.RebootAction != "rebooted" || string(got) != "psbridge maintenance session|" {
-		t.Fatalf("session %+v, reboot command got %q\n%s\nagent:\n%s", end, got, log.String(), a.stderr.String())
+		t.Fatalf("session %+v, reboot command got %q\n%s\nagent:\n%s", end, got, log, a.stderr.String())
 	}
 }

@@ -146,39 +146,16 @@ Invoke-ImmyCommand -ArgumentList $token { param($t) Set-Content -Path '` + marke
 	if c.ComputerName != "PC-1" || c.PrimaryUserEmail != "ann@contoso.example" || !c.IsOnline {
 		t.Fatalf("session computer: %+v", c)
 	}
-	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/maintenance-sessions/%d/log", srv.base, sid), nil)
-	req.Header.Set("Authorization", "Bearer "+srv.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Fatalf("log content type %q", ct)
-	}
-	var logText strings.Builder
 	var end struct {
 		State, Action, DetectedVersion, Error string
 	}
-	sc := bufio.NewScanner(resp.Body)
-	event := ""
-	for sc.Scan() {
-		line := sc.Text()
-		switch {
-		case strings.HasPrefix(line, "event: "):
-			event = strings.TrimPrefix(line, "event: ")
-		case strings.HasPrefix(line, "data: ") && event == "log":
-			logText.WriteString(strings.TrimPrefix(line, "data: ") + "\n")
-		case strings.HasPrefix(line, "data: ") && event == "end":
-			_ = json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &end)
-		}
-	}
+	logText := followSessionLog(ctx, t, srv.base, srv.token, sid, &end)
 	if end.State != "succeeded" || end.Action != "install" || end.DetectedVersion != "23.4.1" {
-		t.Fatalf("session ended %+v; log:\n%s", end, logText.String())
+		t.Fatalf("session ended %+v; log:\n%s", end, logText)
 	}
 	for _, want := range []string{"stage resolution", "stage detection", "not installed", "action: install", "installing with a site token", "stage verification", "session succeeded"} {
-		if !strings.Contains(logText.String(), want) {
-			t.Errorf("log lacks %q:\n%s", want, logText.String())
+		if !strings.Contains(logText, want) {
+			t.Errorf("log lacks %q:\n%s", want, logText)
 		}
 	}
 	got, err := os.ReadFile(filepath.Join(fakeC, "S1Install.txt"))
@@ -199,4 +176,37 @@ Invoke-ImmyCommand -ArgumentList $token { param($t) Set-Content -Path '` + marke
 	if len(kept.Log) < 8 {
 		t.Errorf("kept log has %d entries", len(kept.Log))
 	}
+}
+
+// followSessionLog reads a maintenance session's log stream (server-sent events) until the
+// session ends, checking it is an event stream, and returns the log lines; the session as the
+// end event carries it is decoded into end.
+func followSessionLog(ctx context.Context, t *testing.T, base, token string, id int64, end any) string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("%s/api/v1/maintenance-sessions/%d/log", base, id), nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("log content type %q", ct)
+	}
+	var log strings.Builder
+	event := ""
+	for sc := bufio.NewScanner(resp.Body); sc.Scan(); {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			event = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: ") && event == "log":
+			log.WriteString(strings.TrimPrefix(line, "data: ") + "\n")
+		case strings.HasPrefix(line, "data: ") && event == "end":
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), end); err != nil {
+				t.Fatalf("end event: %v", err)
+			}
+		}
+	}
+	return log.String()
 }
