@@ -32,9 +32,15 @@ RUN --mount=type=cache,target=/go/pkg/mod --mount=type=cache,target=/root/.cache
     CGO_ENABLED=0 go build -trimpath -ldflags "-s -w -X main.version=${VERSION}" -o /out/psbridge ./cmd/psbridge
 
 # Stage 2: pwsh from NuGet as a .NET tool. The PowerShell project's own images are no longer
-# maintained; the .NET SDK images are, and the tool is the same pwsh.
+# maintained; the .NET SDK images are, and the tool is the same pwsh. NuGet ships its assemblies
+# as IL only: `psbridge precompile-pwsh` compiles them ahead of time with crossgen2 (restored
+# from NuGet here, not kept), so each worker starts in about half the time.
 FROM ${SDK_IMAGE} AS pwsh
-RUN dotnet tool install --tool-path /opt/pwsh PowerShell --version 7.6.9
+COPY --from=build /out/psbridge /usr/local/bin/psbridge
+RUN dotnet tool install --tool-path /opt/pwsh PowerShell --version 7.6.9 \
+    && HOME=/tmp PSBRIDGE_CACHE_DIR=/tmp/psbridge-cache POWERSHELL_TELEMETRY_OPTOUT=1 \
+        psbridge precompile-pwsh --pwsh /opt/pwsh/pwsh \
+    && rm -rf /tmp/psbridge-cache
 
 # Stage 3: runtime. The pwsh .NET tool is framework-dependent, so the base is the maintained
 # .NET runtime image (runtime-deps would lack the shared framework it runs on). tini is PID 1:

@@ -280,9 +280,23 @@ func CheckPwshVersion(v [3]int) error {
 // process per worker (about 30 MiB) whose child would outlive a killed launcher. When the
 // launcher's tool store and a dotnet host are found, psbridge runs `dotnet pwsh.dll` itself.
 func pwshCommand(pwsh string) (string, []string) {
+	dll := toolDLL(pwsh)
+	if dll == "" {
+		return pwsh, nil
+	}
+	dotnet := findDotnetHost()
+	if dotnet == "" {
+		return pwsh, nil
+	}
+	return dotnet, []string{dll}
+}
+
+// toolDLL returns pwsh.dll in the tool store of a pwsh .NET tool launcher, or "" when pwsh is
+// no launcher (or its store holds several versions: then the launcher chooses).
+func toolDLL(pwsh string) string {
 	real, err := filepath.EvalSymlinks(pwsh)
 	if err != nil {
-		return pwsh, nil
+		return ""
 	}
 	var dlls []string
 	for _, pattern := range toolDLLPatterns(runtime.GOOS, filepath.Dir(real)) {
@@ -291,13 +305,22 @@ func pwshCommand(pwsh string) (string, []string) {
 		}
 	}
 	if len(dlls) != 1 {
-		return pwsh, nil // none, or several versions: let the launcher choose
+		return ""
 	}
-	dotnet := findDotnetHost()
-	if dotnet == "" {
-		return pwsh, nil
+	return dlls[0]
+}
+
+// PwshAppDir returns the folder of pwsh's own assemblies (pwsh.dll and
+// System.Management.Automation.dll): the tool store's folder for a .NET tool launcher,
+// otherwise the folder of pwsh itself (symbolic links followed).
+func PwshAppDir(pwsh string) string {
+	if dll := toolDLL(pwsh); dll != "" {
+		return filepath.Dir(dll)
 	}
-	return dotnet, []string{dlls[0]}
+	if real, err := filepath.EvalSymlinks(pwsh); err == nil {
+		return filepath.Dir(real)
+	}
+	return filepath.Dir(pwsh)
 }
 
 // toolDLLPatterns are the globs, in order, that find pwsh.dll in the tool store beside a .NET

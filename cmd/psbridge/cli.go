@@ -117,7 +117,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	add(groupService, newServeCmd(), newConfigCmd(), newHealthcheckCmd(), newTokenCmd(), newAppCmd(), newUserCmd(), newEnrollmentKeyCmd(),
 		newBackupCmd(), newKeyCmd())
 	add(groupAgent, newAgentCmd())
-	add(groupSetup, newInstallPwshCmd(), newVersionCmd())
+	add(groupSetup, newInstallPwshCmd(), newPrecompilePwshCmd(), newVersionCmd())
 	root.SetHelpCommandGroupID(groupSetup)
 	root.SetCompletionCommandGroupID(groupSetup)
 	root.InitDefaultHelpCmd()

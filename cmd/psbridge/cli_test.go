@@ -28,6 +28,7 @@ func TestStrayArgumentsAreRefused(t *testing.T) {
 		{[]string{"demo", "stray"}, `unexpected argument "stray": 'psbridge demo' takes no arguments`},
 		{[]string{"fake-s1", "--listen", "127.0.0.1:0", "stray"}, `unexpected argument "stray"`},
 		{[]string{"install-pwsh", "--if-missing", "stray"}, `unexpected argument "stray"`},
+		{[]string{"precompile-pwsh", "stray"}, `unexpected argument "stray"`},
 		{[]string{"healthcheck", "stray"}, `unexpected argument "stray"`},
 		{[]string{"serve", "stray", "--data-dir", data}, `unexpected argument "stray"`},
 		{[]string{"config", "stray"}, `unexpected argument "stray"`},

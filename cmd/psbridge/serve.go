@@ -23,6 +23,7 @@ import (
 	"github.com/psbridge/psbridge/engine/store"
 	"github.com/psbridge/psbridge/internal/config"
 	"github.com/psbridge/psbridge/internal/logging"
+	"github.com/psbridge/psbridge/internal/readytorun"
 	"github.com/psbridge/psbridge/psmodule"
 	"github.com/psbridge/psbridge/web"
 	"github.com/psbridge/psbridge/web/console"
@@ -220,6 +221,10 @@ func runServe(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) 
 	}
 	if err := outsideDataDir(cfg, map[string]string{"the module cache (PSBRIDGE_CACHE_DIR)": cacheDir(), "pwsh": pwsh}); err != nil {
 		return err
+	}
+	if k, err := readytorun.Check(bridge.PwshAppDir(pwsh)); err == nil && k != readytorun.ReadyToRun {
+		svc.log.Warn().Str("pwsh", pwsh).Msg("pwsh's assemblies are IL only: every worker compiles PowerShell's engine as it starts, " +
+			"about twice as slow; 'psbridge precompile-pwsh' compiles them ahead of time once")
 	}
 	m := ops.NewMetrics()
 	// The pool, engine and web packages tag their own component.

@@ -431,6 +431,13 @@ func TestContainerImage(t *testing.T) {
 		}
 	})
 
+	t.Run("pwsh compiled ahead of time", func(t *testing.T) {
+		// The Dockerfile's precompile-pwsh step: workers start from native code.
+		if out := mustPodman(t, "exec", a.name, "psbridge", "version"); !strings.Contains(out, "(compiled ahead of time)") {
+			t.Errorf("psbridge version in the image: %s; want pwsh compiled ahead of time", out)
+		}
+	})
+
 	// 3. The SentinelOne example, uploaded through the API, against the fake vendor API.
 	var s1 integration
 	t.Run("SentinelOne example becomes Healthy and lists its clients", func(t *testing.T) {
