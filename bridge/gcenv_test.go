@@ -16,7 +16,7 @@ func TestWorkerGCSettings(t *testing.T) {
 		name, gen0, pgo string
 		want            string
 	}{
-		{"defaults", "", "", `"0x400000/0"`},
+		{"defaults", "", "", `"0xC00000/0"`},
 		{"operator's settings", "0x1000000", "1", `"0x1000000/1"`},
 	}
 	for _, tc := range cases {
