@@ -201,18 +201,19 @@ Needs 'dotnet' (the .NET SDK) on PATH and write access to pwsh's folder.`,
 // precompilePwsh compiles pwsh's assemblies ahead of time unless its engine is already.
 func precompilePwsh(ctx context.Context, pwsh string, out io.Writer) error {
 	dir := bridge.PwshAppDir(pwsh)
-	kind, err := readytorun.Check(dir)
-	if err != nil {
+	if _, err := readytorun.Check(dir); err != nil {
 		return fmt.Errorf("precompile pwsh: %w", err)
 	}
-	if kind == readytorun.ReadyToRun {
-		fmt.Fprintf(out, "pwsh's assemblies in %s are compiled ahead of time already\n", dir)
-		return nil
-	}
+	// Every assembly is looked at, not only the engine: an earlier run that was interrupted
+	// left some compiled and others not.
 	start := time.Now()
 	res, err := readytorun.Compile(ctx, dir, readytorun.Options{Pwsh: pwsh, CacheDir: cacheDir(), Log: out})
 	if err != nil {
 		return fmt.Errorf("precompile pwsh: %w", err)
+	}
+	if len(res.Compiled) == 0 && len(res.Failed) == 0 {
+		fmt.Fprintf(out, "pwsh's assemblies in %s are compiled ahead of time already\n", dir)
+		return nil
 	}
 	fmt.Fprintf(out, "compiled %d assemblies ahead of time in %s (.NET %s)", len(res.Compiled), time.Since(start).Round(100*time.Millisecond), res.Runtime)
 	if len(res.Failed) > 0 {

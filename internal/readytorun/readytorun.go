@@ -186,11 +186,6 @@ func Compile(ctx context.Context, appDir string, opt Options) (Result, error) {
 		log = io.Discard
 	}
 	var res Result
-	fwDir, version, err := runtimeDir(ctx, opt.Pwsh)
-	if err != nil {
-		return res, err
-	}
-	res.Runtime = version
 	todo, already, err := ilAssemblies(appDir)
 	if err != nil {
 		return res, err
@@ -199,6 +194,11 @@ func Compile(ctx context.Context, appDir string, opt Options) (Result, error) {
 	if len(todo) == 0 {
 		return res, nil
 	}
+	fwDir, version, err := runtimeDir(ctx, opt.Pwsh)
+	if err != nil {
+		return res, err
+	}
+	res.Runtime = version
 	rid, err := hostRID(runtime.GOOS, runtime.GOARCH, isMusl())
 	if err != nil {
 		return res, err
