@@ -3,7 +3,8 @@
 # test against the real pwsh (with -race) and the browser tests of the pages.
 #
 # What it installs, and where:
-#   pwsh      from NuGet with the .NET SDK (`psbridge install-pwsh --if-missing`), any system;
+#   pwsh      from NuGet with the .NET SDK (`psbridge install-pwsh --if-missing`), any system,
+#             its assemblies compiled ahead of time with crossgen2 (also from NuGet; once);
 #             already there when PSBRIDGE_PWSH or pwsh 7.4+ on PATH is found.
 #   Chromium  with apt-get (Debian, Ubuntu) when neither PSBRIDGE_CHROMIUM nor /usr/bin/chromium
 #             exists; elsewhere install Chromium yourself and set PSBRIDGE_CHROMIUM=/path/to/it.

@@ -350,6 +350,9 @@ func isMusl() bool {
 // fetchCrossgen2 returns crossgen2 for rid and version, restoring its NuGet package into
 // opt.CacheDir with the .NET SDK when it is not there yet.
 func fetchCrossgen2(ctx context.Context, opt Options, rid, version string, log io.Writer) (string, error) {
+	if opt.CacheDir == "" {
+		return "", errors.New("fetch crossgen2: no cache directory to keep it in")
+	}
 	pkgs := filepath.Join(opt.CacheDir, "crossgen2")
 	pkg := "Microsoft.NETCore.App.Crossgen2." + rid
 	exe := "crossgen2"
