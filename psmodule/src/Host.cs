@@ -200,6 +200,11 @@ namespace PSBridge.Host
         // record of its arguments failing to bind (reported at the block, then failing the call).
         public ScriptBlock Block;
         public JsonObject BindingError;
+        // Errors counts the error records the call wrote, FirstError is the first one with its
+        // position; Output collects a dispatched call's output (Dispatcher).
+        public int Errors;
+        public string FirstError;
+        public readonly List<PSObject> Output = new List<PSObject>();
         public volatile bool TimedOut;
         public volatile bool Cancelled;
         public readonly CancellationTokenSource Cts = new CancellationTokenSource();
@@ -226,6 +231,9 @@ namespace PSBridge.Host
     {
         public string Id;
         public Runspace Runspace;
+        // Dispatcher runs the instance's method calls in one long-lived pipeline; null until
+        // the first call, and again after a call ended it.
+        public Dispatcher Dispatcher;
         public DynamicIntegration Integration;
         public JsonObject Description;
         // Init's dynamicparam fields by name: their kind ("oauthconsent", "helptext", "password"
@@ -234,6 +242,14 @@ namespace PSBridge.Host
         public long LastUsed;
         // Host modules this instance imported; re-imported when it is loaded elsewhere.
         public readonly SortedSet<string> Modules = new SortedSet<string>(StringComparer.OrdinalIgnoreCase);
+
+        /// <summary>Ends the instance's dispatcher and disposes its runspace.</summary>
+        public void Close()
+        {
+            Dispatcher?.Close();
+            Dispatcher = null;
+            try { Runspace.Dispose(); } catch { }
+        }
 
         public JsonArray ModuleList()
         {
@@ -297,6 +313,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         private long _seq;
         private volatile CallState _current;
         private Runspace _spare;
+        // _spareDispatcher is the warm-up's dispatcher in the spare runspace, closed when the
+        // spare is taken.
+        private Dispatcher _spareDispatcher;
         // _spareLock guards _spare between the serving thread and the warm-up thread.
         private readonly object _spareLock = new object();
         private volatile bool _stopWarmUp;
@@ -417,8 +436,12 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         private void Shutdown()
         {
             _stopWarmUp = true;
-            lock (_spareLock) { }
-            foreach (var inst in _instances.Values) { try { inst.Runspace.Dispose(); } catch { } }
+            lock (_spareLock)
+            {
+                _spareDispatcher?.Close();
+                _spareDispatcher = null;
+            }
+            foreach (var inst in _instances.Values) inst.Close();
             _instances.Clear();
             try { _spare?.Dispose(); } catch { }
             try { Directory.Delete(_workDir, true); } catch { }
@@ -504,6 +527,8 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 rs = _spare;
                 _spare = null;
+                _spareDispatcher?.Close();
+                _spareDispatcher = null;
             }
             return rs ?? NewRunspace();
         }
@@ -518,16 +543,19 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             }
         }
 
-        // WarmUp runs trivial method invocations (the same wrapper, binding and stream set-up
-        // as a call) in the spare runspace, one at a time and only while no request is running
-        // or waiting, until the worker has made WarmUpInvocations pipelines in all. A caller
-        // that needs the spare waits for at most the one trivial invocation in progress.
+        // WarmUp runs trivial method invocations in the spare runspace, one at a time and only
+        // while no request is running or waiting, until the worker has made WarmUpInvocations
+        // in all: the first quarter in a pipeline of their own, as scripts and loads run, the
+        // rest through a dispatcher, as method calls run (the same wrappers, binding and stream
+        // set-up). A caller that needs the spare waits for at most the one trivial invocation in
+        // progress.
         private void WarmUp()
         {
             try
             {
                 var block = ScriptBlock.Create("param($Value) 1");
                 var empty = new Hashtable(StringComparer.OrdinalIgnoreCase);
+                long n = 0;
                 while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
                 {
                     if (_current != null || _requests.Count > 0)
@@ -540,17 +568,27 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                         if (_stopWarmUp) return;
                         var rs = _spare;
                         if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
-                        using var ps = PowerShell.Create();
-                        ps.Runspace = rs;
-                        AddInvocation(ps, block, empty, empty);
-                        ps.Streams.Error.DataAdded += (s, e) => { };
-                        ps.Streams.Warning.DataAdded += (s, e) => { };
-                        ps.Streams.Verbose.DataAdded += (s, e) => { };
-                        ps.Streams.Debug.DataAdded += (s, e) => { };
-                        ps.Streams.Information.DataAdded += (s, e) => { };
-                        ps.Streams.Progress.DataAdded += (s, e) => { };
-                        var output = ps.Invoke();
-                        OutputToResult(output);
+                        if (n++ >= WarmUpInvocations / 4)
+                        {
+                            if (_spareDispatcher == null || !_spareDispatcher.Alive)
+                            {
+                                _spareDispatcher?.Close();
+                                _spareDispatcher = new Dispatcher(rs, AttachStreams);
+                            }
+                            var state = new CallState { Id = "warm-up", Masker = new Masker() };
+                            var call = new DispatchedCall { Block = block, Bind = empty, State = state, Context = new Hashtable() };
+                            _spareDispatcher.Run(call, rs);
+                            _spareDispatcher.Clear();
+                            OutputToResult(state.Output);
+                        }
+                        else
+                        {
+                            using var ps = PowerShell.Create();
+                            ps.Runspace = rs;
+                            AddInvocation(ps, block, empty, empty);
+                            AttachStreams(ps, () => null);
+                            OutputToResult(ps.Invoke());
+                        }
                         HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
                         Interlocked.Increment(ref _invocations);
                     }
@@ -559,6 +597,14 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             catch (Exception ex)
             {
                 Console.Error.WriteLine("psbridge worker: warm-up stopped: " + ex.Message);
+            }
+            finally
+            {
+                lock (_spareLock)
+                {
+                    _spareDispatcher?.Close();
+                    _spareDispatcher = null;
+                }
             }
         }
 
@@ -700,10 +746,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
 
         private void Unload(string id)
         {
-            if (id != null && _instances.Remove(id, out var inst))
-            {
-                try { inst.Runspace.Dispose(); } catch { }
-            }
+            if (id != null && _instances.Remove(id, out var inst)) inst.Close();
         }
 
         private static JsonObject Describe(DynamicIntegration integration)
@@ -847,36 +890,57 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 }
             }
 
-            var rs = inst.Runspace;
-            rs.SessionStateProxy.SetVariable("global:IntegrationContext", context);
-            ApplyPreferences(rs, p["preferences"] as JsonObject, out var restore);
+            var call = new DispatchedCall
+            {
+                Block = block,
+                Bind = bind,
+                State = state,
+                Vars = vars.Count > 0 ? vars : null,
+                Context = context,
+                Preferences = Preferences(p["preferences"] as JsonObject),
+            };
             try
             {
-                Collection<PSObject> output;
-                try
-                {
-                    state.Block = block;
-                    output = RunPipeline(rs, state, ps => AddInvocation(ps, block, bind, vars),
-                        TimeoutMs(p), out bool hadErrors, out _);
-                    var result = OutputToResult(output);
-                    result["hadErrors"] = hadErrors;
-                    result["context"] = FinalContext(rs, state);
-                    result["modules"] = inst.ModuleList();
-                    return result;
-                }
-                catch (RpcException ex)
-                {
-                    var data = ex.Details as JsonObject ?? new JsonObject();
-                    data["context"] = FinalContext(rs, state);
-                    data["modules"] = inst.ModuleList();
-                    throw new RpcException(ex.Code, ex.Message, data);
-                }
+                var output = RunDispatched(inst, call, TimeoutMs(p), out bool hadErrors);
+                var result = OutputToResult(output);
+                result["hadErrors"] = hadErrors;
+                result["context"] = FinalContext(call, state);
+                result["modules"] = inst.ModuleList();
+                return result;
             }
-            finally
+            catch (RpcException ex)
             {
-                restore();
+                var data = ex.Details as JsonObject ?? new JsonObject();
+                data["context"] = FinalContext(call, state);
+                data["modules"] = inst.ModuleList();
+                throw new RpcException(ex.Code, ex.Message, data);
             }
         }
+
+        // Preferences reads a call's "preferences" ({"verbose": true, ...}) as the preference
+        // variables to set for the call: Continue when true, SilentlyContinue when false.
+        private static Dictionary<string, bool> Preferences(JsonObject prefs)
+        {
+            if (prefs == null) return null;
+            var set = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+            foreach (var kv in prefs)
+            {
+                string var = PreferenceVariable(kv.Key);
+                if (var == null) continue;
+                set[var] = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
+            }
+            return set.Count > 0 ? set : null;
+        }
+
+        private static string PreferenceVariable(string stream) => stream.ToLowerInvariant() switch
+        {
+            "verbose" => "VerbosePreference",
+            "debug" => "DebugPreference",
+            "information" => "InformationPreference",
+            "warning" => "WarningPreference",
+            "progress" => "ProgressPreference",
+            _ => null,
+        };
 
         private static void ApplyPreferences(Runspace rs, JsonObject prefs, out Action restore)
         {
@@ -885,15 +949,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 foreach (var kv in prefs)
                 {
-                    string var = kv.Key.ToLowerInvariant() switch
-                    {
-                        "verbose" => "VerbosePreference",
-                        "debug" => "DebugPreference",
-                        "information" => "InformationPreference",
-                        "warning" => "WarningPreference",
-                        "progress" => "ProgressPreference",
-                        _ => null,
-                    };
+                    string var = PreferenceVariable(kv.Key);
                     if (var == null) continue;
                     bool on = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
                     saved.Add(new KeyValuePair<string, object>(var, rs.SessionStateProxy.GetVariable(var)));
@@ -906,10 +962,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             };
         }
 
-        private static JsonNode FinalContext(Runspace rs, CallState state)
+        private static JsonNode FinalContext(DispatchedCall call, CallState state)
         {
-            object v = null;
-            try { v = rs.SessionStateProxy.GetVariable("global:IntegrationContext"); } catch { }
+            object v = call.FinalContextRead ? call.FinalContext : null;
             if (v is PSObject pso) v = pso.BaseObject;
             if (v == null) v = state.Context;
             state.Masker.AddContextLeaves(v);
@@ -957,7 +1012,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             }
         }
 
-        private static JsonObject OutputToResult(Collection<PSObject> output)
+        private static JsonObject OutputToResult(IEnumerable<PSObject> output)
         {
             var values = new JsonArray();
             var types = new JsonArray();
@@ -980,49 +1035,8 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             ps.Runspace = rs;
             build(ps);
             state.Shell = ps;
-            string first = null;
-            ps.Streams.Error.DataAdded += (s, e) =>
-            {
-                var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
-                var n = ErrorRecordNode(rec, state);
-                if (state.BindingError == null && IsWrapperBindingError(rec, state))
-                {
-                    // The block's own arguments did not bind: PowerShell reports that at the
-                    // wrapper's "& $block" line and goes on with an empty result. Report it at
-                    // the block's parameter instead, and fail the call.
-                    PositionAtBlock(n, rec, state.Block, state);
-                    state.BindingError = n;
-                }
-                if (first == null) first = Positioned(n);
-                SendRecord(state, "error", n);
-            };
-            ps.Streams.Warning.DataAdded += (s, e) =>
-                SendRecord(state, "warning", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<WarningRecord>)s)[e.Index].Message) });
-            ps.Streams.Verbose.DataAdded += (s, e) =>
-                SendRecord(state, "verbose", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<VerboseRecord>)s)[e.Index].Message) });
-            ps.Streams.Debug.DataAdded += (s, e) =>
-                SendRecord(state, "debug", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<DebugRecord>)s)[e.Index].Message) });
-            ps.Streams.Information.DataAdded += (s, e) =>
-            {
-                var rec = ((PSDataCollection<InformationRecord>)s)[e.Index];
-                var tags = new JsonArray();
-                foreach (var t in rec.Tags) tags.Add(t);
-                string text = rec.MessageData is HostInformationMessage him ? him.Message : Convert.ToString(rec.MessageData);
-                SendRecord(state, "information", new JsonObject { ["message"] = state.MaskText(text), ["tags"] = tags });
-            };
-            ps.Streams.Progress.DataAdded += (s, e) =>
-            {
-                var rec = ((PSDataCollection<ProgressRecord>)s)[e.Index];
-                SendRecord(state, "progress", new JsonObject
-                {
-                    ["message"] = state.MaskText(rec.StatusDescription == "Processing" || string.IsNullOrEmpty(rec.StatusDescription) ? rec.Activity : rec.Activity + ": " + rec.StatusDescription),
-                    ["activity"] = state.MaskText(rec.Activity),
-                    ["status"] = state.MaskText(rec.StatusDescription),
-                    ["percent"] = rec.PercentComplete,
-                    ["completed"] = rec.RecordType == ProgressRecordType.Completed,
-                });
-            };
-
+            state.FirstError = null;
+            AttachStreams(ps, () => state);
             Timer timer = null;
             _current = state;
             try
@@ -1031,7 +1045,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 Interlocked.Increment(ref _invocations);
                 var output = ps.Invoke();
                 hadErrors = ps.HadErrors;
-                firstError = first;
+                firstError = state.FirstError;
                 if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
                 if (state.BindingError != null)
                 {
@@ -1058,6 +1072,133 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 timer?.Dispose();
                 _current = null;
                 state.Shell = null;
+            }
+        }
+
+        // AttachStreams sends the records ps writes, masked, as "record" notifications of the
+        // call current() returns (none when it returns null), and catches the binding errors of
+        // the call's block (see IsWrapperBindingError).
+        private void AttachStreams(PowerShell ps, Func<CallState> current)
+        {
+            ps.Streams.Error.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state == null) return;
+                var rec = ((PSDataCollection<ErrorRecord>)s)[e.Index];
+                var n = ErrorRecordNode(rec, state);
+                if (state.BindingError == null && IsWrapperBindingError(rec, state))
+                {
+                    // The block's own arguments did not bind: PowerShell reports that at the
+                    // wrapper's "& $block" line and goes on with an empty result. Report it at
+                    // the block's parameter instead, and fail the call.
+                    PositionAtBlock(n, rec, state.Block, state);
+                    state.BindingError = n;
+                }
+                state.Errors++;
+                if (state.FirstError == null) state.FirstError = Positioned(n);
+                SendRecord(state, "error", n);
+            };
+            ps.Streams.Warning.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state != null) SendRecord(state, "warning", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<WarningRecord>)s)[e.Index].Message) });
+            };
+            ps.Streams.Verbose.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state != null) SendRecord(state, "verbose", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<VerboseRecord>)s)[e.Index].Message) });
+            };
+            ps.Streams.Debug.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state != null) SendRecord(state, "debug", new JsonObject { ["message"] = state.MaskText(((PSDataCollection<DebugRecord>)s)[e.Index].Message) });
+            };
+            ps.Streams.Information.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state == null) return;
+                var rec = ((PSDataCollection<InformationRecord>)s)[e.Index];
+                var tags = new JsonArray();
+                foreach (var t in rec.Tags) tags.Add(t);
+                string text = rec.MessageData is HostInformationMessage him ? him.Message : Convert.ToString(rec.MessageData);
+                SendRecord(state, "information", new JsonObject { ["message"] = state.MaskText(text), ["tags"] = tags });
+            };
+            ps.Streams.Progress.DataAdded += (s, e) =>
+            {
+                var state = current();
+                if (state == null) return;
+                var rec = ((PSDataCollection<ProgressRecord>)s)[e.Index];
+                SendRecord(state, "progress", new JsonObject
+                {
+                    ["message"] = state.MaskText(rec.StatusDescription == "Processing" || string.IsNullOrEmpty(rec.StatusDescription) ? rec.Activity : rec.Activity + ": " + rec.StatusDescription),
+                    ["activity"] = state.MaskText(rec.Activity),
+                    ["status"] = state.MaskText(rec.StatusDescription),
+                    ["percent"] = rec.PercentComplete,
+                    ["completed"] = rec.RecordType == ProgressRecordType.Completed,
+                });
+            };
+        }
+
+        // RunDispatched runs a method call in its instance's dispatcher, starting one when the
+        // instance has none, and answers as RunPipeline does. A call that ends the dispatcher's
+        // pipeline (a terminating error, exit, a stop) leaves the instance without one.
+        private List<PSObject> RunDispatched(Instance inst, DispatchedCall call, int timeoutMs, out bool hadErrors)
+        {
+            var state = call.State;
+            state.Block = call.Block;
+            var dispatcher = inst.Dispatcher;
+            if (dispatcher == null || !dispatcher.Alive)
+            {
+                dispatcher?.Close();
+                inst.Dispatcher = dispatcher = new Dispatcher(inst.Runspace, AttachStreams);
+            }
+            state.Shell = dispatcher.Shell;
+            Timer timer = null;
+            _current = state;
+            try
+            {
+                if (timeoutMs > 0) timer = new Timer(_ => state.Stop(true), null, timeoutMs, Timeout.Infinite);
+                Interlocked.Increment(ref _invocations);
+                bool finished = dispatcher.Run(call, inst.Runspace);
+                timer?.Dispose();
+                timer = null;
+                if (!finished || state.TimedOut || state.Cancelled)
+                {
+                    // The pipeline ended during the call, or is being stopped: it takes no more calls.
+                    inst.Dispatcher = null;
+                    if (finished) dispatcher.Close();
+                    else dispatcher.End(); // throws what ended it
+                    if (!call.Started)
+                        throw new RpcException(RpcCodes.ScriptFailed, "the instance's pipeline ended before the call started");
+                }
+                if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
+                hadErrors = state.Errors > 0;
+                if (state.BindingError != null)
+                {
+                    var data = (JsonObject)state.BindingError.DeepClone();
+                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
+                }
+                return state.Output;
+            }
+            catch (RpcException) { throw; }
+            catch (Exception ex) when (state.TimedOut || state.Cancelled || ex is PipelineStoppedException)
+            {
+                throw Stopped(state, timeoutMs);
+            }
+            catch (RuntimeException ex)
+            {
+                throw ScriptFailure(ex.ErrorRecord, ex, state);
+            }
+            catch (Exception ex)
+            {
+                throw new RpcException(RpcCodes.ScriptFailed, state.MaskText(ex.Message), new JsonObject { ["exceptionType"] = ex.GetType().FullName });
+            }
+            finally
+            {
+                timer?.Dispose();
+                _current = null;
+                state.Shell = null;
+                if (inst.Dispatcher == dispatcher) dispatcher.Clear();
             }
         }
 

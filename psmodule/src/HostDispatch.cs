@@ -1,0 +1,223 @@
+// The dispatcher: one long-lived pipeline per integration instance that runs the instance's
+// method calls one after another. Starting a PowerShell pipeline (PowerShell.Create, the
+// runspace's pipeline thread hand-off, a wrapper script's compilation and scope) costs about
+// 0.15–0.2 ms of a warm worker's CPU, most of a trivial call; handing a call to a pipeline that
+// is already running costs about 0.03 ms. docs/performance.md has the measurements.
+using System;
+using System.Collections;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Management.Automation;
+using System.Management.Automation.Runspaces;
+using System.Threading;
+
+namespace PSBridge.Host
+{
+    /// <summary>
+    /// One call handed to a <see cref="Dispatcher"/>: the block to run, its arguments, and what
+    /// the loop sets in the runspace before it and puts back after it.
+    /// </summary>
+    public sealed class DispatchedCall
+    {
+        /// <summary>The script block the call runs (an integration method).</summary>
+        public ScriptBlock Block { get; internal set; }
+
+        /// <summary>The arguments bound to the block's parameters (splatted).</summary>
+        public Hashtable Bind { get; internal set; }
+
+        internal CallState State;
+        internal Hashtable Vars;
+        internal object Context;
+        internal Dictionary<string, bool> Preferences;
+
+        // Set on the pipeline thread: what the call left in $IntegrationContext, the preference
+        // values to put back, and whether the loop got as far as finishing the call.
+        internal object FinalContext;
+        internal bool FinalContextRead;
+        internal List<KeyValuePair<string, object>> SavedPreferences;
+        internal volatile bool Started;
+        internal readonly ManualResetEventSlim Finished = new ManualResetEventSlim();
+    }
+
+    /// <summary>
+    /// Runs an instance's calls inside one pipeline that stays running between calls: the
+    /// pipeline's script (<see cref="LoopScript"/>) asks <see cref="Next"/> for a call, invokes
+    /// its block, and reports it with <see cref="Finish"/>. A call that ends the pipeline
+    /// (throw, exit, a stop for a timeout or a cancel) ends the dispatcher; the next call starts
+    /// a new one. Public only because the loop script calls it; scripts have no use for it.
+    /// </summary>
+    public sealed class Dispatcher
+    {
+        // LoopScript keeps "& $__psbBlock @__psbBind" alone on line 5, as in the one-call
+        // wrapper (Worker.InvokeWrapper), so that every position PowerShell reports at the
+        // invocation (binding errors, Write-Error without a script stack) is the same. Each call
+        // runs in a fresh child scope holding its variables, as a one-call wrapper's scope did:
+        // what a block sets in its parent scope is gone after the call. The do/while takes a
+        // stray break or continue in the block, which would otherwise end or restart this loop,
+        // and stops the block as it would stop a pipeline. No try/catch or trap anywhere: either
+        // would turn the block's statement-terminating errors (1/0, a failing .NET method) into
+        // terminating ones, unlike PowerShell at top level.
+        internal const string LoopScript = @"param($__psbDispatch)
+while ($__psbCall = $__psbDispatch.Next($ExecutionContext)) {
+& { param($__psbBlock, $__psbBind) $__psbDispatch.SetVariables($ExecutionContext)
+do {
+& $__psbBlock @__psbBind
+} while ($false) } $__psbCall.Block $__psbCall.Bind
+$__psbDispatch.Finish($ExecutionContext)
+}
+";
+
+        private readonly BlockingCollection<DispatchedCall> _queue = new BlockingCollection<DispatchedCall>();
+        private readonly PowerShell _shell;
+        private readonly PSDataCollection<PSObject> _output = new PSDataCollection<PSObject>();
+        private readonly IAsyncResult _running;
+        private volatile DispatchedCall _call;
+
+        /// <summary>The pipeline the calls run in: what Stop stops.</summary>
+        internal PowerShell Shell => _shell;
+
+        /// <summary>Whether the pipeline still runs and takes calls.</summary>
+        internal bool Alive => !_running.IsCompleted && !_queue.IsAddingCompleted;
+
+        /// <summary>Starts the loop in rs; attach routes the pipeline's streams to a call's state.</summary>
+        internal Dispatcher(Runspace rs, Action<PowerShell, Func<CallState>> attach)
+        {
+            _shell = PowerShell.Create();
+            _shell.Runspace = rs;
+            _shell.AddScript(LoopScript, true).AddArgument(this);
+            attach(_shell, () => _call?.State);
+            _output.DataAdded += (s, e) =>
+            {
+                var item = _output[e.Index];
+                _call?.State?.Output.Add(item);
+            };
+            _running = _shell.BeginInvoke<PSObject, PSObject>(null, _output);
+        }
+
+        /// <summary>
+        /// Called by the loop on the pipeline thread: waits for the next call, sets its context,
+        /// and preferences, and returns it; null when the dispatcher is closing.
+        /// </summary>
+        public DispatchedCall Next(EngineIntrinsics context)
+        {
+            DispatchedCall call;
+            try
+            {
+                if (!_queue.TryTake(out call, Timeout.Infinite)) return null;
+            }
+            catch (InvalidOperationException) { return null; } // completed while waiting
+            var vars = context.SessionState.PSVariable;
+            vars.Set("global:IntegrationContext", call.Context);
+            if (call.Preferences != null)
+            {
+                call.SavedPreferences = new List<KeyValuePair<string, object>>();
+                foreach (var kv in call.Preferences)
+                {
+                    call.SavedPreferences.Add(new KeyValuePair<string, object>(kv.Key, vars.GetValue("global:" + kv.Key)));
+                    vars.Set("global:" + kv.Key, kv.Value ? ActionPreference.Continue : ActionPreference.SilentlyContinue);
+                }
+            }
+            call.Started = true;
+            _call = call;
+            return call;
+        }
+
+        /// <summary>
+        /// Called by the loop in the call's own scope: sets the call's variables there (its
+        /// arguments, readable as variables as well as parameters).
+        /// </summary>
+        public void SetVariables(EngineIntrinsics context)
+        {
+            var call = _call;
+            if (call?.Vars == null) return;
+            var vars = context.SessionState.PSVariable;
+            foreach (DictionaryEntry e in call.Vars) vars.Set((string)e.Key, e.Value);
+        }
+
+        /// <summary>
+        /// Called by the loop on the pipeline thread when the current call's block returned:
+        /// reads back $IntegrationContext and restores preferences.
+        /// </summary>
+        public void Finish(EngineIntrinsics context)
+        {
+            var call = _call;
+            if (call == null) return;
+            var vars = context.SessionState.PSVariable;
+            try
+            {
+                call.FinalContext = vars.GetValue("global:IntegrationContext");
+                call.FinalContextRead = true;
+                Restore(call, vars);
+            }
+            finally
+            {
+                _call = null;
+                call.Finished.Set();
+            }
+        }
+
+        private static void Restore(DispatchedCall call, PSVariableIntrinsics vars)
+        {
+            if (call.SavedPreferences == null) return;
+            foreach (var kv in call.SavedPreferences)
+            {
+                try { vars.Set("global:" + kv.Key, kv.Value); } catch (Exception) { }
+            }
+            call.SavedPreferences = null;
+        }
+
+        /// <summary>
+        /// Runs call and waits until its block returned or the pipeline ended. It returns true
+        /// when the loop finished the call; false when the pipeline ended during it (the error,
+        /// if any, is thrown by <see cref="End"/>), after putting back what the call changed.
+        /// </summary>
+        internal bool Run(DispatchedCall call, Runspace rs)
+        {
+            _queue.Add(call);
+            WaitHandle.WaitAny(new[] { call.Finished.WaitHandle, _running.AsyncWaitHandle });
+            if (call.Finished.IsSet) return true;
+            // The pipeline ended with the call: its scope (and the call's variables) went with
+            // it; the runspace is idle again, so the proxy reaches the session state.
+            _call = null;
+            _queue.CompleteAdding();
+            try
+            {
+                call.FinalContext = rs.SessionStateProxy.GetVariable("global:IntegrationContext");
+                call.FinalContextRead = true;
+                Restore(call, rs.SessionStateProxy.PSVariable);
+            }
+            catch (Exception) { }
+            return false;
+        }
+
+        /// <summary>
+        /// Waits for the ended pipeline and throws what ended it (a terminating error, a stop);
+        /// returns when it ended on its own (exit, a labelled break out of the loop).
+        /// </summary>
+        internal void End()
+        {
+            try { _shell.EndInvoke(_running); }
+            finally { _shell.Dispose(); }
+        }
+
+        /// <summary>Forgets the records and output of the call that just finished.</summary>
+        internal void Clear()
+        {
+            _shell.Streams.ClearStreams();
+            _output.Clear();
+        }
+
+        /// <summary>Ends the loop (after the call in progress, if any) and disposes the pipeline.</summary>
+        internal void Close()
+        {
+            _queue.CompleteAdding();
+            try
+            {
+                if (!_running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(5))) _shell.Stop();
+                _shell.EndInvoke(_running);
+            }
+            catch (Exception) { }
+            finally { _shell.Dispose(); }
+        }
+    }
+}
