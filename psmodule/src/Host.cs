@@ -307,7 +307,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         private readonly string _workDir;
         private readonly InitialSessionState _iss;
         private readonly Dictionary<string, Instance> _instances = new Dictionary<string, Instance>(StringComparer.Ordinal);
-        private readonly BlockingCollection<JsonObject> _requests = new BlockingCollection<JsonObject>();
+        private readonly WaitQueue<JsonObject> _requests = new WaitQueue<JsonObject>();
         private readonly ConcurrentDictionary<string, TaskCompletionSourceLite> _pending = new ConcurrentDictionary<string, TaskCompletionSourceLite>();
         private readonly ConcurrentDictionary<string, string> _moduleFiles = new ConcurrentDictionary<string, string>(StringComparer.Ordinal);
         private long _seq;
@@ -396,7 +396,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             });
             _warmUp = new Thread(WarmUp) { IsBackground = true, Name = "psbridge-warmup", Priority = ThreadPriority.Lowest };
             _warmUp.Start();
-            foreach (JsonObject request in _requests.GetConsumingEnumerable())
+            for (JsonObject request; (request = _requests.Take()) != null;)
             {
                 string method = request["method"]?.GetValue<string>() ?? "";
                 JsonNode id = request["id"]?.DeepClone();
