@@ -125,3 +125,40 @@ elseif ($Case -eq 'count') { "count=$Count" }`)
 		t.Fatalf("the worker was replaced %d times; every step should leave it serving", got-restarts)
 	}
 }
+
+// TestInstancesSharingAWorkerTakeTurns alternates calls of two instances that share one worker
+// (one group), and reloads one of them in between: each instance's dispatcher loop gives way
+// to the other's request, which must then be served in order, in the right runspace.
+func TestInstancesSharingAWorkerTakeTurns(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	script := func(instance, version string) bridge.Script {
+		s := method(instance, `$script:calls++; "`+instance+` `+version+` call $script:calls, context $($IntegrationContext.Name)"`)
+		s.Group = "shared"
+		return s
+	}
+	steps := []struct {
+		instance, version, want string
+	}{
+		{"a", "v1", "a v1 call 1, context ctx-a"},
+		{"b", "v1", "b v1 call 1, context ctx-b"},
+		{"a", "v1", "a v1 call 2, context ctx-a"},
+		{"a", "v1", "a v1 call 3, context ctx-a"},
+		{"b", "v1", "b v1 call 2, context ctx-b"},
+		{"a", "v2", "a v2 call 1, context ctx-a"}, // a new script text: loaded again, in a new runspace
+		{"b", "v1", "b v1 call 3, context ctx-b"},
+		{"a", "v2", "a v2 call 2, context ctx-a"},
+	}
+	var pid int
+	for i, st := range steps {
+		r := invoke(t, p, bridge.Call{Script: script(st.instance, st.version), Method: "GetClients",
+			Context: json.RawMessage(`{"Name":"ctx-` + st.instance + `"}`)})
+		if got := outputStrings(t, r); len(got) != 1 || got[0] != st.want {
+			t.Fatalf("step %d: output %q, want %q", i, got, st.want)
+		}
+		if pid == 0 {
+			pid = r.Worker
+		} else if r.Worker != pid {
+			t.Fatalf("step %d ran in worker %d, the others in %d: the instances should share one", i, r.Worker, pid)
+		}
+	}
+}

@@ -316,6 +316,10 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         // _spareDispatcher is the warm-up's dispatcher in the spare runspace, closed when the
         // spare is taken.
         private Dispatcher _spareDispatcher;
+        // _spareWanted asks the warm-up to give the spare back at once.
+        private volatile bool _spareWanted;
+        // _stash is a request that ended an instance's dispatcher loop, served next.
+        private JsonObject _stash;
         // _spareLock guards _spare between the serving thread and the warm-up thread.
         private readonly object _spareLock = new object();
         private volatile bool _stopWarmUp;
@@ -337,7 +341,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             _modulePath = modulePath;
             _workDir = workDir;
             _iss = InitialSessionState.CreateDefault2();
-            _iss.ThreadOptions = PSThreadOptions.ReuseThread;
+            // Pipelines run on the thread that invokes them: the serving thread runs each
+            // instance's dispatcher loop itself, so no call is handed between threads.
+            _iss.ThreadOptions = PSThreadOptions.UseCurrentThread;
             _iss.LanguageMode = PSLanguageMode.FullLanguage;
             _iss.ImportPSModule(new[] { modulePath });
         }
@@ -375,7 +381,13 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 Console.Error.WriteLine("psbridge worker: cannot open a runspace with the PSBridge module: " + ex);
                 return 4;
             }
-            return worker.Serve();
+            // The serving thread runs every pipeline (see _iss): a thread of its own with the
+            // stack PowerShell gives its pipeline threads, not the script thread of worker.ps1.
+            int code = 0;
+            var serving = new Thread(() => code = worker.Serve(), 10 << 20) { Name = "psbridge-serve" };
+            serving.Start();
+            serving.Join();
+            return code;
         }
 
         private int Serve()
@@ -396,8 +408,11 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             });
             _warmUp = new Thread(WarmUp) { IsBackground = true, Name = "psbridge-warmup", Priority = ThreadPriority.Lowest };
             _warmUp.Start();
-            for (JsonObject request; (request = _requests.Take()) != null;)
+            while (true)
             {
+                JsonObject request = _stash ?? _requests.Take();
+                _stash = null;
+                if (request == null) break;
                 string method = request["method"]?.GetValue<string>() ?? "";
                 JsonNode id = request["id"]?.DeepClone();
                 JsonNode result = null;
@@ -408,7 +423,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     switch (method)
                     {
                         case "load": result = Load(p); break;
-                        case "invoke": result = Invoke(p); break;
+                        case "invoke": ServeInvoke(id, p); continue; // answers on its own
                         case "exec": result = Exec(p); break;
                         case "unload": Unload(Str(p, "instance")); result = new JsonObject(); break;
                         case "shutdown":
@@ -523,8 +538,10 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         private Runspace TakeRunspace()
         {
             Runspace rs;
+            _spareWanted = true;
             lock (_spareLock)
             {
+                _spareWanted = false;
                 rs = _spare;
                 _spare = null;
                 _spareDispatcher?.Close();
@@ -558,7 +575,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 long n = 0;
                 while (!_stopWarmUp && Interlocked.Read(ref _invocations) < WarmUpInvocations)
                 {
-                    if (_current != null || _requests.Count > 0)
+                    if (_current != null || _requests.Count > 0 || _spareWanted)
                     {
                         Thread.Sleep(5);
                         continue;
@@ -568,18 +585,38 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                         if (_stopWarmUp) return;
                         var rs = _spare;
                         if (rs == null) { Monitor.Wait(_spareLock, 20); continue; }
-                        if (n++ >= WarmUpInvocations / 4)
+                        if (n >= WarmUpInvocations / 4)
                         {
-                            if (_spareDispatcher == null || !_spareDispatcher.Alive)
+                            // Trivial calls through a dispatcher, on this thread, until the
+                            // count is reached or anybody needs the worker or the spare.
+                            _spareDispatcher ??= new Dispatcher(rs, AttachStreams);
+                            DispatchedCall Trivial() => new DispatchedCall
                             {
-                                _spareDispatcher?.Close();
-                                _spareDispatcher = new Dispatcher(rs, AttachStreams);
+                                Block = block,
+                                Bind = empty,
+                                State = new CallState { Id = "warm-up", Masker = new Masker() },
+                                Context = new Hashtable(),
+                            };
+                            bool more() => !_stopWarmUp && !_spareWanted && _current == null && _requests.Count == 0
+                                && Interlocked.Read(ref _invocations) < WarmUpInvocations;
+                            try
+                            {
+                                _spareDispatcher.Run(Trivial(), _ => Interlocked.Increment(ref _invocations), finished =>
+                                {
+                                    OutputToResult(finished.State.Output);
+                                    HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
+                                    _spareDispatcher.Clear();
+                                    n++;
+                                    return more() ? Trivial() : null;
+                                });
                             }
-                            var state = new CallState { Id = "warm-up", Masker = new Masker() };
-                            var call = new DispatchedCall { Block = block, Bind = empty, State = state, Context = new Hashtable() };
-                            _spareDispatcher.Run(call, rs);
-                            _spareDispatcher.Clear();
-                            OutputToResult(state.Output);
+                            catch (Exception)
+                            {
+                                _spareDispatcher.Close();
+                                _spareDispatcher = null;
+                                throw;
+                            }
+                            continue;
                         }
                         else
                         {
@@ -588,6 +625,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                             AddInvocation(ps, block, empty, empty);
                             AttachStreams(ps, () => null);
                             OutputToResult(ps.Invoke());
+                            n++;
                         }
                         HostJson.ToTypedNode(HostJson.FromTypedNode(new JsonObject()));
                         Interlocked.Increment(ref _invocations);
@@ -817,7 +855,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             return value;
         }
 
-        private JsonNode Invoke(JsonObject p)
+        // PrepareCall reads an invoke request into the call to run (its block, arguments,
+        // context, secrets); it throws what is wrong with the request.
+        private DispatchedCall PrepareCall(JsonNode requestId, JsonObject p)
         {
             string id = Str(p, "instance") ?? throw new RpcException(RpcCodes.InvalidParams, "invoke needs instance");
             string method = Str(p, "method") ?? throw new RpcException(RpcCodes.InvalidParams, "invoke needs method");
@@ -890,7 +930,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 }
             }
 
-            var call = new DispatchedCall
+            return new DispatchedCall
             {
                 Block = block,
                 Bind = bind,
@@ -898,23 +938,140 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 Vars = vars.Count > 0 ? vars : null,
                 Context = context,
                 Preferences = Preferences(p["preferences"] as JsonObject),
+                Reply = requestId,
+                TimeoutMs = TimeoutMs(p),
             };
+        }
+
+        // ServeInvoke answers an invoke request, and every invoke of the same instance that
+        // follows it, from the instance's dispatcher on this thread (see Dispatcher). It returns
+        // when another kind of request, or another instance's, is next: that one waits in _stash.
+        private void ServeInvoke(JsonNode requestId, JsonObject p)
+        {
+            DispatchedCall first;
+            try { first = PrepareCall(requestId, p); }
+            catch (RpcException ex) { Reply(requestId, null, ex); return; }
+            catch (Exception ex) { Reply(requestId, null, new RpcException(-32603, "worker error: " + ex.Message)); return; }
+            var inst = first.State.Instance;
+            var dispatcher = inst.Dispatcher ??= new Dispatcher(inst.Runspace, AttachStreams);
+            Exception ended = null;
             try
             {
-                var output = RunDispatched(inst, call, TimeoutMs(p), out bool hadErrors);
-                var result = OutputToResult(output);
-                result["hadErrors"] = hadErrors;
-                result["context"] = FinalContext(call, state);
-                result["modules"] = inst.ModuleList();
-                return result;
+                dispatcher.Run(first, StartCall, finished => NextCall(inst, dispatcher, finished));
             }
-            catch (RpcException ex)
+            catch (Exception ex) { ended = ex; }
+            var call = dispatcher.Current;
+            dispatcher.Clear();
+            if (ended != null || call != null || dispatcher.Poisoned)
             {
-                var data = ex.Details as JsonObject ?? new JsonObject();
-                data["context"] = FinalContext(call, state);
-                data["modules"] = inst.ModuleList();
-                throw new RpcException(ex.Code, ex.Message, data);
+                // The pipeline ended during a call, or may still be stopping: start afresh.
+                inst.Dispatcher = null;
+                dispatcher.Close();
             }
+            if (call != null)
+            {
+                Dispatcher.AfterEnd(call, inst.Runspace);
+                Answer(call, ended);
+            }
+            else if (ended != null && !dispatcher.Poisoned)
+            {
+                Console.Error.WriteLine("psbridge worker: the dispatcher of " + inst.Id + " ended between calls: " + ended.Message);
+            }
+        }
+
+        // StartCall runs on the loop as a call starts: it becomes the running call, under its deadline.
+        private void StartCall(DispatchedCall call)
+        {
+            var state = call.State;
+            state.Block = call.Block;
+            state.Shell = state.Instance.Dispatcher?.Shell;
+            _current = state;
+            Interlocked.Increment(ref _invocations);
+            if (call.TimeoutMs > 0) call.Timer = new Timer(_ => state.Stop(true), null, call.TimeoutMs, Timeout.Infinite);
+        }
+
+        // NextCall runs on the loop between calls: it answers the call that finished, then takes
+        // the next request. An invoke of the same instance is the next call; anything else ends
+        // the loop and waits in _stash for the serving loop.
+        private DispatchedCall NextCall(Instance inst, Dispatcher dispatcher, DispatchedCall finished)
+        {
+            if (finished != null)
+            {
+                bool stopping = finished.State.TimedOut || finished.State.Cancelled;
+                Answer(finished, null);
+                dispatcher.Clear();
+                if (stopping)
+                {
+                    // A stop that came as the call finished may still end this pipeline: the
+                    // next call must not start in it.
+                    dispatcher.Poisoned = true;
+                    return null;
+                }
+            }
+            while (true)
+            {
+                JsonObject request = _requests.Take();
+                if (request == null) return null;
+                string method = request["method"]?.GetValue<string>() ?? "";
+                var p = request["params"] as JsonObject;
+                JsonNode id = request["id"]?.DeepClone();
+                if (method != "invoke" || p == null || !(p["instance"] is JsonValue iv) || iv.GetValueKind() != JsonValueKind.String
+                    || iv.GetValue<string>() != inst.Id)
+                {
+                    _stash = request;
+                    return null;
+                }
+                try { return PrepareCall(id, p); }
+                catch (RpcException ex) { Reply(id, null, ex); }
+                catch (Exception ex) { Reply(id, null, new RpcException(-32603, "worker error: " + ex.Message)); }
+            }
+        }
+
+        // Answer replies to a call that finished (ended == null: its block returned, or exit
+        // ended the pipeline) or that ended the pipeline with ended.
+        private void Answer(DispatchedCall call, Exception ended)
+        {
+            var state = call.State;
+            call.Timer?.Dispose();
+            call.Timer = null;
+            _current = null;
+            state.Shell = null;
+            JsonObject result = null;
+            RpcException error = null;
+            try
+            {
+                if (!call.Started) throw new RpcException(RpcCodes.ScriptFailed, "the instance's pipeline ended before the call started");
+                if (ended != null) throw ended;
+                if (state.TimedOut || state.Cancelled) throw Stopped(state, call.TimeoutMs);
+                if (state.BindingError != null)
+                {
+                    var data = (JsonObject)state.BindingError.DeepClone();
+                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
+                }
+                result = OutputToResult(state.Output);
+                result["hadErrors"] = state.Errors > 0;
+                result["context"] = FinalContext(call, state);
+                result["modules"] = state.Instance.ModuleList();
+            }
+            catch (Exception ex)
+            {
+                error = ex switch
+                {
+                    RpcException rpc => rpc,
+                    _ when state.TimedOut || state.Cancelled || ex is PipelineStoppedException => Stopped(state, call.TimeoutMs),
+                    RuntimeException rte => ScriptFailure(rte.ErrorRecord, rte, state),
+                    _ => new RpcException(RpcCodes.ScriptFailed, state.MaskText(ex.Message), new JsonObject { ["exceptionType"] = ex.GetType().FullName }),
+                };
+                try
+                {
+                    var data = error.Details as JsonObject ?? new JsonObject();
+                    data["context"] = FinalContext(call, state);
+                    data["modules"] = state.Instance.ModuleList();
+                    error = new RpcException(error.Code, error.Message, data);
+                }
+                catch (Exception) { }
+            }
+            if (call.Reply != null) Reply(call.Reply, result, error);
         }
 
         // Preferences reads a call's "preferences" ({"verbose": true, ...}) as the preference
@@ -1137,69 +1294,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     ["completed"] = rec.RecordType == ProgressRecordType.Completed,
                 });
             };
-        }
-
-        // RunDispatched runs a method call in its instance's dispatcher, starting one when the
-        // instance has none, and answers as RunPipeline does. A call that ends the dispatcher's
-        // pipeline (a terminating error, exit, a stop) leaves the instance without one.
-        private List<PSObject> RunDispatched(Instance inst, DispatchedCall call, int timeoutMs, out bool hadErrors)
-        {
-            var state = call.State;
-            state.Block = call.Block;
-            var dispatcher = inst.Dispatcher;
-            if (dispatcher == null || !dispatcher.Alive)
-            {
-                dispatcher?.Close();
-                inst.Dispatcher = dispatcher = new Dispatcher(inst.Runspace, AttachStreams);
-            }
-            state.Shell = dispatcher.Shell;
-            Timer timer = null;
-            _current = state;
-            try
-            {
-                if (timeoutMs > 0) timer = new Timer(_ => state.Stop(true), null, timeoutMs, Timeout.Infinite);
-                Interlocked.Increment(ref _invocations);
-                bool finished = dispatcher.Run(call, inst.Runspace);
-                timer?.Dispose();
-                timer = null;
-                if (!finished || state.TimedOut || state.Cancelled)
-                {
-                    // The pipeline ended during the call, or is being stopped: it takes no more calls.
-                    inst.Dispatcher = null;
-                    if (finished) dispatcher.Close();
-                    else dispatcher.End(); // throws what ended it
-                    if (!call.Started)
-                        throw new RpcException(RpcCodes.ScriptFailed, "the instance's pipeline ended before the call started");
-                }
-                if (state.TimedOut || state.Cancelled) throw Stopped(state, timeoutMs);
-                hadErrors = state.Errors > 0;
-                if (state.BindingError != null)
-                {
-                    var data = (JsonObject)state.BindingError.DeepClone();
-                    throw new RpcException(RpcCodes.ScriptFailed, data["message"]?.GetValue<string>() ?? "the arguments did not bind", data);
-                }
-                return state.Output;
-            }
-            catch (RpcException) { throw; }
-            catch (Exception ex) when (state.TimedOut || state.Cancelled || ex is PipelineStoppedException)
-            {
-                throw Stopped(state, timeoutMs);
-            }
-            catch (RuntimeException ex)
-            {
-                throw ScriptFailure(ex.ErrorRecord, ex, state);
-            }
-            catch (Exception ex)
-            {
-                throw new RpcException(RpcCodes.ScriptFailed, state.MaskText(ex.Message), new JsonObject { ["exceptionType"] = ex.GetType().FullName });
-            }
-            finally
-            {
-                timer?.Dispose();
-                _current = null;
-                state.Shell = null;
-                if (inst.Dispatcher == dispatcher) dispatcher.Clear();
-            }
         }
 
         // IsWrapperBindingError: a ParameterBindingException raised while binding the call's

@@ -8,6 +8,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
+using System.Text.Json.Nodes;
 using System.Threading;
 
 namespace PSBridge.Host
@@ -94,15 +95,21 @@ namespace PSBridge.Host
         internal bool FinalContextRead;
         internal List<KeyValuePair<string, object>> SavedPreferences;
         internal volatile bool Started;
-        internal readonly ManualResetEventSlim Finished = new ManualResetEventSlim();
+        // Reply is the request's id to answer; TimeoutMs its deadline; Timer the deadline's timer.
+        internal JsonNode Reply;
+        internal int TimeoutMs;
+        internal Timer Timer;
     }
 
     /// <summary>
     /// Runs an instance's calls inside one pipeline that stays running between calls: the
     /// pipeline's script (<see cref="LoopScript"/>) asks <see cref="Next"/> for a call, invokes
-    /// its block, and reports it with <see cref="Finish"/>. A call that ends the pipeline
-    /// (throw, exit, a stop for a timeout or a cancel) ends the dispatcher; the next call starts
-    /// a new one. Public only because the loop script calls it; scripts have no use for it.
+    /// its block, and reports it with <see cref="Finish"/>. The loop runs on the thread that
+    /// calls <see cref="Run"/> (the runspace uses the current thread), and asks that thread's
+    /// owner for each next call, so a call is never handed from one thread to another. A call
+    /// that ends the pipeline (throw, exit, a stop for a timeout or a cancel) ends the loop;
+    /// <see cref="Current"/> is then that call. Public only because the loop script calls it;
+    /// scripts have no use for it.
     /// </summary>
     public sealed class Dispatcher
     {
@@ -125,19 +132,25 @@ $__psbDispatch.Finish($ExecutionContext)
 }
 ";
 
-        private readonly WaitQueue<DispatchedCall> _queue = new WaitQueue<DispatchedCall>();
         private readonly PowerShell _shell;
         private readonly PSDataCollection<PSObject> _output = new PSDataCollection<PSObject>();
-        private readonly IAsyncResult _running;
+        private DispatchedCall _first;
+        private DispatchedCall _finished;
+        private Func<DispatchedCall, DispatchedCall> _next;
+        private Action<DispatchedCall> _starting;
         private volatile DispatchedCall _call;
 
         /// <summary>The pipeline the calls run in: what Stop stops.</summary>
         internal PowerShell Shell => _shell;
 
-        /// <summary>Whether the pipeline still runs and takes calls.</summary>
-        internal bool Alive => !_running.IsCompleted && !_queue.IsCompleted;
+        /// <summary>Set when a stop may still reach the pipeline: it must not run again.</summary>
+        internal bool Poisoned;
 
-        /// <summary>Starts the loop in rs; attach routes the pipeline's streams to a call's state.</summary>
+        /// <summary>The call that was running when the loop's pipeline ended; null when it ended between calls.</summary>
+        internal DispatchedCall Current => _call;
+
+        /// <summary>Prepares the loop in rs (a runspace that uses the current thread); attach
+        /// routes the pipeline's streams to the running call's state.</summary>
         internal Dispatcher(Runspace rs, Action<PowerShell, Func<CallState>> attach)
         {
             _shell = PowerShell.Create();
@@ -149,17 +162,40 @@ $__psbDispatch.Finish($ExecutionContext)
                 var item = _output[e.Index];
                 _call?.State?.Output.Add(item);
             };
-            _running = _shell.BeginInvoke<PSObject, PSObject>(null, _output);
         }
 
         /// <summary>
-        /// Called by the loop on the pipeline thread: waits for the next call, sets its context,
-        /// and preferences, and returns it; null when the dispatcher is closing.
+        /// Runs the loop on this thread, starting with first: starting is told of each call
+        /// as it starts; next is given each finished call (to answer it) and returns the call
+        /// to run after it, or null to end the loop. Throws what ended the pipeline otherwise
+        /// (a terminating error, a stop); then, and after exit, <see cref="Current"/> is the
+        /// call it ended.
+        /// </summary>
+        internal void Run(DispatchedCall first, Action<DispatchedCall> starting, Func<DispatchedCall, DispatchedCall> next)
+        {
+            _first = first;
+            _starting = starting;
+            _next = next;
+            _call = null;
+            _finished = null;
+            _shell.Invoke<PSObject, PSObject>(null, _output, null);
+        }
+
+        /// <summary>
+        /// Called by the loop: hands over the call that finished, if any, and returns the next
+        /// one with its context and preferences set; null ends the loop.
         /// </summary>
         public DispatchedCall Next(EngineIntrinsics context)
         {
-            DispatchedCall call = _queue.Take();
-            if (call == null) return null;
+            DispatchedCall call = _first;
+            _first = null;
+            if (call == null)
+            {
+                var finished = _finished;
+                _finished = null;
+                call = _next(finished);
+                if (call == null) return null;
+            }
             var vars = context.SessionState.PSVariable;
             vars.Set("global:IntegrationContext", call.Context);
             if (call.Preferences != null)
@@ -173,6 +209,7 @@ $__psbDispatch.Finish($ExecutionContext)
             }
             call.Started = true;
             _call = call;
+            _starting(call);
             return call;
         }
 
@@ -189,8 +226,8 @@ $__psbDispatch.Finish($ExecutionContext)
         }
 
         /// <summary>
-        /// Called by the loop on the pipeline thread when the current call's block returned:
-        /// reads back $IntegrationContext and restores preferences.
+        /// Called by the loop when the current call's block returned: reads back
+        /// $IntegrationContext and restores preferences.
         /// </summary>
         public void Finish(EngineIntrinsics context)
         {
@@ -206,7 +243,7 @@ $__psbDispatch.Finish($ExecutionContext)
             finally
             {
                 _call = null;
-                call.Finished.Set();
+                _finished = call;
             }
         }
 
@@ -221,19 +258,11 @@ $__psbDispatch.Finish($ExecutionContext)
         }
 
         /// <summary>
-        /// Runs call and waits until its block returned or the pipeline ended. It returns true
-        /// when the loop finished the call; false when the pipeline ended during it (the error,
-        /// if any, is thrown by <see cref="End"/>), after putting back what the call changed.
+        /// After the pipeline ended during call: reads back $IntegrationContext and restores
+        /// preferences through the runspace, idle again (the call's scope went with the pipeline).
         /// </summary>
-        internal bool Run(DispatchedCall call, Runspace rs)
+        internal static void AfterEnd(DispatchedCall call, Runspace rs)
         {
-            _queue.Add(call);
-            WaitHandle.WaitAny(new[] { call.Finished.WaitHandle, _running.AsyncWaitHandle });
-            if (call.Finished.IsSet) return true;
-            // The pipeline ended with the call: its scope (and the call's variables) went with
-            // it; the runspace is idle again, so the proxy reaches the session state.
-            _call = null;
-            _queue.Complete();
             try
             {
                 call.FinalContext = rs.SessionStateProxy.GetVariable("global:IntegrationContext");
@@ -241,37 +270,19 @@ $__psbDispatch.Finish($ExecutionContext)
                 Restore(call, rs.SessionStateProxy.PSVariable);
             }
             catch (Exception) { }
-            return false;
         }
 
-        /// <summary>
-        /// Waits for the ended pipeline and throws what ended it (a terminating error, a stop);
-        /// returns when it ended on its own (exit, a labelled break out of the loop).
-        /// </summary>
-        internal void End()
-        {
-            try { _shell.EndInvoke(_running); }
-            finally { _shell.Dispose(); }
-        }
-
-        /// <summary>Forgets the records and output of the call that just finished.</summary>
+        /// <summary>Forgets the records and output the calls left in the pipeline's streams.</summary>
         internal void Clear()
         {
             _shell.Streams.ClearStreams();
             _output.Clear();
         }
 
-        /// <summary>Ends the loop (after the call in progress, if any) and disposes the pipeline.</summary>
+        /// <summary>Disposes the pipeline (the loop does not run: it runs only inside Run).</summary>
         internal void Close()
         {
-            _queue.Complete();
-            try
-            {
-                if (!_running.AsyncWaitHandle.WaitOne(TimeSpan.FromSeconds(5))) _shell.Stop();
-                _shell.EndInvoke(_running);
-            }
-            catch (Exception) { }
-            finally { _shell.Dispose(); }
+            try { _shell.Dispose(); } catch (Exception) { }
         }
     }
 }
