@@ -950,8 +950,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         {
             DispatchedCall first;
             try { first = PrepareCall(requestId, p); }
-            catch (RpcException ex) { Reply(requestId, null, ex); return; }
-            catch (Exception ex) { Reply(requestId, null, new RpcException(-32603, "worker error: " + ex.Message)); return; }
+            catch (Exception ex) { ReplyFailure(requestId, ex); return; }
             var inst = first.State.Instance;
             var dispatcher = inst.Dispatcher ??= new Dispatcher(inst.Runspace, AttachStreams);
             Exception ended = null;
@@ -977,6 +976,14 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 Console.Error.WriteLine("psbridge worker: the dispatcher of " + inst.Id + " ended between calls: " + ended.Message);
             }
+        }
+
+        // ReplyFailure answers a request that failed before it ran, as the serving loop
+        // answers any failed request (nothing for a notification, which has no id).
+        private void ReplyFailure(JsonNode requestId, Exception ex)
+        {
+            if (requestId == null) return;
+            Reply(requestId, null, ex as RpcException ?? new RpcException(-32603, "worker error: " + ex.Message));
         }
 
         // StartCall runs on the loop as a call starts: it becomes the running call, under its deadline.
@@ -1022,8 +1029,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     return null;
                 }
                 try { return PrepareCall(id, p); }
-                catch (RpcException ex) { Reply(id, null, ex); }
-                catch (Exception ex) { Reply(id, null, new RpcException(-32603, "worker error: " + ex.Message)); }
+                catch (Exception ex) { ReplyFailure(id, ex); }
             }
         }
 
