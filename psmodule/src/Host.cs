@@ -412,7 +412,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 JsonObject request = _stash ?? _requests.Take();
                 _stash = null;
-                if (request == null) break;
                 string method = request["method"]?.GetValue<string>() ?? "";
                 JsonNode id = request["id"]?.DeepClone();
                 JsonNode result = null;
@@ -437,8 +436,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 catch (Exception ex) { error = new RpcException(-32603, "worker error: " + ex.Message); }
                 if (id != null) Reply(id, result, error);
             }
-            Shutdown();
-            return 0;
         }
 
         private static string PSVersionInfoText()
@@ -1018,7 +1015,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             while (true)
             {
                 JsonObject request = _requests.Take();
-                if (request == null) return null;
                 string method = request["method"]?.GetValue<string>() ?? "";
                 var p = request["params"] as JsonObject;
                 JsonNode id = request["id"]?.DeepClone();

@@ -1,8 +1,9 @@
 // The dispatcher: one long-lived pipeline per integration instance that runs the instance's
-// method calls one after another. Starting a PowerShell pipeline (PowerShell.Create, the
-// runspace's pipeline thread hand-off, a wrapper script's compilation and scope) costs about
-// 0.15–0.2 ms of a warm worker's CPU, most of a trivial call; handing a call to a pipeline that
-// is already running costs about 0.03 ms. docs/performance.md has the measurements.
+// method calls one after another, on the serving thread. Starting a PowerShell pipeline
+// (PowerShell.Create, the hand-off to the runspace's pipeline thread, a wrapper script's scope)
+// cost about 0.15–0.2 ms of a warm worker's CPU per call, most of a trivial call; running the
+// next call in a pipeline that is already running costs a few microseconds.
+// docs/performance.md has the measurements.
 using System;
 using System.Collections;
 using System.Collections.Generic;
@@ -16,35 +17,29 @@ namespace PSBridge.Host
     /// <summary>
     /// A blocking first-in first-out queue whose takers sleep at once instead of spinning:
     /// BlockingCollection spins (and yields the CPU) before it sleeps, which on a worker's few
-    /// cores cost more CPU than the wake-up it saves, taken from the supervisor's side.
+    /// cores cost more CPU than the wake-up it saves, taken from the supervisor's side. Nothing
+    /// completes it: the worker exits when its protocol pipe closes.
     /// </summary>
     internal sealed class WaitQueue<T> where T : class
     {
         private readonly Queue<T> _items = new Queue<T>();
-        private bool _completed;
 
-        /// <summary>Adds item; false when the queue was completed.</summary>
-        public bool Add(T item)
+        /// <summary>Adds item and wakes a taker.</summary>
+        public void Add(T item)
         {
             lock (_items)
             {
-                if (_completed) return false;
                 _items.Enqueue(item);
                 Monitor.Pulse(_items);
-                return true;
             }
         }
 
-        /// <summary>Waits for the next item; null once the queue is completed and empty.</summary>
+        /// <summary>Waits for the next item.</summary>
         public T Take()
         {
             lock (_items)
             {
-                while (_items.Count == 0)
-                {
-                    if (_completed) return null;
-                    Monitor.Wait(_items);
-                }
+                while (_items.Count == 0) Monitor.Wait(_items);
                 return _items.Dequeue();
             }
         }
@@ -53,22 +48,6 @@ namespace PSBridge.Host
         public int Count
         {
             get { lock (_items) return _items.Count; }
-        }
-
-        /// <summary>Whether <see cref="Complete"/> was called.</summary>
-        public bool IsCompleted
-        {
-            get { lock (_items) return _completed; }
-        }
-
-        /// <summary>Takes no more items; takers get the remaining ones, then null.</summary>
-        public void Complete()
-        {
-            lock (_items)
-            {
-                _completed = true;
-                Monitor.PulseAll(_items);
-            }
         }
     }
 
