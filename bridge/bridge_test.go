@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -215,6 +216,45 @@ Write-Error 'non-terminating'
 	}
 	if got := outputStrings(t, r); len(got) != 1 || got[0] != "done" {
 		t.Errorf("output = %v", got)
+	}
+}
+
+// TestScriptPreferencesTurnStreamsOn runs scripts (exec, not method calls) with and without
+// preferences in one worker: a stream is delivered only when its preference is on, and a
+// script's preferences are gone for the next script.
+func TestScriptPreferencesTurnStreamsOn(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1})
+	text := "Write-Verbose 'verbose msg'\nWrite-Debug 'debug msg'\n$VerbosePreference.ToString()"
+	for _, tc := range []struct {
+		name    string
+		prefs   bridge.Preferences
+		streams []string
+		verbose string
+	}{
+		{"verbose and debug", bridge.Preferences{Verbose: true, Debug: true}, []string{"verbose", "debug"}, "Continue"},
+		{"none", bridge.Preferences{}, nil, "SilentlyContinue"},
+		{"verbose only", bridge.Preferences{Verbose: true}, []string{"verbose"}, "Continue"},
+		{"none again", bridge.Preferences{}, nil, "SilentlyContinue"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			var mu sync.Mutex
+			var streams []string
+			r, err := p.Exec(ctx, bridge.Exec{Name: "prefs.ps1", Text: text, Preferences: tc.prefs,
+				OnRecord: func(rec bridge.Record) { mu.Lock(); streams = append(streams, rec.Stream); mu.Unlock() }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if !slices.Equal(streams, tc.streams) {
+				t.Errorf("streams = %v, want %v", streams, tc.streams)
+			}
+			if got := outputStrings(t, r); len(got) != 1 || got[0] != tc.verbose {
+				t.Errorf("$VerbosePreference = %v, want %s", got, tc.verbose)
+			}
+		})
 	}
 }
 

@@ -1076,17 +1076,19 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             if (call.Reply != null) Reply(call.Reply, result, error);
         }
 
-        // Preferences reads a call's "preferences" ({"verbose": true, ...}) as the preference
-        // variables to set for the call: Continue when true, SilentlyContinue when false.
-        private static Dictionary<string, bool> Preferences(JsonObject prefs)
+        // Preferences reads a request's "preferences" ({"verbose": true, ...}) as the preference
+        // variables to set for it, Continue when true and SilentlyContinue when false: one
+        // reading for method calls (set by their dispatcher) and scripts (set in their runspace).
+        private static Dictionary<string, ActionPreference> Preferences(JsonObject prefs)
         {
             if (prefs == null) return null;
-            var set = new Dictionary<string, bool>(StringComparer.OrdinalIgnoreCase);
+            var set = new Dictionary<string, ActionPreference>(StringComparer.OrdinalIgnoreCase);
             foreach (var kv in prefs)
             {
                 string var = PreferenceVariable(kv.Key);
                 if (var == null) continue;
-                set[var] = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
+                bool on = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
+                set[var] = on ? ActionPreference.Continue : ActionPreference.SilentlyContinue;
             }
             return set.Count > 0 ? set : null;
         }
@@ -1100,26 +1102,6 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             "progress" => "ProgressPreference",
             _ => null,
         };
-
-        private static void ApplyPreferences(Runspace rs, JsonObject prefs, out Action restore)
-        {
-            var saved = new List<KeyValuePair<string, object>>();
-            if (prefs != null)
-            {
-                foreach (var kv in prefs)
-                {
-                    string var = PreferenceVariable(kv.Key);
-                    if (var == null) continue;
-                    bool on = kv.Value is JsonValue v && v.GetValueKind() == JsonValueKind.True;
-                    saved.Add(new KeyValuePair<string, object>(var, rs.SessionStateProxy.GetVariable(var)));
-                    rs.SessionStateProxy.SetVariable(var, on ? ActionPreference.Continue : ActionPreference.SilentlyContinue);
-                }
-            }
-            restore = () =>
-            {
-                foreach (var kv in saved) { try { rs.SessionStateProxy.SetVariable(kv.Key, kv.Value); } catch { } }
-            };
-        }
 
         private static JsonNode FinalContext(DispatchedCall call, CallState state)
         {
@@ -1156,7 +1138,12 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             {
                 // Ordinary scripts see the variable, but never an integration's context.
                 rs.SessionStateProxy.SetVariable("global:IntegrationContext", null);
-                ApplyPreferences(rs, p["preferences"] as JsonObject, out _);
+                // The runspace is the script's alone and disposed afterwards: nothing to restore.
+                var prefs = Preferences(p["preferences"] as JsonObject);
+                if (prefs != null)
+                {
+                    foreach (var kv in prefs) rs.SessionStateProxy.SetVariable(kv.Key, kv.Value);
+                }
                 state.Block = sb;
                 var output = RunPipeline(rs, state, ps => AddInvocation(ps, sb, bind, vars),
                     TimeoutMs(p), out bool hadErrors, out _);

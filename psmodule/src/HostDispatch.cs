@@ -66,7 +66,7 @@ namespace PSBridge.Host
         internal CallState State;
         internal Hashtable Vars;
         internal object Context;
-        internal Dictionary<string, bool> Preferences;
+        internal Dictionary<string, ActionPreference> Preferences;
 
         // Set on the pipeline thread: what the call left in $IntegrationContext, the preference
         // values to put back, and whether the loop got as far as finishing the call.
@@ -183,7 +183,7 @@ $__psbDispatch.Finish($ExecutionContext)
                 foreach (var kv in call.Preferences)
                 {
                     call.SavedPreferences.Add(new KeyValuePair<string, object>(kv.Key, vars.GetValue("global:" + kv.Key)));
-                    vars.Set("global:" + kv.Key, kv.Value ? ActionPreference.Continue : ActionPreference.SilentlyContinue);
+                    vars.Set("global:" + kv.Key, kv.Value);
                 }
             }
             call.Started = true;
