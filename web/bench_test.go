@@ -1,12 +1,16 @@
 package web
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"github.com/psbridge/psbridge/internal/cputime"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -183,12 +187,99 @@ func BenchmarkListIntegrations(b *testing.B) {
 
 // BenchmarkAgentSync10000 syncs 10,000 agents from the fake SentinelOne API through the docs'
 // SentinelOne example (GetAgents over every page of 100) into the store. The fake vendor runs
-// in a process of its own (startVendorProcess), so B/op and allocs/op are psbridge's alone;
-// ms/sync is the wall time of one sync, the vendor's answers included. Run with -benchtime=1x
-// or a few x.
+// in a process of its own (startVendorProcess), shared by both sub-benchmarks:
+//
+//   - vendor-module-alone is the baseline: the vendor's unchanged module fetching the same
+//     agents (Get-S1Agent for each site, as GetAgents does) in a plain pwsh with no psbridge
+//     around it, timed inside that pwsh, one fetch per op, the first in a fresh process.
+//   - psbridge is the sync: the call into a worker, the script, its 10,000
+//     New-IntegrationAgent, the reply and the store. B/op and allocs/op are psbridge's alone;
+//     ms/sync is the wall time of one sync, the vendor's answers included.
+//
+// Run with -benchtime=1x or a few x: each op of either is a few seconds.
 func BenchmarkAgentSync10000(b *testing.B) {
-	s := newServer(b, nil)
 	vendor := startVendorProcess(b, 10000)
+	b.Run("vendor-module-alone", func(b *testing.B) { benchVendorModuleAlone(b, vendor) })
+	b.Run("psbridge", func(b *testing.B) { benchAgentSync(b, vendor) })
+}
+
+// vendorAloneScript fetches every site's agents with the vendor's module for each line read
+// from standard input and answers "<agents> <milliseconds>". Everything it needs comes in as
+// parameters.
+const vendorAloneScript = `param([string]$Manifest, [string]$VendorModule, [string]$Uri, [string]$Token)
+$ErrorActionPreference = 'Stop'
+Import-Module $Manifest -WarningAction SilentlyContinue
+Import-Module $VendorModule
+$IntegrationContext = @{}
+$null = Connect-S1API -S1Uri $Uri -S1APIToken $Token
+$sites = @((Get-S1Site).id)
+[Console]::Out.WriteLine("ready $($sites.Count)")
+while ($null -ne [Console]::In.ReadLine()) {
+    $sw = [Diagnostics.Stopwatch]::StartNew()
+    $n = 0
+    foreach ($site in $sites) { Get-S1Agent -SiteId $site -Verbose 4>$null | ForEach-Object { $n++ } }
+    [Console]::Out.WriteLine("$n $($sw.Elapsed.TotalMilliseconds)")
+}
+`
+
+// benchVendorModuleAlone runs vendorAloneScript in a fresh pwsh (its PSBridge module for
+// Add-UriQueryParameter, the vendor module as the sync imports it) and times b.N fetches.
+func benchVendorModuleAlone(b *testing.B, vendor string) {
+	dir := b.TempDir()
+	script := filepath.Join(dir, "vendor-alone.ps1")
+	vendorModule := filepath.Join(dir, "SentinelOne.psm1")
+	if err := os.WriteFile(script, []byte(vendorAloneScript), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	if err := os.WriteFile(vendorModule, []byte(example(b, "testdata/modules/SentinelOne.psm1")), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	cmd := exec.Command(testpwsh.Pwsh(b), "-NoLogo", "-NoProfile", "-NonInteractive", "-File", script,
+		"-Manifest", testpwsh.Module(b).Manifest(), "-VendorModule", vendorModule,
+		"-Uri", vendor+"/", "-Token", fakes1.DefaultAPIToken)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatalf("start pwsh: %v", err)
+	}
+	defer func() { stdin.Close(); _ = cmd.Wait() }()
+	lines := bufio.NewReader(stdout)
+	if line, err := lines.ReadString('\n'); err != nil || !strings.HasPrefix(line, "ready ") {
+		b.Fatalf("vendor-alone pwsh: %q, %v", line, err)
+	}
+	var inside float64
+	cpu := cputime.Tree([]int{cmd.Process.Pid})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := io.WriteString(stdin, "fetch\n"); err != nil {
+			b.Fatal(err)
+		}
+		line, err := lines.ReadString('\n')
+		if err != nil {
+			b.Fatalf("vendor-alone pwsh: %v", err)
+		}
+		var agents int
+		var ms float64
+		if _, err := fmt.Sscan(line, &agents, &ms); err != nil || agents != 10000 {
+			b.Fatalf("vendor-alone pwsh answered %q (%v), want 10000 agents", line, err)
+		}
+		inside += ms
+	}
+	b.StopTimer()
+	b.ReportMetric(inside/float64(b.N), "ms/fetch")
+	b.ReportMetric(float64((cputime.Tree([]int{cmd.Process.Pid})-cpu).Milliseconds())/float64(b.N), "pwsh-cpu-ms/fetch")
+}
+
+// benchAgentSync is BenchmarkAgentSync10000's psbridge half: b.N syncs on a fresh server.
+func benchAgentSync(b *testing.B, vendor string) {
+	s := newServer(b, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	e := s.eng
