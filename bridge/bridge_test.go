@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -840,5 +843,33 @@ func TestOnCallReportsMethodAndOutcome(t *testing.T) {
 				t.Fatalf("event %+v, want method %s outcome %s", ev, tc.wantMethod, tc.wantOutcome)
 			}
 		})
+	}
+}
+
+// TestNewRemovesWorkersDirectoriesOfKilledPools: a pool names its workers' directory after its
+// process, and a new pool removes the directory of a pool whose process is gone.
+func TestNewRemovesWorkersDirectoriesOfKilledPools(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stale workers' directories are kept on Windows")
+	}
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := os.FindProcess(child.Process.Pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
+		t.Skip("the exited child's pid was reused at once")
+	}
+	tmp := t.TempDir()
+	stale := filepath.Join(tmp, fmt.Sprintf("psbridge-workers-%d-123", child.Process.Pid), "w-1")
+	if err := os.MkdirAll(stale, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, TempDir: tmp})
+	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
+		t.Errorf("the killed pool's directory is still there (%v)", err)
+	}
+	own, err := filepath.Glob(filepath.Join(tmp, fmt.Sprintf("psbridge-workers-%d-*", os.Getpid())))
+	if err != nil || len(own) != 1 {
+		t.Errorf("the pool's own directory: %v, %v; want one named after pid %d", own, err, os.Getpid())
 	}
 }

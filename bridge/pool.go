@@ -274,7 +274,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 	if err != nil {
 		return nil, err
 	}
-	root, err := os.MkdirTemp(cfg.TempDir, "psbridge-workers-")
+	// A killed server could not remove its workers' directories: the next pool does.
+	stale := removeStaleRoots(cfg.TempDir)
+	root, err := os.MkdirTemp(cfg.TempDir, workersRootPattern())
 	if err != nil {
 		closeToken(tok)
 		return nil, fmt.Errorf("bridge: workers' directory: %w", err)
@@ -293,6 +295,9 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		describe: make(map[string]*Description),
 		modules:  make(map[string][]string),
 		stopTick: make(chan struct{}),
+	}
+	if len(stale) > 0 {
+		p.log.Info().Strs("dirs", stale).Msg("removed workers' directories left by a pool that was killed")
 	}
 	// Pre-warm: start MinWorkers spares in parallel and wait for them.
 	type res struct {

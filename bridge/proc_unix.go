@@ -38,3 +38,15 @@ func (w *worker) terminateTree() { _ = syscall.Kill(-w.pid, syscall.SIGTERM) }
 // platformEnv adds nothing on Unix: HOME, TMPDIR and the XDG variables workerEnv sets are
 // where pwsh and .NET keep their files.
 func platformEnv(dir string) []string { return nil }
+
+// processMayRun reports whether a process with this pid exists (this account's or another's).
+func processMayRun(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || err == syscall.EPERM
+}
+
+// ownedByThisAccount reports whether info (from os.Lstat) belongs to this process's user.
+func ownedByThisAccount(info os.FileInfo) bool {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
+}

@@ -332,3 +332,10 @@ func platformEnv(dir string) []string {
 		"LOCALAPPDATA=" + filepath.Join(dir, "AppData", "Local"),
 	}
 }
+
+// processMayRun is always true on Windows for now: stale workers' directories are left in
+// place there rather than risk removing a live pool's.
+func processMayRun(pid int) bool { return true }
+
+// ownedByThisAccount is not consulted on Windows (processMayRun keeps every directory).
+func ownedByThisAccount(info os.FileInfo) bool { return false }

@@ -1,0 +1,78 @@
+package bridge
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+func TestRemoveStaleRootsRemovesOnlyDeadPoolsDirectories(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("stale workers' directories are kept on Windows")
+	}
+	// A pid that no longer runs: a child that has exited and been waited for.
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	dead := strconv.Itoa(child.Process.Pid)
+	if processMayRun(child.Process.Pid) {
+		t.Skip("the exited child's pid was reused at once")
+	}
+	tmp := t.TempDir()
+	elsewhere := t.TempDir()
+	if err := os.WriteFile(filepath.Join(elsewhere, "keep"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ours, err := os.MkdirTemp(tmp, workersRootPattern())
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := []struct {
+		name    string
+		make    func(path string) error
+		removed bool
+	}{
+		{"psbridge-workers-" + dead + "-111", mkdirWithFile, true},
+		{"psbridge-workers-" + dead + "-222", func(p string) error { return os.Mkdir(p, 0o700) }, true},
+		{filepath.Base(ours), nil, false},                            // this process's own pool
+		{"psbridge-workers-1-333", mkdirWithFile, false},             // pid 1 runs
+		{"psbridge-workers-444", mkdirWithFile, false},               // a name without a pid
+		{"psbridge-workers-x" + dead + "-555", mkdirWithFile, false}, // not a pid
+		{"psbridge-workers-" + dead + "-666", func(p string) error { return os.Symlink(elsewhere, p) }, false},
+		{"psbridge-workers-" + dead + "-777", func(p string) error { return os.WriteFile(p, nil, 0o600) }, false},
+		{"other-" + dead + "-888", mkdirWithFile, false},
+	}
+	for _, tc := range entries {
+		if tc.make != nil {
+			if err := tc.make(filepath.Join(tmp, tc.name)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	removed := removeStaleRoots(tmp)
+	for _, tc := range entries {
+		path := filepath.Join(tmp, tc.name)
+		_, err := os.Lstat(path)
+		if gone := os.IsNotExist(err); gone != tc.removed {
+			t.Errorf("%s: removed = %v, want %v", tc.name, gone, tc.removed)
+		}
+		if slices.Contains(removed, path) != tc.removed {
+			t.Errorf("%s: reported removed = %v, want %v", tc.name, !tc.removed, tc.removed)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(elsewhere, "keep")); err != nil {
+		t.Errorf("the symbolic link's target lost its file: %v", err)
+	}
+}
+
+func mkdirWithFile(path string) error {
+	if err := os.MkdirAll(filepath.Join(path, "w-1"), 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(path, "w-1", "file"), []byte("x"), 0o600)
+}
