@@ -6,14 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -852,15 +850,8 @@ func TestNewRemovesWorkersDirectoriesOfKilledPools(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("stale workers' directories are kept on Windows")
 	}
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	if err := child.Run(); err != nil {
-		t.Fatal(err)
-	}
-	if p, err := os.FindProcess(child.Process.Pid); err == nil && p.Signal(syscall.Signal(0)) == nil {
-		t.Skip("the exited child's pid was reused at once")
-	}
 	tmp := t.TempDir()
-	stale := filepath.Join(tmp, fmt.Sprintf("psbridge-workers-%d-123", child.Process.Pid), "w-1")
+	stale := filepath.Join(tmp, fmt.Sprintf("psbridge-workers-%d-123", bridge.ExitedPID(t)), "w-1")
 	if err := os.MkdirAll(stale, 0o700); err != nil {
 		t.Fatal(err)
 	}

@@ -14,15 +14,7 @@ func TestRemoveStaleRootsRemovesOnlyDeadPoolsDirectories(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("stale workers' directories are kept on Windows")
 	}
-	// A pid that no longer runs: a child that has exited and been waited for.
-	child := exec.Command(os.Args[0], "-test.run=^$")
-	if err := child.Run(); err != nil {
-		t.Fatal(err)
-	}
-	dead := strconv.Itoa(child.Process.Pid)
-	if processMayRun(child.Process.Pid) {
-		t.Skip("the exited child's pid was reused at once")
-	}
+	dead := strconv.Itoa(ExitedPID(t))
 	tmp := t.TempDir()
 	elsewhere := t.TempDir()
 	if err := os.WriteFile(filepath.Join(elsewhere, "keep"), []byte("x"), 0o600); err != nil {
@@ -75,4 +67,18 @@ func mkdirWithFile(path string) error {
 		return err
 	}
 	return os.WriteFile(filepath.Join(path, "w-1", "file"), []byte("x"), 0o600)
+}
+
+// ExitedPID returns the pid of a child (this test binary, running no test) that has exited and
+// been waited for: a pid no process runs under. It skips the test if the pid was reused at once.
+func ExitedPID(t testing.TB) int {
+	t.Helper()
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	if err := child.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if processMayRun(child.Process.Pid) {
+		t.Skip("the exited child's pid was reused at once")
+	}
+	return child.Process.Pid
 }

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"github.com/psbridge/psbridge/internal/cputime"
@@ -237,20 +236,7 @@ func benchVendorModuleAlone(b *testing.B, vendor string) {
 	cmd := exec.Command(testpwsh.Pwsh(b), "-NoLogo", "-NoProfile", "-NonInteractive", "-File", script,
 		"-Manifest", testpwsh.Module(b).Manifest(), "-VendorModule", vendorModule,
 		"-Uri", vendor+"/", "-Token", fakes1.DefaultAPIToken)
-	cmd.Stderr = os.Stderr
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatalf("start pwsh: %v", err)
-	}
-	defer func() { stdin.Close(); _ = cmd.Wait() }()
-	lines := bufio.NewReader(stdout)
+	stdin, lines := startPiped(b, cmd, "pwsh")
 	if line, err := lines.ReadString('\n'); err != nil || !strings.HasPrefix(line, "ready ") {
 		b.Fatalf("vendor-alone pwsh: %q, %v", line, err)
 	}

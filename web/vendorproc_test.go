@@ -48,6 +48,24 @@ func startVendorProcess(tb testing.TB, agents int) string {
 	tb.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), fakeVendorEnv+"="+strconv.Itoa(agents))
+	_, stdout := startPiped(tb, cmd, "the fake vendor process")
+	line, err := stdout.ReadString('\n')
+	if err != nil {
+		tb.Fatalf("read the fake vendor's URL: %v", err)
+	}
+	url := strings.TrimSpace(line)
+	if !strings.HasPrefix(url, "http://") {
+		tb.Fatalf("fake vendor printed %q, not its URL", url)
+	}
+	return url
+}
+
+// startPiped starts cmd (what names it in errors) with its standard error on the test's and
+// returns its standard input and a reader of its standard output. When the test ends, the
+// child's standard input is closed (the children started this way then exit) and the child
+// waited for.
+func startPiped(tb testing.TB, cmd *exec.Cmd, what string) (io.WriteCloser, *bufio.Reader) {
+	tb.Helper()
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
@@ -58,19 +76,11 @@ func startVendorProcess(tb testing.TB, agents int) string {
 		tb.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("start the fake vendor process: %v", err)
+		tb.Fatalf("start %s: %v", what, err)
 	}
 	tb.Cleanup(func() {
 		_ = stdin.Close()
 		_ = cmd.Wait()
 	})
-	line, err := bufio.NewReader(stdout).ReadString('\n')
-	if err != nil {
-		tb.Fatalf("read the fake vendor's URL: %v", err)
-	}
-	url := strings.TrimSpace(line)
-	if !strings.HasPrefix(url, "http://") {
-		tb.Fatalf("fake vendor printed %q, not its URL", url)
-	}
-	return url
+	return stdin, bufio.NewReader(stdout)
 }
