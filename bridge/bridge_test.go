@@ -855,12 +855,19 @@ func TestNewRemovesWorkersDirectoriesOfKilledPools(t *testing.T) {
 	if err := os.MkdirAll(stale, 0o700); err != nil {
 		t.Fatal(err)
 	}
+	// The lock file the killed pool held: nobody holds it now.
+	if err := os.WriteFile(filepath.Join(filepath.Dir(stale), ".pool.lock"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, TempDir: tmp})
 	if _, err := os.Stat(filepath.Dir(stale)); !os.IsNotExist(err) {
 		t.Errorf("the killed pool's directory is still there (%v)", err)
 	}
 	own, err := filepath.Glob(filepath.Join(tmp, fmt.Sprintf("psbridge-workers-%d-*", os.Getpid())))
 	if err != nil || len(own) != 1 {
-		t.Errorf("the pool's own directory: %v, %v; want one named after pid %d", own, err, os.Getpid())
+		t.Fatalf("the pool's own directory: %v, %v; want one named after pid %d", own, err, os.Getpid())
+	}
+	if _, err := os.Stat(filepath.Join(own[0], ".pool.lock")); err != nil {
+		t.Errorf("the pool's lock file: %v", err)
 	}
 }

@@ -228,8 +228,10 @@ type Pool struct {
 	log  zerolog.Logger
 	base zerolog.Logger // Config.Logger without the pool's component, for the workers'
 	root string         // parent of the workers' private directories; denied to every worker
-	cred *sandbox.Account
-	tok  uintptr // duplicate of Config.Token, closed by Close
+	// rootLock holds root's lock file open and locked until root is removed.
+	rootLock *os.File
+	cred     *sandbox.Account
+	tok      uintptr // duplicate of Config.Token, closed by Close
 
 	mu       sync.Mutex
 	closed   bool
@@ -281,12 +283,19 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 		closeToken(tok)
 		return nil, fmt.Errorf("bridge: workers' directory: %w", err)
 	}
+	rootLock, err := lockRoot(root)
+	if err != nil {
+		_ = os.RemoveAll(root)
+		closeToken(tok)
+		return nil, fmt.Errorf("bridge: %w", err)
+	}
 	_ = os.Chmod(root, 0o711) // another account's workers must reach their own directories
 	p := &Pool{
 		cfg:      cfg,
 		log:      base.With().Str("component", "pool").Logger(),
 		base:     base,
 		root:     root,
+		rootLock: rootLock,
 		cred:     cred,
 		tok:      tok,
 		all:      make(map[*worker]struct{}),
@@ -330,6 +339,7 @@ func New(ctx context.Context, cfg Config) (*Pool, error) {
 			w.stop(cfg.Grace)
 		}
 		_ = os.RemoveAll(root)
+		rootLock.Close()
 		closeToken(tok)
 		return nil, firstErr
 	}
@@ -848,6 +858,7 @@ func (p *Pool) Close(ctx context.Context) error {
 		wg.Wait()
 		p.bg.Wait()
 		_ = os.RemoveAll(p.root)
+		p.rootLock.Close()
 		closeToken(p.tok)
 	})
 	return err

@@ -50,3 +50,9 @@ func ownedByThisAccount(info os.FileInfo) bool {
 	st, ok := info.Sys().(*syscall.Stat_t)
 	return ok && int(st.Uid) == os.Geteuid()
 }
+
+// tryLock takes an exclusive lock on f without waiting (flock: released when the last
+// descriptor closes, so when the process ends).
+func tryLock(f *os.File) error {
+	return syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+}

@@ -339,3 +339,6 @@ func processMayRun(pid int) bool { return true }
 
 // ownedByThisAccount is not consulted on Windows (processMayRun keeps every directory).
 func ownedByThisAccount(info os.FileInfo) bool { return false }
+
+// tryLock does nothing on Windows, where stale workers' directories are never removed.
+func tryLock(f *os.File) error { return nil }

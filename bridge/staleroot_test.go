@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-func TestRemoveStaleRootsRemovesOnlyDeadPoolsDirectories(t *testing.T) {
+func TestRemoveStaleRootsRemovesOnlyEndedPoolsDirectories(t *testing.T) {
 	if runtime.GOOS == "windows" {
 		t.Skip("stale workers' directories are kept on Windows")
 	}
@@ -24,20 +24,34 @@ func TestRemoveStaleRootsRemovesOnlyDeadPoolsDirectories(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var held *os.File
+	t.Cleanup(func() {
+		if held != nil {
+			held.Close()
+		}
+	})
 	entries := []struct {
 		name    string
 		make    func(path string) error
 		removed bool
 	}{
-		{"psbridge-workers-" + dead + "-111", mkdirWithFile, true},
-		{"psbridge-workers-" + dead + "-222", func(p string) error { return os.Mkdir(p, 0o700) }, true},
-		{filepath.Base(ours), nil, false},                            // this process's own pool
-		{"psbridge-workers-1-333", mkdirWithFile, false},             // pid 1 runs
-		{"psbridge-workers-444", mkdirWithFile, false},               // a name without a pid
-		{"psbridge-workers-x" + dead + "-555", mkdirWithFile, false}, // not a pid
-		{"psbridge-workers-" + dead + "-666", func(p string) error { return os.Symlink(elsewhere, p) }, false},
-		{"psbridge-workers-" + dead + "-777", func(p string) error { return os.WriteFile(p, nil, 0o600) }, false},
-		{"other-" + dead + "-888", mkdirWithFile, false},
+		{"psbridge-workers-" + dead + "-111", mkdirLocked, true},
+		{"psbridge-workers-" + dead + "-222", func(p string) error { return os.Mkdir(p, 0o700) }, false}, // no lock file
+		{"psbridge-workers-" + dead + "-333", func(p string) error { // a live pool in another pid namespace
+			if err := os.Mkdir(p, 0o700); err != nil {
+				return err
+			}
+			var err error
+			held, err = lockRoot(p)
+			return err
+		}, false},
+		{filepath.Base(ours), nil, false},                          // this process's own pool
+		{"psbridge-workers-1-444", mkdirLocked, false},             // pid 1 runs
+		{"psbridge-workers-555", mkdirLocked, false},               // a name without a pid
+		{"psbridge-workers-x" + dead + "-666", mkdirLocked, false}, // not a pid
+		{"psbridge-workers-" + dead + "-777", func(p string) error { return os.Symlink(elsewhere, p) }, false},
+		{"psbridge-workers-" + dead + "-888", func(p string) error { return os.WriteFile(p, nil, 0o600) }, false},
+		{"other-" + dead + "-999", mkdirLocked, false},
 	}
 	for _, tc := range entries {
 		if tc.make != nil {
@@ -62,11 +76,20 @@ func TestRemoveStaleRootsRemovesOnlyDeadPoolsDirectories(t *testing.T) {
 	}
 }
 
-func mkdirWithFile(path string) error {
+// mkdirLocked makes a workers' directory as a pool that has since ended left it: a worker's
+// directory with a file, and the lock file nobody holds.
+func mkdirLocked(path string) error {
 	if err := os.MkdirAll(filepath.Join(path, "w-1"), 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(path, "w-1", "file"), []byte("x"), 0o600)
+	if err := os.WriteFile(filepath.Join(path, "w-1", "file"), []byte("x"), 0o600); err != nil {
+		return err
+	}
+	f, err := lockRoot(path)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // ExitedPID returns the pid of a child (this test binary, running no test) that has exited and
