@@ -9,8 +9,8 @@ import (
 )
 
 // workersRootPrefix begins the name of the directory each pool keeps its workers' directories
-// in: psbridge-workers-<pid of the pool's process>-<random>. The pid lets a later pool tell a
-// directory whose pool can no longer remove it (its process was killed) from a live one.
+// in: psbridge-workers-<pid of the pool's process>-<random>. The pid is a later pool's quick
+// first test of whether that pool still runs; the lock file (rootLockName) decides.
 const workersRootPrefix = "psbridge-workers-"
 
 // rootLockName is the file in a pool's workers' directory that the pool keeps locked while it
