@@ -725,6 +725,39 @@ func TestRecyclingByMemoryAndIdleTime(t *testing.T) {
 	})
 }
 
+// TestIdleWorkerGivesBackTheMemoryOfABigCall: a call with a large output grows its worker's
+// heap; once the worker is idle it lets go of that output, compacts its heap and returns the
+// memory to the system, instead of keeping it for as long as it lives.
+func TestIdleWorkerGivesBackTheMemoryOfABigCall(t *testing.T) {
+	p := testpwsh.Pool(t, bridge.Config{MinWorkers: 1, MaxWorkers: 1, MaxCallsPerWorker: -1})
+	// The first call is trivial; the second returns 200,000 objects (about 100 MB of heap).
+	c := bridge.Call{Script: method("bigheap", `$global:calls++
+if ($global:calls -ge 2) { 1..200000 | ForEach-Object { [pscustomobject]@{ Id = $_; Name = "client $_" } } } else { 1 }`), Method: "GetClients"}
+	rss := func() int64 {
+		st := p.Stats().PerWorker
+		if len(st) != 1 {
+			t.Fatalf("%d workers, want 1", len(st))
+		}
+		return st[0].RSS
+	}
+	invoke(t, p, c)
+	low := rss()
+	if r := invoke(t, p, c); len(r.Output) != 200000 {
+		t.Fatalf("%d objects, want 200000", len(r.Output))
+	}
+	high := rss()
+	if high-low < 50<<20 {
+		t.Fatalf("the big call grew the worker only from %d to %d MiB: the test needs a bigger call", low>>20, high>>20)
+	}
+	waitFor(t, fmt.Sprintf("the idle worker's resident memory to fall from %d MiB towards %d MiB", high>>20, low>>20), func() bool {
+		return rss() < high-(high-low)/2
+	})
+	r := invoke(t, p, bridge.Call{Script: method("bigheap", `"still-ok"`), Method: "GetClients"})
+	if got := outputStrings(t, r); len(got) != 1 || got[0] != "still-ok" {
+		t.Fatalf("after the compaction: got %v", got)
+	}
+}
+
 func TestCloseDrainsInFlightCalls(t *testing.T) {
 	m := testpwsh.Module(t)
 	start := func(t *testing.T) *bridge.Pool {

@@ -44,6 +44,27 @@ namespace PSBridge.Host
             }
         }
 
+        /// <summary>Waits at most timeoutMs for the next item; false when none came.</summary>
+        public bool TryTake(int timeoutMs, out T item)
+        {
+            long deadline = Environment.TickCount64 + timeoutMs;
+            lock (_items)
+            {
+                while (_items.Count == 0)
+                {
+                    long left = deadline - Environment.TickCount64;
+                    if (left <= 0)
+                    {
+                        item = null;
+                        return false;
+                    }
+                    Monitor.Wait(_items, (int)left);
+                }
+                item = _items.Dequeue();
+                return true;
+            }
+        }
+
         /// <summary>How many items wait.</summary>
         public int Count
         {
@@ -78,6 +99,24 @@ namespace PSBridge.Host
         internal JsonNode Reply;
         internal int TimeoutMs;
         internal Timer Timer;
+
+        /// <summary>
+        /// Lets go of what an answered call holds (its block, arguments, context and output):
+        /// the loop's $__psbCall keeps the call itself until the next one starts, and an idle
+        /// worker must not keep the last call's output alive (see Worker.TakeRequest).
+        /// </summary>
+        internal void Release()
+        {
+            Block = null;
+            Bind = null;
+            Vars = null;
+            Context = null;
+            FinalContext = null;
+            Preferences = null;
+            SavedPreferences = null;
+            Reply = null;
+            State = null;
+        }
     }
 
     /// <summary>
