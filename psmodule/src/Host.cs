@@ -336,8 +336,8 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         // WarmUpAfterIdleMs is how long the serving thread must have waited for requests before
         // the warm-up runs. The gaps between one caller's requests are not idle time: a warm-up
         // invocation run in them competes for the cores with the calls of this worker and of
-        // every other (four young workers on two cores served 1,248–1,484 calls/s with warm-ups
-        // in those gaps and 2,354–3,023 without any warm-up).
+        // every other (four young workers on two cores served 1,248–1,622 calls/s with warm-ups
+        // in those gaps, 2,230–3,271 with this gate; docs/performance.md).
         private const int WarmUpAfterIdleMs = 100;
 
         // _idleSince is when the serving thread started waiting for a request (TickCount64), or
