@@ -576,7 +576,8 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         }
 
         // WarmUp runs trivial method invocations in the spare runspace, one at a time and only
-        // while no request is running or waiting, until the worker has made WarmUpInvocations
+        // once the serving thread has waited WarmUpAfterIdleMs for a request (none running or
+        // waiting), until the worker has made WarmUpInvocations
         // in all: the first quarter in a pipeline of their own, as scripts and loads run, the
         // rest through a dispatcher, as method calls run (the same wrappers, binding and stream
         // set-up). A caller that needs the spare waits for at most the one trivial invocation in
