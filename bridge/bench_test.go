@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/psbridge/psbridge/internal/cputime"
 	"io"
 	"os"
 	"os/exec"
@@ -17,6 +16,7 @@ import (
 	"time"
 
 	"github.com/psbridge/psbridge/bridge"
+	"github.com/psbridge/psbridge/internal/cputime"
 	"github.com/psbridge/psbridge/internal/testpwsh"
 )
 
@@ -143,11 +143,13 @@ func reportWorkerCPU(b *testing.B, cpu time.Duration) {
 // BenchmarkYoungWorkerFirst100 is a fresh worker's first 100 calls (after the one that loads
 // the script): each op starts a pool of one worker (untimed), lets it sit idle for a while
 // ("idle=0": called as soon as it is ready; "idle=3s": a spare the pool started in advance)
-// and makes 100 trivial calls; it reports the p50 and p99 of all those calls.
+// and makes 100 trivial calls; it reports the p50 and p99 of all those calls. Its baseline,
+// "plain-pwsh", is the same 100 round trips to a pwsh with no psbridge in it.
 func BenchmarkYoungWorkerFirst100(b *testing.B) {
 	m := testpwsh.Module(b)
 	pwsh := testpwsh.Pwsh(b)
 	c := bridge.Call{Script: method("young", "1"), Method: "GetClients"}
+	b.Run("plain-pwsh", func(b *testing.B) { benchPlainPwshFirst100(b, pwsh) })
 	for _, tc := range []struct {
 		name string
 		idle time.Duration
@@ -183,6 +185,67 @@ func BenchmarkYoungWorkerFirst100(b *testing.B) {
 			reportLatency(b, "", lat)
 		})
 	}
+}
+
+// plainPwshLoop is the baseline's whole "worker": a script block invoked once per line read
+// from stdin, its result written back, in a pwsh with nothing else loaded.
+const plainPwshLoop = `$block = { param($Value) 1 }
+[Console]::Out.WriteLine('ready'); [Console]::Out.Flush()
+while ($null -ne ($line = [Console]::In.ReadLine())) {
+    $result = & $block $line
+    [Console]::Out.WriteLine([string]$result); [Console]::Out.Flush()
+}`
+
+// benchPlainPwshFirst100 is what a young pwsh costs by itself: each op starts pwsh the way the
+// pool does (untimed, until it says ready), makes one untimed round trip, then 100 timed ones:
+// a line in, a script block invoked, a line out. No JSON-RPC, binding, masking or warm-up, and
+// .NET's default settings (the pool's workers run with their own, see workerEnv).
+func benchPlainPwshFirst100(b *testing.B, pwsh string) {
+	prog, args := bridge.PwshCommand(pwsh)
+	var lat []time.Duration
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		cmd := exec.Command(prog, append(slices.Clone(args), "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", plainPwshLoop)...)
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		stdout, err := cmd.StdoutPipe()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			b.Fatal(err)
+		}
+		out := bufio.NewReader(stdout)
+		roundTrip := func() {
+			if _, err := io.WriteString(stdin, "x\n"); err != nil {
+				b.Fatal(err)
+			}
+			if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "1" {
+				b.Fatalf("plain pwsh answered %q: %v", line, err)
+			}
+		}
+		if line, err := out.ReadString('\n'); err != nil || strings.TrimSpace(line) != "ready" {
+			b.Fatalf("plain pwsh started with %q: %v", line, err)
+		}
+		roundTrip()
+		b.StartTimer()
+		for j := 0; j < 100; j++ {
+			start := time.Now()
+			roundTrip()
+			lat = append(lat, time.Since(start))
+		}
+		b.StopTimer()
+		stdin.Close()
+		if err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.StopTimer()
+	reportLatency(b, "", lat)
 }
 
 // BenchmarkColdWorkerStart starts a pool of one worker (launcher, pwsh start, module import,
