@@ -694,6 +694,9 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     _spareDispatcher?.Close();
                     _spareDispatcher = null;
                 }
+                // WarmUpProtocol's channel holds a 64 KiB read buffer: not kept past the warm-up.
+                _warmUpChannel = null;
+                _warmUpIn = null;
             }
         }
 
