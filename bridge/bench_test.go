@@ -51,19 +51,8 @@ func TestMain(m *testing.M) {
 func BenchmarkRawPipeRoundTrip(b *testing.B) {
 	cmd := exec.Command(os.Args[0])
 	cmd.Env = append(os.Environ(), echoChildEnv+"=1")
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	outPipe, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
+	in, out := startPiped(b, cmd)
 	defer func() { in.Close(); _ = cmd.Wait() }()
-	out := bufio.NewReader(outPipe)
 	msg := []byte(`{"jsonrpc":"2.0","id":"g1","method":"invoke","params":{"instance":"bench","method":"GetClients"}}` + "\n")
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -80,6 +69,23 @@ func BenchmarkRawPipeRoundTrip(b *testing.B) {
 	b.StopTimer()
 	// The floor's own tail: how much of a warm call's p99 this machine's scheduling explains.
 	reportLatency(b, "", lat)
+}
+
+// startPiped starts cmd with pipes to its stdin and from its stdout.
+func startPiped(b *testing.B, cmd *exec.Cmd) (io.WriteCloser, *bufio.Reader) {
+	b.Helper()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	return in, bufio.NewReader(out)
 }
 
 // reportLatency reports the p50 and p99 of lat as custom metrics named prefix+"p50-ms" and
@@ -206,19 +212,8 @@ func benchPlainPwshFirst100(b *testing.B, pwsh string) {
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
 		cmd := exec.Command(prog, append(slices.Clone(args), "-NoLogo", "-NoProfile", "-NonInteractive", "-Command", plainPwshLoop)...)
-		stdin, err := cmd.StdinPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			b.Fatal(err)
-		}
 		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			b.Fatal(err)
-		}
-		out := bufio.NewReader(stdout)
+		stdin, out := startPiped(b, cmd)
 		roundTrip := func() {
 			if _, err := io.WriteString(stdin, "x\n"); err != nil {
 				b.Fatal(err)
