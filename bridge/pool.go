@@ -202,6 +202,10 @@ type WorkerStats struct {
 	RSS   int64  // resident memory of its pwsh, bytes
 	Calls int    // calls it served
 	Busy  bool   // running a call now
+	// WarmedUp says the worker finished its warm-up: the trivial invocations it makes while
+	// idle after it started, so that .NET optimises PowerShell's hot paths before callers
+	// need them (docs/performance.md).
+	WarmedUp bool
 }
 
 // waiter is a caller queued for a worker.
@@ -388,7 +392,8 @@ func (p *Pool) Stats() Stats {
 	for w := range p.all {
 		workers = append(workers, w)
 		s.WorkerPID = append(s.WorkerPID, w.pid)
-		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, Group: w.group, Calls: int(w.callCount.Load()), Busy: !idle[w]})
+		s.PerWorker = append(s.PerWorker, WorkerStats{PID: w.pid, Group: w.group, Calls: int(w.callCount.Load()), Busy: !idle[w],
+			WarmedUp: w.warmedUp.Load()})
 	}
 	p.mu.Unlock()
 	for i, w := range workers { // outside the lock: a read of /proc per worker

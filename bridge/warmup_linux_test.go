@@ -38,8 +38,16 @@ func TestWarmUpWaitsForAnIdleWorker(t *testing.T) {
 	if w, s := warm1-warm0, serve1-serve0; w*10 > s {
 		t.Fatalf("during back-to-back calls the warm-up thread used %v of CPU, the serving thread %v: the warm-up ran between requests", w, s)
 	}
-	// Idle now: the warm-up makes its remaining invocations and its thread ends.
-	waitFor(t, "the warm-up to run and end once the worker is idle", func() bool {
+	if p.Stats().PerWorker[0].WarmedUp {
+		t.Fatal("the worker reported its warm-up finished during back-to-back calls")
+	}
+	// Idle now: the warm-up makes its remaining invocations, reports that it got through them
+	// all (an exception would end it early, and the worker would report that instead), and its
+	// thread ends.
+	waitFor(t, "the worker to report its warm-up finished once it is idle", func() bool {
+		return p.Stats().PerWorker[0].WarmedUp
+	})
+	waitFor(t, "the warm-up thread to end", func() bool {
 		_, running := cputime.Thread(launcher, "psbridge-warmup")
 		return !running
 	})

@@ -23,6 +23,26 @@ import (
 	"github.com/rs/zerolog"
 )
 
+// protocolVersion is the version of the worker protocol (docs/protocol.md) this supervisor
+// speaks. A worker announces its own in the handshake; any other version fails the start,
+// since a message of one version may mean something else in another.
+const protocolVersion = 1
+
+// checkHandshake accepts a worker's handshake, or says why it cannot serve calls.
+func checkHandshake(info readyInfo) error {
+	if info.Protocol != protocolVersion {
+		return fmt.Errorf("the worker speaks protocol version %d and this psbridge speaks %d: its PSBridge module (%s) is not the one built into this psbridge",
+			info.Protocol, protocolVersion, info.ModuleVersion)
+	}
+	return nil
+}
+
+// warmUpReport is the params of the worker's warmedUp notification: its warm-up ended.
+type warmUpReport struct {
+	Invocations int64  `json:"invocations"` // pipelines the worker had run then, calls included
+	Error       string `json:"error,omitempty"`
+}
+
 // readyInfo is the worker's handshake.
 type readyInfo struct {
 	Protocol      int    `json:"protocol"`
@@ -69,6 +89,7 @@ type worker struct {
 	faulted   atomic.Bool   // the protocol broke: never route another call here
 	pwshPID   atomic.Int64  // pwsh's pid from the handshake (the launcher's child)
 	callCount atomic.Int64  // calls served, for Stats
+	warmedUp  atomic.Bool   // the worker finished its warm-up (notification warmedUp)
 
 	// Owned by whoever holds the worker, or the pool's lock (group).
 	group     string            // the integration (Script.Group) it serves; "" while a spare
@@ -316,6 +337,11 @@ func startWorker(ctx context.Context, cfg workerConfig) (*worker, error) {
 	defer timer.Stop()
 	select {
 	case info := <-w.ready:
+		if err := checkHandshake(info); err != nil {
+			w.kill()
+			<-w.exited
+			return nil, fmt.Errorf("start worker: %w", err)
+		}
 		w.info = info
 		w.pwshPID.Store(int64(info.PID))
 		w.stray.seal()
@@ -457,7 +483,7 @@ func (w *worker) closeStatm() {
 	}
 }
 
-// notify implements connHandler: the handshake and stream records.
+// notify implements connHandler: the handshake, the end of the warm-up and stream records.
 func (w *worker) notify(method string, params json.RawMessage) {
 	switch method {
 	case "ready":
@@ -468,6 +494,19 @@ func (w *worker) notify(method string, params json.RawMessage) {
 			default:
 			}
 		}
+	case "warmedUp":
+		var r warmUpReport
+		if err := json.Unmarshal(params, &r); err != nil {
+			return
+		}
+		if r.Error != "" {
+			// psbridge's own code failed, with no script of any integration involved: the
+			// worker serves calls all the same, only its first ones are slower.
+			w.log.Warn().Str("error", r.Error).Int64("invocations", r.Invocations).Msg("the worker's warm-up stopped early")
+			return
+		}
+		w.warmedUp.Store(true)
+		w.log.Debug().Int64("invocations", r.Invocations).Dur("age", time.Since(w.startedAt)).Msg("worker warmed up")
 	case "record":
 		var rec Record
 		if err := json.Unmarshal(params, &rec); err != nil {

@@ -20,6 +20,10 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Threading;
 
+// The module's version (PSBridge.psd1's ModuleVersion, psmodule.Version in Go): the worker's
+// handshake reports it. psmodule's TestVersionIsTheSameEverywhere keeps the three equal.
+[assembly: System.Reflection.AssemblyVersion("0.1.0")]
+
 namespace PSBridge.Host
 {
     /// <summary>A JSON-RPC error that the worker answers with.</summary>
@@ -421,7 +425,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                     ["protocol"] = 1,
                     ["pid"] = Environment.ProcessId,
                     ["psVersion"] = PSVersionInfoText(),
-                    ["moduleVersion"] = typeof(Worker).Assembly.GetName().Version?.ToString() ?? "",
+                    ["moduleVersion"] = typeof(Worker).Assembly.GetName().Version?.ToString(3) ?? "",
                 },
             });
             _warmUp = new Thread(WarmUp) { IsBackground = true, Name = "psbridge-warmup", Priority = ThreadPriority.Lowest };
@@ -617,9 +621,11 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
         // in all: the first quarter in a pipeline of their own, as scripts and loads run, the
         // rest through a dispatcher, as method calls run (the same wrappers, binding and stream
         // set-up). A caller that needs the spare waits for at most the one trivial invocation in
-        // progress.
+        // progress. When it ends, unless the worker stopped it, it tells the supervisor with the
+        // notification warmedUp (docs/protocol.md), with the error that ended it early if one did.
         private void WarmUp()
         {
+            Exception failure = null;
             try
             {
                 var block = ScriptBlock.Create("param($Value) 1");
@@ -685,7 +691,7 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
             }
             catch (Exception ex)
             {
-                Console.Error.WriteLine("psbridge worker: warm-up stopped: " + ex.Message);
+                failure = ex;
             }
             finally
             {
@@ -698,6 +704,12 @@ elseif (($__psbVar = $ExecutionContext.SessionState.PSVariable.Get('Integration'
                 _warmUpChannel = null;
                 _warmUpIn = null;
             }
+            // A warm-up the worker stopped (it is shutting down) reports nothing.
+            if (_stopWarmUp && failure == null) return;
+            var report = new JsonObject { ["invocations"] = Interlocked.Read(ref _invocations) };
+            if (failure != null) report["error"] = failure.GetType().FullName + ": " + failure.Message;
+            try { _channel.Write(new JsonObject { ["jsonrpc"] = "2.0", ["method"] = "warmedUp", ["params"] = report }); }
+            catch (Exception) { } // the supervisor is gone; ReadLoop ends the process
         }
 
         // ---- load -------------------------------------------------------------------------

@@ -9,6 +9,7 @@ using System.Collections;
 using System.Collections.Generic;
 using System.Management.Automation;
 using System.Management.Automation.Runspaces;
+using System.Runtime.ExceptionServices;
 using System.Text.Json.Nodes;
 using System.Threading;
 
@@ -157,6 +158,8 @@ $__psbDispatch.Finish($ExecutionContext)
         private Func<DispatchedCall, DispatchedCall> _next;
         private Action<DispatchedCall> _starting;
         private volatile DispatchedCall _call;
+        // _nextFailure is what _next threw, for Run to throw once the loop has ended.
+        private ExceptionDispatchInfo _nextFailure;
 
         /// <summary>The pipeline the calls run in: what Stop stops.</summary>
         internal PowerShell Shell => _shell;
@@ -186,8 +189,9 @@ $__psbDispatch.Finish($ExecutionContext)
         /// Runs the loop on this thread, starting with first: starting is told of each call
         /// as it starts; next is given each finished call (to answer it) and returns the call
         /// to run after it, or null to end the loop. Throws what ended the pipeline otherwise
-        /// (a terminating error, a stop); then, and after exit, <see cref="Current"/> is the
-        /// call it ended.
+        /// (a terminating error, a stop) or what next threw (the loop then ended between calls,
+        /// and <see cref="Current"/> is null); after a terminating error, a stop or exit,
+        /// <see cref="Current"/> is the call it ended.
         /// </summary>
         internal void Run(DispatchedCall first, Action<DispatchedCall> starting, Func<DispatchedCall, DispatchedCall> next)
         {
@@ -196,7 +200,11 @@ $__psbDispatch.Finish($ExecutionContext)
             _next = next;
             _call = null;
             _finished = null;
+            _nextFailure = null;
             _shell.Invoke<PSObject, PSObject>(null, _output, null);
+            var failure = _nextFailure;
+            _nextFailure = null;
+            failure?.Throw();
         }
 
         /// <summary>
@@ -211,7 +219,15 @@ $__psbDispatch.Finish($ExecutionContext)
             {
                 var finished = _finished;
                 _finished = null;
-                call = _next(finished);
+                // An exception thrown here would reach the loop as a statement-terminating
+                // error: the while statement would end, quietly, and Run return as if next
+                // had ended the loop. Run throws it instead.
+                try { call = _next(finished); }
+                catch (Exception ex)
+                {
+                    _nextFailure = ExceptionDispatchInfo.Capture(ex);
+                    return null;
+                }
                 if (call == null) return null;
             }
             var vars = context.SessionState.PSVariable;
