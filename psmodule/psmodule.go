@@ -74,6 +74,10 @@ func SourceHash() string {
 // Install writes the module below cacheDir (in a directory named after the source hash and the
 // pwsh binary) and compiles PSBridge.dll with pwsh when it is not there yet. It is safe to call
 // from several processes at once: the directory is built aside and renamed into place.
+//
+// The process then holds the directory for the rest of its life (a shared lock on its .lock
+// file, where the system has file locks), and Install removes what no process holds any more:
+// the directories of other psbridge builds, and builds left half-done (see pruneCache).
 func Install(ctx context.Context, cacheDir, pwsh string) (Installed, error) {
 	pwshID, err := binaryID(pwsh)
 	if err != nil {
@@ -82,24 +86,48 @@ func Install(ctx context.Context, cacheDir, pwsh string) (Installed, error) {
 	hash := SourceHash() + "-" + pwshID
 	dir := filepath.Join(cacheDir, "module-"+hash)
 	inst := Installed{Dir: dir, Hash: hash}
-	if _, err := os.Stat(inst.Assembly()); err == nil {
-		return inst, nil
+	for attempt := 0; attempt < 5; attempt++ {
+		release, err := holdDir(dir)
+		switch {
+		case err == nil:
+			if _, err := os.Stat(inst.Assembly()); err == nil {
+				pruneCache(cacheDir, filepath.Base(dir), time.Now())
+				return inst, nil
+			}
+			release()
+			return Installed{}, fmt.Errorf("install module: %s has no PSBridge.dll: remove that directory and start again", dir)
+		case errors.Is(err, errDirMoved):
+			continue // removed as it was taken: build it again
+		case !errors.Is(err, fs.ErrNotExist):
+			return Installed{}, fmt.Errorf("install module: %w", err)
+		}
+		if err := build(ctx, cacheDir, dir, pwsh); err != nil {
+			return Installed{}, err
+		}
 	}
+	return Installed{}, fmt.Errorf("install module: %s was removed each time it was installed", dir)
+}
+
+// build compiles the module into dir, aside first and then renamed into place.
+func build(ctx context.Context, cacheDir, dir, pwsh string) error {
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return Installed{}, fmt.Errorf("install module: %w", err)
+		return fmt.Errorf("install module: %w", err)
 	}
-	tmp, err := os.MkdirTemp(cacheDir, ".module-build-")
+	tmp, err := os.MkdirTemp(cacheDir, buildPrefix)
 	if err == nil {
 		err = os.Chmod(tmp, 0o755) // workers may run as another account (bridge.Config.User)
 	}
 	if err != nil {
-		return Installed{}, fmt.Errorf("install module: %w", err)
+		return fmt.Errorf("install module: %w", err)
 	}
 	defer os.RemoveAll(tmp)
 	if err := writeFiles(tmp); err != nil {
-		return Installed{}, fmt.Errorf("install module: %w", err)
+		return fmt.Errorf("install module: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	if err := os.WriteFile(filepath.Join(tmp, lockName), nil, 0o644); err != nil {
+		return fmt.Errorf("install module: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, buildTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, pwsh, "-NoLogo", "-NoProfile", "-NonInteractive", "-File",
 		filepath.Join(tmp, "build.ps1"), "-SourceDir", filepath.Join(tmp, "src"), "-OutFile", filepath.Join(tmp, "PSBridge.dll"))
@@ -107,19 +135,19 @@ func Install(ctx context.Context, cacheDir, pwsh string) (Installed, error) {
 	cmd.Stdout, cmd.Stderr = &out, &out
 	cmd.Stdin = nil
 	if err := cmd.Run(); err != nil {
-		return Installed{}, fmt.Errorf("compile PSBridge.dll with %s: %w\n%s", pwsh, err, strings.TrimSpace(out.String()))
+		return fmt.Errorf("compile PSBridge.dll with %s: %w\n%s", pwsh, err, strings.TrimSpace(out.String()))
 	}
 	if _, err := os.Stat(filepath.Join(tmp, "PSBridge.dll")); err != nil {
-		return Installed{}, fmt.Errorf("compile PSBridge.dll: no assembly written\n%s", strings.TrimSpace(out.String()))
+		return fmt.Errorf("compile PSBridge.dll: no assembly written\n%s", strings.TrimSpace(out.String()))
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		// Another process won the race; its copy is identical.
-		if _, statErr := os.Stat(inst.Assembly()); statErr == nil {
-			return inst, nil
+		if _, statErr := os.Stat(filepath.Join(dir, "PSBridge.dll")); statErr == nil {
+			return nil
 		}
-		return Installed{}, fmt.Errorf("install module: %w", err)
+		return fmt.Errorf("install module: %w", err)
 	}
-	return inst, nil
+	return nil
 }
 
 func writeFiles(dst string) error {
