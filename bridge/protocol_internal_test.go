@@ -317,6 +317,14 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	})
 	p := &Pool{}
 	uri := "https://vendor.example/"
+	// activate makes id the worker's running call, as Pool.Invoke and Pool.Exec do through do.
+	activate := func(id string) *activeCall {
+		ac := &activeCall{id: id}
+		w.mu.Lock()
+		w.active = ac
+		w.mu.Unlock()
+		return ac
+	}
 
 	// ready: the handshake this supervisor accepts.
 	e.deliver("worker-ready.json")
@@ -345,10 +353,7 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	keptByGo(t, "worker-load-result.json", "result", d, "modules")
 
 	// invoke Init, then GetClients with a verbose record on the way.
-	ac := &activeCall{id: "c-2"}
-	w.mu.Lock()
-	w.active = ac
-	w.mu.Unlock()
+	ac := activate("c-2")
 	replies = c.send("invoke", invokeParams{CallID: "c-2", Instance: "golden", Method: "Init",
 		FormData: map[string]any{"ApiUri": uri, "ApiKey": "s3cret-key"}, Secrets: []string{"s3cret-key"}, Public: []string{uri}, TimeoutMs: 60000})
 	e.expectWritten("go-invoke-init.json")
@@ -359,10 +364,7 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	}
 	keptByGo(t, "worker-invoke-init-result.json", "result", res, "modules")
 
-	ac = &activeCall{id: "c-3"}
-	w.mu.Lock()
-	w.active = ac
-	w.mu.Unlock()
+	ac = activate("c-3")
 	replies = c.send("invoke", invokeParams{CallID: "c-3", Instance: "golden", Method: "GetClients", Args: map[string]any{"Prefix": "Contoso"},
 		Context: json.RawMessage(`{"ApiUri":"` + uri + `"}`), Secrets: []string{"s3cret-key"}, Public: []string{uri}, TimeoutMs: 60000,
 		Preferences: Preferences{Verbose: true}})
@@ -380,10 +382,7 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	keptByGo(t, "worker-record.json", "params", res.Records[0])
 
 	// exec that throws: a ScriptError with the failure's position.
-	ac = &activeCall{id: "c-4"}
-	w.mu.Lock()
-	w.active = ac
-	w.mu.Unlock()
+	ac = activate("c-4")
 	replies = c.send("exec", execParams{CallID: "c-4", Script: "param($Name)\nthrow \"no client is named $Name\"\n", ScriptName: "throws.ps1",
 		Args: map[string]any{"Name": "Fabrikam"}, TimeoutMs: 60000})
 	e.expectWritten("go-exec-throws.json")
@@ -396,10 +395,7 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	keptByGo(t, "worker-exec-error.json", "error.data", se)
 
 	// exec that imports a module: the worker asks the host, Go answers that it has none.
-	ac = &activeCall{id: "c-5"}
-	w.mu.Lock()
-	w.active = ac
-	w.mu.Unlock()
+	ac = activate("c-5")
 	replies = c.send("exec", execParams{CallID: "c-5", Script: "Import-Module VendorModule\n'after the import'\n", ScriptName: "module.ps1", TimeoutMs: 60000})
 	e.expectWritten("go-exec-module.json")
 	e.deliver("worker-host.findModule.json")
@@ -420,10 +416,7 @@ func TestGoldenConversationGoSide(t *testing.T) {
 	keptByGo(t, "worker-record-error.json", "params", res.Records[0], "positionMessage", "exceptionType")
 
 	// exec that is cancelled once it has started.
-	ac = &activeCall{id: "c-6"}
-	w.mu.Lock()
-	w.active = ac
-	w.mu.Unlock()
+	ac = activate("c-6")
 	replies = c.send("exec", execParams{CallID: "c-6", Script: "Write-Host started\nStart-Sleep -Seconds 60\n", ScriptName: "sleep.ps1", TimeoutMs: 60000})
 	e.expectWritten("go-exec-sleep.json")
 	e.deliver("worker-record-information.json")
